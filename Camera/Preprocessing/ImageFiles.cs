@@ -1,0 +1,38 @@
+using OpenCvSharp;
+
+namespace Inspection.Camera.Preprocessing;
+
+/// <summary>An image file that cannot be decoded.</summary>
+public sealed class ImageReadException(string message) : Exception(message);
+
+/// <summary>Reads image files (PNG, BMP, JPEG, TIFF; 8 or 16 bit; grey or colour) with errors that name the file.</summary>
+public static class ImageFiles
+{
+    /// <summary>Extensions treated as images when scanning folders.</summary>
+    public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff",
+    };
+
+    /// <summary>True when the path has an image extension.</summary>
+    public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path));
+
+    /// <summary>Decodes a file keeping its depth and channels; throws <see cref="ImageReadException"/> naming the file.</summary>
+    public static Mat Read(string path, ImreadModes mode = ImreadModes.Unchanged)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ImageReadException($"{path}: file does not exist");
+        }
+
+        var mat = Cv2.ImRead(path, mode);
+        if (mat.Empty())
+        {
+            mat.Dispose();
+            var length = new FileInfo(path).Length;
+            throw new ImageReadException($"{path}: cannot decode as an image ({length} bytes; corrupt, truncated or not PNG/BMP/JPEG/TIFF)");
+        }
+
+        return mat;
+    }
+}

@@ -1,0 +1,98 @@
+using Inspection.Config.Options;
+
+namespace Inspection.Config.Loading;
+
+/// <summary>Checks values that bind but make no sense; every error names its key and the expected form.</summary>
+public static class ConfigValidator
+{
+    /// <summary>URI schemes the Camera library opens.</summary>
+    public static readonly IReadOnlySet<string> SourceSchemes =
+        new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "v4l2", "rtsp", "http", "https", "file", "dir", "synthetic" };
+
+    /// <summary>Returns every problem in <paramref name="o"/>; empty when the configuration is usable.</summary>
+    public static IReadOnlyList<ConfigError> Validate(InspectionOptions o)
+    {
+        var errors = new List<ConfigError>();
+        void Check(bool ok, string key, string message)
+        {
+            if (!ok)
+            {
+                errors.Add(new ConfigError(key, message));
+            }
+        }
+
+        Check(!string.IsNullOrWhiteSpace(o.Mqtt.Host), "Mqtt:Host", "must name the broker host (e.g. 127.0.0.1)");
+        Check(o.Mqtt.Port is > 0 and <= 65535, "Mqtt:Port", $"must be a TCP port 1-65535 (got {o.Mqtt.Port})");
+        Check(IsTopicLevel(o.Mqtt.TopicPrefix), "Mqtt:TopicPrefix", $"must be one non-empty topic level without '/', '+' or '#' (got '{o.Mqtt.TopicPrefix}')");
+        Check(o.Mqtt.Device.Length == 0 || IsTopicLevel(o.Mqtt.Device), "Mqtt:Device", $"must be empty (host name) or one topic level without '/', '+' or '#' (got '{o.Mqtt.Device}')");
+        Check(o.Mqtt.KeepAlive > TimeSpan.Zero, "Mqtt:KeepAlive", "must be a positive duration such as 00:00:15");
+        Check(o.Mqtt.ReconnectMinDelay > TimeSpan.Zero, "Mqtt:ReconnectMinDelay", "must be a positive duration such as 00:00:00.5");
+        Check(o.Mqtt.ReconnectMaxDelay >= o.Mqtt.ReconnectMinDelay, "Mqtt:ReconnectMaxDelay", "must be at least Mqtt:ReconnectMinDelay");
+        Check(o.Mqtt.StatsInterval > TimeSpan.Zero, "Mqtt:StatsInterval", "must be a positive duration such as 00:00:10");
+        Check(o.Mqtt.MaxPayloadBytes is >= 256 and <= 16 * 1024 * 1024, "Mqtt:MaxPayloadBytes", $"must be between 256 and 16777216 (got {o.Mqtt.MaxPayloadBytes})");
+        Check(o.Mqtt.PasswordFile.Length == 0 || o.Mqtt.Username.Length > 0, "Mqtt:PasswordFile", "is set but Mqtt:Username is empty");
+        CheckFile(o.Mqtt.Tls.CaFile, "Mqtt:Tls:CaFile", "a PEM CA certificate", Check);
+        CheckFile(o.Mqtt.Tls.CertFile, "Mqtt:Tls:CertFile", "a PEM client certificate", Check);
+        CheckFile(o.Mqtt.Tls.KeyFile, "Mqtt:Tls:KeyFile", "a PEM private key", Check);
+        Check((o.Mqtt.Tls.CertFile.Length == 0) == (o.Mqtt.Tls.KeyFile.Length == 0), "Mqtt:Tls:KeyFile", "Mqtt:Tls:CertFile and Mqtt:Tls:KeyFile must be set together");
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < o.Cameras.Count; i++)
+        {
+            var c = o.Cameras[i];
+            var key = $"Cameras:{i}";
+            Check(IsTopicLevel(c.Id), $"{key}:Id", $"must be a non-empty id without '/', '+' or '#' (got '{c.Id}')");
+            Check(ids.Add(c.Id), $"{key}:Id", $"'{c.Id}' is used by another camera; ids must be unique");
+            Check(Uri.TryCreate(c.Source, UriKind.Absolute, out var uri) && SourceSchemes.Contains(uri.Scheme),
+                $"{key}:Source", $"must be a URI with scheme {string.Join(", ", SourceSchemes.Order())} (got '{c.Source}')");
+            Check(c.MaxFps >= 0, $"{key}:MaxFps", $"must be 0 (uncapped) or a positive rate (got {c.MaxFps})");
+            Check(c.Roi.X >= 0 && c.Roi.Y >= 0 && c.Roi.Width >= 0 && c.Roi.Height >= 0, $"{key}:Roi", "X, Y, Width and Height must not be negative");
+            Check(c.StallTimeout > TimeSpan.Zero, $"{key}:StallTimeout", "must be a positive duration such as 00:00:05");
+        }
+
+        Check(!string.IsNullOrWhiteSpace(o.Models.Directory), "Models:Directory", "must name the folder holding classifier/ and segmenter/ packages");
+        Check(o.Models.Threads is >= 0 and <= 256, "Models:Threads", $"must be 0 (automatic) to 256 (got {o.Models.Threads})");
+
+        Check(o.Pipeline.FrameQueueCapacity is >= 1 and <= 1000, "Pipeline:FrameQueueCapacity", $"must be 1-1000 (got {o.Pipeline.FrameQueueCapacity})");
+        Check(o.Pipeline.ResultQueueCapacity is >= 1 and <= 1_000_000, "Pipeline:ResultQueueCapacity", $"must be 1-1000000 (got {o.Pipeline.ResultQueueCapacity})");
+        Check(o.Pipeline.SkipSegmentationBelow is >= 0 and <= 1, "Pipeline:SkipSegmentationBelow", $"must be a fraction 0-1 (got {o.Pipeline.SkipSegmentationBelow})");
+        Check(o.Pipeline.MinRegionArea >= 0, "Pipeline:MinRegionArea", $"must not be negative (got {o.Pipeline.MinRegionArea})");
+        Check(o.Pipeline.ShutdownTimeout > TimeSpan.Zero, "Pipeline:ShutdownTimeout", "must be a positive duration such as 00:00:20");
+
+        Check(!string.IsNullOrWhiteSpace(o.Outbox.Directory), "Outbox:Directory", "must name a writable folder for undelivered results");
+        Check(o.Outbox.MaxBytes >= 64 * 1024, "Outbox:MaxBytes", $"must be at least 65536 (got {o.Outbox.MaxBytes})");
+
+        Check(o.Snapshots.GoodSampleRate is >= 0 and <= 1, "Snapshots:GoodSampleRate", $"must be a fraction 0-1 (got {o.Snapshots.GoodSampleRate})");
+        Check(o.Snapshots.MaxCount >= 1, "Snapshots:MaxCount", $"must be at least 1 (got {o.Snapshots.MaxCount})");
+        Check(o.Snapshots.MaxBytes >= 1024 * 1024, "Snapshots:MaxBytes", $"must be at least 1048576 (got {o.Snapshots.MaxBytes})");
+        Check(o.Snapshots.MaxAge > TimeSpan.Zero, "Snapshots:MaxAge", "must be a positive duration such as 30.00:00:00");
+
+        for (var i = 0; i < o.Inspect.AllowedFolders.Count; i++)
+        {
+            Check(Path.IsPathFullyQualified(o.Inspect.AllowedFolders[i]), $"Inspect:AllowedFolders:{i}", $"must be an absolute folder path (got '{o.Inspect.AllowedFolders[i]}')");
+        }
+
+        var t = o.Trainer;
+        Check(t.RecallTarget is > 0 and < 1, "Trainer:RecallTarget", $"must be strictly between 0 and 1, e.g. 0.99 (got {t.RecallTarget})");
+        Check(t.ValidationFraction is > 0 and < 0.5, "Trainer:ValidationFraction", $"must be between 0 and 0.5 (got {t.ValidationFraction})");
+        Check(t.TestFraction is > 0 and < 0.5, "Trainer:TestFraction", $"must be between 0 and 0.5 (got {t.TestFraction})");
+        Check(t.Threads >= 0, "Trainer:Threads", $"must be 0 (all cores) or more (got {t.Threads})");
+        CheckTask(t.Classifier, "Trainer:Classifier", Check);
+        CheckTask(t.Segmenter, "Trainer:Segmenter", Check);
+        return errors;
+    }
+
+    private static void CheckTask(TrainerTaskOptions t, string key, Action<bool, string, string> check)
+    {
+        check(t.ImageSize is >= 16 and <= 2048 && t.ImageSize % 16 == 0, $"{key}:ImageSize", $"must be a multiple of 16 between 16 and 2048 (got {t.ImageSize})");
+        check(t.Epochs is >= 1 and <= 10_000, $"{key}:Epochs", $"must be 1-10000 (got {t.Epochs})");
+        check(t.BatchSize is >= 1 and <= 4096, $"{key}:BatchSize", $"must be 1-4096 (got {t.BatchSize})");
+        check(t.WidthMultiplier is > 0 and <= 4, $"{key}:WidthMultiplier", $"must be in (0, 4] (got {t.WidthMultiplier})");
+    }
+
+    private static void CheckFile(string path, string key, string what, Action<bool, string, string> check) =>
+        check(path.Length == 0 || File.Exists(path), key, $"must be an existing file holding {what} (got '{path}')");
+
+    private static bool IsTopicLevel(string s) =>
+        !string.IsNullOrWhiteSpace(s) && s.IndexOfAny(['/', '+', '#']) < 0;
+}

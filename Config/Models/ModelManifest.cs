@@ -1,0 +1,217 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Inspection.Config.Models;
+
+/// <summary>The two model tasks a package can hold.</summary>
+public static class ModelTasks
+{
+    /// <summary>Whole-image defect classifier: one logit per image.</summary>
+    public const string Classifier = "classifier";
+
+    /// <summary>Binary segmentation: one logit per pixel.</summary>
+    public const string Segmenter = "segmenter";
+}
+
+/// <summary>
+/// <c>manifest.json</c> of a model package (<c>models/&lt;task&gt;/&lt;version&gt;/</c>): everything the daemon needs to
+/// run <c>model.onnx</c> exactly as the trainer evaluated it, and the evidence behind its threshold.
+/// </summary>
+public sealed record ModelManifest
+{
+    /// <summary><see cref="ModelTasks.Classifier"/> or <see cref="ModelTasks.Segmenter"/>.</summary>
+    public required string Task { get; init; }
+
+    /// <summary>Version, also the package's folder name.</summary>
+    public required string Version { get; init; }
+
+    /// <summary>When the package was written (UTC).</summary>
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>Architecture name, e.g. <c>mobilenetv2</c>.</summary>
+    public string Arch { get; init; } = "";
+
+    /// <summary>Input tensor and the preprocessing that produces it.</summary>
+    public required InputSpec Input { get; init; }
+
+    /// <summary>What the model outputs.</summary>
+    public required OutputSpec Output { get; init; }
+
+    /// <summary>Decision threshold and its evidence.</summary>
+    public required ThresholdSpec Threshold { get; init; }
+
+    /// <summary>How the model was trained.</summary>
+    public TrainingSpec Training { get; init; } = new();
+
+    /// <summary>Held-out metrics by split (<c>validation</c>, <c>test</c>) and name.</summary>
+    public Dictionary<string, Dictionary<string, double>> Metrics { get; init; } = [];
+
+    /// <summary>SHA-256 of <c>model.onnx</c>, lower-case hex.</summary>
+    public required string OnnxSha256 { get; init; }
+
+    /// <summary>JSON settings of the contract: snake_case names, indented.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Reads and checks a manifest; throws <see cref="ModelPackageException"/> naming the file and field.</summary>
+    public static ModelManifest Load(string path)
+    {
+        ModelManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(path), JsonOptions);
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)
+        {
+            throw new ModelPackageException($"{path}: cannot read manifest: {ex.Message}");
+        }
+
+        if (manifest is null)
+        {
+            throw new ModelPackageException($"{path}: manifest is empty");
+        }
+
+        manifest.Check(path);
+        return manifest;
+    }
+
+    /// <summary>Writes the manifest as JSON.</summary>
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, JsonOptions));
+
+    private void Check(string path)
+    {
+        string? problem = null;
+        if (Task is not (ModelTasks.Classifier or ModelTasks.Segmenter))
+        {
+            problem = $"task must be '{ModelTasks.Classifier}' or '{ModelTasks.Segmenter}' (got '{Task}')";
+        }
+        else if (Input.Width <= 0 || Input.Height <= 0 || Input.Channels is not (1 or 3))
+        {
+            problem = $"input must have positive width/height and 1 or 3 channels (got {Input.Width}x{Input.Height}x{Input.Channels})";
+        }
+        else if (Input.Mean.Length != Input.Channels || Input.Std.Length != Input.Channels || Input.Std.Any(s => s <= 0))
+        {
+            problem = $"input.mean and input.std need one value per channel ({Input.Channels}) and std > 0";
+        }
+        else if (!double.IsFinite(Threshold.Value) || Threshold.Value is <= 0 or >= 1)
+        {
+            problem = $"threshold.value must be a probability in (0, 1) (got {Threshold.Value})";
+        }
+        else if (OnnxSha256.Length != 64)
+        {
+            problem = "onnx_sha256 must be 64 hex digits";
+        }
+
+        if (problem is not null)
+        {
+            throw new ModelPackageException($"{path}: {problem}");
+        }
+    }
+
+    /// <summary>Lower-case hex SHA-256 of a file.</summary>
+    public static string Sha256Of(string file)
+    {
+        using var stream = File.OpenRead(file);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
+
+/// <summary>Input tensor layout and preprocessing. Shared by trainer and daemon through Camera's preprocessor.</summary>
+public sealed record InputSpec
+{
+    /// <summary>Tensor width.</summary>
+    public required int Width { get; init; }
+
+    /// <summary>Tensor height.</summary>
+    public required int Height { get; init; }
+
+    /// <summary>1 (grey) or 3 (colour).</summary>
+    public required int Channels { get; init; }
+
+    /// <summary><c>grey</c> or <c>rgb</c>: channel order of the tensor.</summary>
+    public string Colour { get; init; } = "grey";
+
+    /// <summary>Per-channel mean subtracted after scaling pixels to [0, 1].</summary>
+    public required float[] Mean { get; init; }
+
+    /// <summary>Per-channel standard deviation divided by after subtracting the mean.</summary>
+    public required float[] Std { get; init; }
+
+    /// <summary>Always <c>NCHW</c>.</summary>
+    public string Layout { get; init; } = "NCHW";
+
+    /// <summary><c>stretch</c> (resize to exactly width×height) or <c>letterbox</c> (keep aspect, pad with zeros).</summary>
+    public string Resize { get; init; } = "stretch";
+
+    /// <summary>Name of the ONNX input.</summary>
+    public string Name { get; init; } = "input";
+}
+
+/// <summary>Model output.</summary>
+public sealed record OutputSpec
+{
+    /// <summary>Name of the ONNX output.</summary>
+    public string Name { get; init; } = "logit";
+
+    /// <summary><c>logit</c> (apply a sigmoid) or <c>probability</c>.</summary>
+    public string Kind { get; init; } = "logit";
+}
+
+/// <summary>The decision threshold and the validation evidence behind it.</summary>
+public sealed record ThresholdSpec
+{
+    /// <summary>Probability at or above which a sample (or pixel) is a defect.</summary>
+    public required double Value { get; init; }
+
+    /// <summary>Recall the threshold was chosen to reach; null when chosen otherwise (e.g. best IoU).</summary>
+    public double? RecallTarget { get; init; }
+
+    /// <summary>How it was chosen: <c>recall-target</c>, <c>best-iou</c>, <c>best-f1</c>, …</summary>
+    public string Method { get; init; } = "recall-target";
+
+    /// <summary>Recall reached on validation.</summary>
+    public double Recall { get; init; }
+
+    /// <summary>Precision reached on validation.</summary>
+    public double Precision { get; init; }
+
+    /// <summary>One-sided lower confidence bound of the recall (Clopper–Pearson).</summary>
+    public double RecallLowerBound { get; init; }
+
+    /// <summary>Confidence level of <see cref="RecallLowerBound"/>.</summary>
+    public double Confidence { get; init; } = 0.95;
+
+    /// <summary>Number of defective samples (or pixels) the recall rests on.</summary>
+    public long Positives { get; init; }
+}
+
+/// <summary>Provenance of the training run.</summary>
+public sealed record TrainingSpec
+{
+    /// <summary>SHA-256 over the dataset's file list and labels.</summary>
+    public string DatasetFingerprint { get; init; } = "";
+
+    /// <summary>Where the data came from.</summary>
+    public string Dataset { get; init; } = "";
+
+    /// <summary>Split seed and sizes.</summary>
+    public Dictionary<string, double> Split { get; init; } = [];
+
+    /// <summary>Epochs run.</summary>
+    public int Epochs { get; init; }
+
+    /// <summary>Augmentation settings, as text key → value.</summary>
+    public Dictionary<string, string> Augmentation { get; init; } = [];
+
+    /// <summary>Version of the package training started from, if any.</summary>
+    public string? InitFrom { get; init; }
+}
+
+/// <summary>A model package that cannot be used.</summary>
+public sealed class ModelPackageException(string message) : Exception(message);

@@ -1,0 +1,3 @@
+using Inspection.Daemon.Cli;
+
+return DaemonCli.Run(args);

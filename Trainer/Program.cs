@@ -1,0 +1,3 @@
+using Inspection.Trainer.Cli;
+
+return TrainerCli.Run(args);

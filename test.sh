@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, runs every test project against real parts (ffmpeg, an
+# in-process MQTT broker, Mosquitto, ONNX Runtime, TorchSharp) and ends with "N passed, N failed, N skipped".
+# Extra arguments go to dotnet test (e.g. ./test.sh --filter FullyQualifiedName~Config).
+set -euo pipefail
+cd "$(dirname "$0")"
+bash build/setup.sh
+dotnet build Inspection.sln -c Release -nologo -v q
+results=artifacts/test-results
+rm -rf "$results"
+status=0
+dotnet test Inspection.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" "$@" || status=$?
+# Sum the counters of every test run (one .trx per test project).
+read -r passed failed skipped < <(cat "$results"/*.trx 2>/dev/null | grep -o '<Counters [^>]*>' | awk '
+  { for (i = 1; i <= NF; i++) { split($i, kv, "=\""); v = kv[2]; sub(/".*/, "", v);
+      if (kv[1] == "passed") p += v; if (kv[1] == "failed") f += v; if (kv[1] == "notExecuted") s += v } }
+  END { printf "%d %d %d\n", p, f, s }')
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi
