@@ -149,3 +149,26 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("\"Host\": \"127.0.0.1\"", json, StringComparison.Ordinal);
     }
 }
+
+public sealed class SecretsTests
+{
+    [Fact]
+    public void Bare_name_is_read_from_the_systemd_credentials_directory_without_trailing_newline()
+    {
+        using var dir = new TempDirectory("creds");
+        File.WriteAllText(dir.Combine("mqtt-password"), "pa55word\n");
+
+        var secret = Secrets.Read("Mqtt:PasswordFile", "mqtt-password", new Dictionary<string, string?> { ["CREDENTIALS_DIRECTORY"] = dir.Path });
+
+        Assert.Equal("pa55word", secret);
+    }
+
+    [Fact]
+    public void Missing_secret_file_names_the_key_and_path()
+    {
+        var ex = Assert.Throws<ConfigException>(() => Secrets.Read("Mqtt:PasswordFile", "/nonexistent/pw", new Dictionary<string, string?>()));
+
+        Assert.Equal("Mqtt:PasswordFile", Assert.Single(ex.Errors).Key);
+        Assert.Contains("/nonexistent/pw", ex.Message, StringComparison.Ordinal);
+    }
+}
