@@ -1,0 +1,30 @@
+using Inspection.Trainer.Export;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Inspection.Trainer.Models;
+
+/// <summary>The classifier architectures by the names the CLI, config and manifest use.</summary>
+public static class Architectures
+{
+    /// <summary>MobileNetV2 with a width multiplier (the default).</summary>
+    public const string MobileNetV2 = "mobilenetv2";
+
+    /// <summary>Small ResNet with batch norm.</summary>
+    public const string ResNet = "resnet";
+
+    /// <summary>All classifier names.</summary>
+    public static IReadOnlyList<string> ClassifierNames { get; } = [MobileNetV2, ResNet];
+
+    /// <summary>Creates a classifier with one logit out; throws naming the known architectures for an unknown one.</summary>
+    public static nn.Module<Tensor, Tensor> CreateClassifier(string arch, long inChannels, double widthMultiplier) => arch switch
+    {
+        MobileNetV2 => new MobileNetV2Classifier(inChannels, widthMultiplier),
+        ResNet => new SmallResNet(inChannels, widthMultiplier),
+        _ => throw new ArgumentException($"unknown classifier architecture '{arch}' (known: {string.Join(", ", ClassifierNames)})"),
+    };
+
+    /// <summary>The module as exportable, or an error naming its type.</summary>
+    public static IOnnxExportable Exportable(nn.Module<Tensor, Tensor> module) =>
+        module as IOnnxExportable ?? throw new OnnxExportException($"{module.GetType().Name} does not implement IOnnxExportable");
+}
