@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using Inspection.Camera.Preprocessing;
+using Inspection.Config.Models;
+using Inspection.Config.Options;
+using Inspection.Daemon.Results;
+using OpenCvSharp;
+
+namespace Inspection.Daemon.Inference;
+
+/// <summary>What the models said about one image, before it becomes a numbered <see cref="InspectionResult"/>.</summary>
+public sealed class InspectionOutcome : IDisposable
+{
+    public required double Score { get; init; }
+
+    public required double Threshold { get; init; }
+
+    public bool Defect => Score >= Threshold;
+
+    public required ResultModels Models { get; init; }
+
+    /// <summary>Null when the segmenter was skipped.</summary>
+    public SegmentationResult? Segmentation { get; set; }
+
+    /// <summary>Binary mask (0/255) at the segmenter's output size; null when the segmenter was skipped.</summary>
+    public Mat? Mask { get; init; }
+
+    public required StageLatency Latency { get; init; }
+
+    public void Dispose() => Mask?.Dispose();
+}
+
+/// <summary>Runs the classifier and, unless the frame is confidently good, the segmenter on one image. One instance per
+/// thread of work (a camera pipeline, the request handler): it owns reused preprocessing and tensor buffers and
+/// follows the <see cref="ModelStore"/> across hot swaps.</summary>
+public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDisposable
+{
+    private ModelBuffers? _buffers;
+    private Preprocessor? _classifierPre;
+    private Preprocessor? _segmenterPre;
+    private bool _sharedInput;
+
+    public InspectionOutcome Inspect(Mat image, string camera, bool forceSegmentation)
+    {
+        var set = store.Acquire();
+        try
+        {
+            if (!ReferenceEquals(_buffers?.Models, set))
+            {
+                Rebuild(set);
+            }
+
+            var buffers = _buffers!;
+            var start = Stopwatch.GetTimestamp();
+            _classifierPre!.Run(image, buffers.ClassifierInput);
+            var preprocessed = Stopwatch.GetTimestamp();
+            buffers.RunClassifier();
+            var classified = Stopwatch.GetTimestamp();
+            var score = ToProbability(buffers.ClassifierOutput, set.Classifier.Manifest.Output.Kind);
+            var threshold = store.ThresholdFor(camera, set);
+            var models = new ResultModels(set.Classifier.Manifest.Version, set.Segmenter.Manifest.Version);
+
+            var skip = !forceSegmentation && pipeline.SkipSegmentationWhenGood && score < pipeline.SkipSegmentationBelow * threshold;
+            if (skip)
+            {
+                return new InspectionOutcome
+                {
+                    Score = score,
+                    Threshold = threshold,
+                    Models = models,
+                    Latency = new StageLatency(Ms(start, preprocessed), Ms(preprocessed, classified), 0, 0, Ms(start, classified)),
+                };
+            }
+
+            // Preprocess once: when both models take the same input the classifier's tensor is reused.
+            if (_sharedInput)
+            {
+                buffers.ClassifierInput.CopyTo(buffers.SegmenterInput, 0);
+            }
+            else
+            {
+                _segmenterPre!.Run(image, buffers.SegmenterInput);
+            }
+
+            var segPreprocessed = Stopwatch.GetTimestamp();
+            buffers.RunSegmenter();
+            var segmented = Stopwatch.GetTimestamp();
+            var shape = set.Segmenter.OutputShape;
+            var mask = ToMask(buffers.SegmenterOutput, (int)shape[^2], (int)shape[^1], set.Segmenter.Manifest);
+            var segmentation = MaskRegions.Summarise(mask, image.Cols, image.Rows, pipeline.MinRegionArea);
+            var done = Stopwatch.GetTimestamp();
+            return new InspectionOutcome
+            {
+                Score = score,
+                Threshold = threshold,
+                Models = models,
+                Mask = mask,
+                Segmentation = segmentation,
+                Latency = new StageLatency(
+                    Ms(start, preprocessed) + Ms(classified, segPreprocessed),
+                    Ms(preprocessed, classified),
+                    Ms(segPreprocessed, segmented),
+                    Ms(segmented, done),
+                    Ms(start, done)),
+            };
+        }
+        finally
+        {
+            set.Release();
+        }
+    }
+
+    private void Rebuild(ModelSet set)
+    {
+        DisposeBuffers();
+        _buffers = new ModelBuffers(set);
+        _classifierPre = new Preprocessor(set.Classifier.Manifest.Input);
+        _segmenterPre = new Preprocessor(set.Segmenter.Manifest.Input);
+        _sharedInput = SameInput(set.Classifier.Manifest.Input, set.Segmenter.Manifest.Input);
+    }
+
+    private static bool SameInput(InputSpec a, InputSpec b) =>
+        a.Width == b.Width && a.Height == b.Height && a.Channels == b.Channels && a.Colour == b.Colour && a.Resize == b.Resize
+        && a.Mean.AsSpan().SequenceEqual(b.Mean) && a.Std.AsSpan().SequenceEqual(b.Std);
+
+    private static double ToProbability(float[] output, string kind)
+    {
+        // One value: a logit (or a probability); two: class scores for good/defect.
+        if (output.Length >= 2)
+        {
+            if (kind == "probability")
+            {
+                return output[1];
+            }
+
+            var max = Math.Max(output[0], output[1]);
+            var e0 = Math.Exp(output[0] - max);
+            var e1 = Math.Exp(output[1] - max);
+            return e1 / (e0 + e1);
+        }
+
+        return kind == "probability" ? output[0] : 1.0 / (1.0 + Math.Exp(-output[0]));
+    }
+
+    private static unsafe Mat ToMask(float[] output, int height, int width, ModelManifest manifest)
+    {
+        var p = manifest.Threshold.Value;
+        // Compare in the model's own units: a logit above log(p/(1-p)) is a probability above p.
+        var cut = (float)(manifest.Output.Kind == "probability" ? p : Math.Log(p / (1 - p)));
+        var mask = new Mat(height, width, MatType.CV_8UC1);
+        var data = (byte*)mask.Data;
+        var n = height * width;
+        for (var i = 0; i < n; i++)
+        {
+            data[i] = output[i] >= cut ? (byte)255 : (byte)0;
+        }
+
+        return mask;
+    }
+
+    private static double Ms(long from, long to) => Math.Round(Stopwatch.GetElapsedTime(from, to).TotalMilliseconds, 3);
+
+    private void DisposeBuffers()
+    {
+        _buffers?.Dispose();
+        _classifierPre?.Dispose();
+        _segmenterPre?.Dispose();
+    }
+
+    public void Dispose() => DisposeBuffers();
+}

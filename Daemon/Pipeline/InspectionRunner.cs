@@ -1,0 +1,44 @@
+using Inspection.Config.Options;
+using Inspection.Daemon.Inference;
+using Inspection.Daemon.Results;
+using Inspection.Daemon.Snapshots;
+using OpenCvSharp;
+
+namespace Inspection.Daemon.Pipeline;
+
+/// <summary>Turns one image into an (unnumbered) <see cref="InspectionResult"/>: runs the models, and queues the
+/// snapshot when the frame is a defect or drawn as a good sample. One per thread of work (it owns an <see cref="Inspector"/>).</summary>
+public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline, SnapshotWriter? snapshots, string device) : IDisposable
+{
+    private readonly Inspector _inspector = new(models, pipeline);
+
+    public InspectionResult Inspect(Mat image, string camera, long frameSeq, DateTimeOffset capturedAt, string? partId, string? imagePath, bool forceSegmentation)
+    {
+        using var outcome = _inspector.Inspect(image, camera, forceSegmentation);
+        var id = Guid.CreateVersion7().ToString("N");
+        string? maskFile = null;
+        if (snapshots is { Enabled: true } && (outcome.Defect || snapshots.SampleGood()))
+        {
+            maskFile = snapshots.Enqueue(new Snapshot(id, image.Clone(), outcome.Mask?.Clone()));
+        }
+
+        return new InspectionResult
+        {
+            Id = id,
+            Device = device,
+            Camera = camera,
+            FrameSeq = frameSeq,
+            PartId = partId,
+            ImagePath = imagePath,
+            CapturedAt = capturedAt.ToUniversalTime(),
+            Defect = outcome.Defect,
+            Score = Math.Round(outcome.Score, 6),
+            Threshold = outcome.Threshold,
+            Models = outcome.Models,
+            Segmentation = outcome.Segmentation is null ? null : outcome.Segmentation with { Mask = maskFile },
+            LatencyMs = outcome.Latency,
+        };
+    }
+
+    public void Dispose() => _inspector.Dispose();
+}

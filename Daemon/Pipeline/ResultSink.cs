@@ -1,0 +1,57 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Inspection.Config.Options;
+using Inspection.Daemon.Outbox;
+using Inspection.Daemon.Results;
+
+namespace Inspection.Daemon.Pipeline;
+
+/// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering and queueing
+/// happen under one per-camera lock so the queue order is the <c>seq</c> order.</summary>
+public sealed class ResultSink
+{
+    private readonly Channel<OutboxEntry> _channel;
+    private readonly ConcurrentDictionary<string, CameraSequence> _sequences = new(StringComparer.Ordinal);
+
+    public ResultSink(PipelineOptions options)
+    {
+        _channel = Channel.CreateBounded<OutboxEntry>(new BoundedChannelOptions(options.ResultQueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+    }
+
+    public ChannelReader<OutboxEntry> Reader => _channel.Reader;
+
+    public int Depth => _channel.Reader.Count;
+
+    /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form.</summary>
+    public async Task<(InspectionResult Result, byte[] Json)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
+    {
+        var sequence = _sequences.GetOrAdd(unnumbered.Camera, _ => new CameraSequence());
+        await sequence.Gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var result = unnumbered with { Seq = sequence.Next + 1 };
+            var json = ResultJsonContext.Serialize(result);
+            await _channel.Writer.WriteAsync(new OutboxEntry(result.Camera, result.Defect, json), ct).ConfigureAwait(false);
+            sequence.Next++;
+            return (result, json);
+        }
+        finally
+        {
+            sequence.Gate.Release();
+        }
+    }
+
+    /// <summary>No more results: the publisher drains what is queued and stops.</summary>
+    public void Complete() => _channel.Writer.TryComplete();
+
+    private sealed class CameraSequence
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public long Next { get; set; }
+    }
+}

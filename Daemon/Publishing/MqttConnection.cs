@@ -1,0 +1,260 @@
+using System.Security.Cryptography.X509Certificates;
+using Inspection.Config.Loading;
+using Inspection.Config.Options;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace Inspection.Daemon.Publishing;
+
+/// <summary>The daemon's one MQTT client: connects with a retained <c>offline</c> last will, says <c>online</c>
+/// (retained), subscribes to its own inspect and command topics, and reconnects with exponential backoff and jitter
+/// (MQTTnet 5 has no managed client; this is it).</summary>
+public sealed partial class MqttConnection : IAsyncDisposable
+{
+    private readonly MqttOptions _options;
+    private readonly Topics _topics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IMqttClient _client;
+    private readonly MqttClientOptions _clientOptions;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _loop;
+
+    public MqttConnection(MqttOptions options, Topics topics, TimeProvider time, ILogger<MqttConnection> logger)
+    {
+        _options = options;
+        _topics = topics;
+        _time = time;
+        _logger = logger;
+        _client = new MqttClientFactory().CreateMqttClient();
+        _clientOptions = BuildOptions(options, topics);
+        _client.ApplicationMessageReceivedAsync += e => MessageReceived?.Invoke(e.ApplicationMessage) ?? Task.CompletedTask;
+        _client.DisconnectedAsync += e =>
+        {
+            if (e.ClientWasConnected)
+            {
+                LogDisconnected(_logger, e.Reason.ToString(), e.Exception?.Message ?? "");
+                Interlocked.Exchange(ref _connected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                _disconnectedSignal.TrySetResult();
+            }
+
+            return Task.CompletedTask;
+        };
+    }
+
+    private TaskCompletionSource _disconnectedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Messages on the subscribed topics. Handlers must not block: the client's receive loop waits for them.</summary>
+    public event Func<MqttApplicationMessage, Task>? MessageReceived;
+
+    public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Completes after the first connection attempt, successful or not (readiness: the broker was tried).</summary>
+    public Task FirstAttempt => _firstAttempt.Task;
+
+    /// <summary>Completes when the client is connected (a fresh task after each disconnect).</summary>
+    public Task WhenConnected => Volatile.Read(ref _connected).Task;
+
+    public long Reconnects { get; private set; }
+
+    /// <summary>Successful connections so far; changes on every reconnect.</summary>
+    public long Connections { get; private set; }
+
+    public void Start() => _loop = Task.Run(() => KeepConnectedAsync(_stop.Token));
+
+    private static MqttClientOptions BuildOptions(MqttOptions o, Topics topics)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(o.Host, o.Port)
+            .WithClientId(topics.ClientId)
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithKeepAlivePeriod(o.KeepAlive)
+            .WithCleanStart(true)
+            .WithTimeout(TimeSpan.FromSeconds(10))
+            .WithWillTopic(topics.Status)
+            .WithWillPayload("offline"u8.ToArray())
+            .WithWillRetain(true)
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        if (o.Username.Length > 0)
+        {
+            var password = o.PasswordFile.Length > 0 ? Secrets.Read("Mqtt:PasswordFile", o.PasswordFile) : null;
+            builder.WithCredentials(o.Username, password);
+        }
+
+        if (o.Tls.Enabled || o.Tls.CaFile.Length > 0)
+        {
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls();
+                if (o.Tls.CaFile.Length > 0)
+                {
+                    var chain = new X509Certificate2Collection();
+                    chain.ImportFromPemFile(o.Tls.CaFile);
+                    tls.WithTrustChain(chain);
+                }
+
+                if (o.Tls.CertFile.Length > 0)
+                {
+                    // Export/re-import: SslStream on Linux needs the key bound to the certificate in one PKCS#12 blob.
+                    using var pem = X509Certificate2.CreateFromPemFile(o.Tls.CertFile, o.Tls.KeyFile);
+                    tls.WithClientCertificates([X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null)]);
+                }
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private async Task KeepConnectedAsync(CancellationToken ct)
+    {
+        var attempt = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            _disconnectedSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            try
+            {
+                await _client.ConnectAsync(_clientOptions, ct).ConfigureAwait(false);
+                await _client.PublishAsync(Message(_topics.Status, "online"u8.ToArray(), retain: true), ct).ConfigureAwait(false);
+                await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
+                    .WithTopicFilter(_topics.Inspect, MqttQualityOfServiceLevel.AtLeastOnce)
+                    .WithTopicFilter(_topics.Commands, MqttQualityOfServiceLevel.AtLeastOnce)
+                    .Build(), ct).ConfigureAwait(false);
+                if (attempt > 0)
+                {
+                    Reconnects++;
+                }
+
+                attempt = 0;
+                Connections++;
+                LogConnected(_logger, _options.Host, _options.Port, _topics.Root);
+                _firstAttempt.TrySetResult();
+                Volatile.Read(ref _connected).TrySetResult();
+                await _disconnectedSignal.Task.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                _firstAttempt.TrySetResult();
+                var delay = Backoff(attempt++);
+                LogConnectFailed(_logger, _options.Host, _options.Port, ex.Message, delay.TotalSeconds);
+                try
+                {
+                    await Task.Delay(delay, _time, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    // Exponential backoff with "equal jitter": half the delay fixed, half random, so a fleet reconnecting after a broker
+    // restart spreads out instead of arriving together.
+    private TimeSpan Backoff(int attempt)
+    {
+        var min = _options.ReconnectMinDelay.TotalMilliseconds;
+        var max = _options.ReconnectMaxDelay.TotalMilliseconds;
+        var capped = Math.Min(max, min * Math.Pow(2, Math.Min(attempt, 30)));
+        return TimeSpan.FromMilliseconds((capped / 2) + (Random.Shared.NextDouble() * capped / 2));
+    }
+
+    /// <summary>Publishes and waits for the broker's acknowledgement (QoS 1). False when not connected or refused.</summary>
+    public async Task<bool> PublishAsync(MqttApplicationMessage message, CancellationToken ct)
+    {
+        if (!_client.IsConnected)
+        {
+            return false;
+        }
+
+        try
+        {
+            var result = await _client.PublishAsync(message, ct).ConfigureAwait(false);
+            return result.IsSuccess;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            LogPublishFailed(_logger, message.Topic, ex.Message);
+            return false;
+        }
+    }
+
+    public static MqttApplicationMessage Message(string topic, byte[] payload, bool retain = false, string? responseTopic = null, byte[]? correlation = null)
+    {
+        var builder = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload)
+            .WithRetainFlag(retain)
+            .WithContentType("application/json")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        if (responseTopic is not null)
+        {
+            builder.WithResponseTopic(responseTopic);
+        }
+
+        if (correlation is not null)
+        {
+            builder.WithCorrelationData(correlation);
+        }
+
+        return builder.Build();
+    }
+
+    /// <summary>Says <c>offline</c> (retained) and disconnects cleanly; the last will is not sent after a clean disconnect.</summary>
+    public async Task StopAsync(CancellationToken ct)
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_client.IsConnected)
+        {
+            await PublishAsync(Message(_topics.Status, "offline"u8.ToArray(), retain: true), ct).ConfigureAwait(false);
+            try
+            {
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogPublishFailed(_logger, "(disconnect)", ex.Message);
+            }
+        }
+
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stop.IsCancellationRequested)
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+        }
+
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+
+        _client.Dispose();
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "MQTT connected to {Host}:{Port}; topics under {Root}")]
+    private static partial void LogConnected(ILogger logger, string host, int port, string root);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT cannot connect to {Host}:{Port}: {Error}; retrying in {Seconds:0.0} s")]
+    private static partial void LogConnectFailed(ILogger logger, string host, int port, string error, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT disconnected ({Reason}) {Error}; reconnecting")]
+    private static partial void LogDisconnected(ILogger logger, string reason, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT publish to {Topic} failed: {Error}")]
+    private static partial void LogPublishFailed(ILogger logger, string topic, string error);
+}

@@ -1,0 +1,40 @@
+using Inspection.Config.Options;
+
+namespace Inspection.Daemon.Publishing;
+
+/// <summary>The daemon's topic tree, <c>{prefix}/{device}/…</c> (ARCHITECTURE.md, MQTT contract).</summary>
+public sealed class Topics
+{
+    public Topics(MqttOptions options)
+    {
+        Device = options.Device.Length > 0 ? options.Device : System.Net.Dns.GetHostName();
+        Root = $"{options.TopicPrefix}/{Device}";
+        ClientId = options.ClientId.Length > 0 ? options.ClientId : $"inspectiond-{Device}";
+    }
+
+    public string Device { get; }
+
+    public string ClientId { get; }
+
+    public string Root { get; }
+
+    public string Status => $"{Root}/status";
+
+    public string Stats => $"{Root}/stats";
+
+    public string Models => $"{Root}/models";
+
+    public string Inspect => $"{Root}/inspect";
+
+    public string Commands => $"{Root}/cmd/+";
+
+    public string CommandReply => $"{Root}/cmd/reply";
+
+    public string Result(string camera) => $"{Root}/{camera}/result";
+
+    public string Defect(string camera) => $"{Root}/{camera}/defect";
+
+    /// <summary>The command name of a <c>{root}/cmd/NAME</c> topic, or null when the topic is not one.</summary>
+    public string? CommandName(string topic) =>
+        topic.StartsWith(Root + "/cmd/", StringComparison.Ordinal) ? topic[(Root.Length + 5)..] : null;
+}

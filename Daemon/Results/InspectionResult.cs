@@ -1,0 +1,62 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Inspection.Daemon.Results;
+
+/// <summary>One inspection, as published on <c>{prefix}/{device}/{camera}/result</c> (snake_case JSON).</summary>
+public sealed record InspectionResult
+{
+    public required string Id { get; init; }
+
+    public required string Device { get; init; }
+
+    public required string Camera { get; init; }
+
+    /// <summary>Per-camera counter, contiguous from 1 for each daemon run, so a consumer can see a gap.</summary>
+    public long Seq { get; init; }
+
+    /// <summary>The source's frame number (0 for an image file).</summary>
+    public long FrameSeq { get; init; }
+
+    public string? PartId { get; init; }
+
+    /// <summary>The image file an inspect request or <c>inspectiond inspect</c> named; null for camera frames.</summary>
+    public string? ImagePath { get; init; }
+
+    public required DateTimeOffset CapturedAt { get; init; }
+
+    public bool Defect { get; init; }
+
+    public double Score { get; init; }
+
+    public double Threshold { get; init; }
+
+    public required ResultModels Models { get; init; }
+
+    /// <summary>Null when the segmenter was skipped (the classifier was confidently good).</summary>
+    public SegmentationResult? Segmentation { get; init; }
+
+    public required StageLatency LatencyMs { get; init; }
+}
+
+/// <summary>Versions of the models that produced a result.</summary>
+public sealed record ResultModels(string Classifier, string Segmenter);
+
+/// <summary>What the segmenter found: fraction of the frame covered, the regions, and the overlay snapshot if saved.</summary>
+public sealed record SegmentationResult(double Coverage, IReadOnlyList<DefectRegion> Regions, string? Mask);
+
+/// <summary>One connected defect region, in frame pixels.</summary>
+public sealed record DefectRegion(int X, int Y, int Width, int Height, int Area);
+
+/// <summary>Milliseconds spent per stage.</summary>
+public sealed record StageLatency(double Preprocess, double Classify, double Segment, double Postprocess, double Total);
+
+/// <summary>Source-generated JSON for everything the daemon publishes: snake_case, compact, no reflection in hot loops.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(InspectionResult))]
+public sealed partial class ResultJsonContext : JsonSerializerContext
+{
+    public static byte[] Serialize(InspectionResult result) => JsonSerializer.SerializeToUtf8Bytes(result, Default.InspectionResult);
+
+    public static InspectionResult? Deserialize(ReadOnlySpan<byte> json) => JsonSerializer.Deserialize(json, Default.InspectionResult);
+}

@@ -1,0 +1,201 @@
+using System.Threading.Channels;
+using Inspection.Config.Options;
+using Inspection.Daemon.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenCvSharp;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
+
+namespace Inspection.Daemon.Snapshots;
+
+/// <summary>A frame (and its mask, if segmented) to save under the result's id. The writer disposes the images.</summary>
+public sealed class Snapshot(string id, Mat frame, Mat? mask) : IDisposable
+{
+    public string Id { get; } = id;
+
+    public Mat Frame { get; } = frame;
+
+    public Mat? Mask { get; } = mask;
+
+    public void Dispose()
+    {
+        Frame.Dispose();
+        Mask?.Dispose();
+    }
+}
+
+/// <summary>Writes <c>{id}.jpg</c> (the frame) and <c>{id}.mask.png</c> (the mask as a red overlay on the frame) off the
+/// inspection path, and keeps the folder within <see cref="SnapshotsOptions.MaxCount"/>, <see cref="SnapshotsOptions.MaxBytes"/>
+/// and <see cref="SnapshotsOptions.MaxAge"/> (oldest removed first). Disk errors are logged and counted; the pipeline
+/// never waits for the disk (a full queue drops the snapshot, counted).</summary>
+public sealed partial class SnapshotWriter : DaemonWorker
+{
+    public const string FrameSuffix = ".jpg";
+    public const string MaskSuffix = ".mask.png";
+    private readonly SnapshotsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Channel<Snapshot> _queue;
+    private readonly LinkedList<(string Path, long Bytes, DateTimeOffset Written)> _files = new();
+    private long _bytes;
+    private int _frames;
+    private long _errors;
+    private long _dropped;
+    private long _written;
+
+    public SnapshotWriter(SnapshotsOptions options, TimeProvider time, ILogger<SnapshotWriter> logger)
+        : base(logger)
+    {
+        _options = options;
+        _time = time;
+        _queue = Channel.CreateBounded<Snapshot>(new BoundedChannelOptions(16) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true }, s =>
+        {
+            Interlocked.Increment(ref _dropped);
+            s.Dispose();
+        });
+    }
+
+    public bool Enabled => _options.Directory.Length > 0;
+
+    public long Errors => Interlocked.Read(ref _errors);
+
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>Whether a good (non-defect) frame should be kept as a sample.</summary>
+    public bool SampleGood() => Enabled && _options.GoodSampleRate > 0 && Random.Shared.NextDouble() < _options.GoodSampleRate;
+
+    /// <summary>Queues a snapshot; returns the mask overlay's file name (for the result's <c>mask</c> field), or null.</summary>
+    public string? Enqueue(Snapshot snapshot)
+    {
+        if (!Enabled || !_queue.Writer.TryWrite(snapshot))
+        {
+            snapshot.Dispose();
+            return null;
+        }
+
+        return snapshot.Mask is null ? null : snapshot.Id + MaskSuffix;
+    }
+
+    /// <summary>No more snapshots; the queue is written out and the worker stops.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
+
+    protected override async Task RunAsync(CancellationToken stoppingToken)
+    {
+        if (Enabled)
+        {
+            LoadExisting();
+        }
+
+        await foreach (var snapshot in _queue.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            using (snapshot)
+            {
+                Write(snapshot);
+            }
+        }
+    }
+
+    private void Write(Snapshot snapshot)
+    {
+        try
+        {
+            Directory.CreateDirectory(_options.Directory);
+            var framePath = Path.Combine(_options.Directory, snapshot.Id + FrameSuffix);
+            Save(framePath, snapshot.Frame, new ImageEncodingParam(ImwriteFlags.JpegQuality, 90));
+            if (snapshot.Mask is not null)
+            {
+                using var overlay = Overlay(snapshot.Frame, snapshot.Mask);
+                Save(Path.Combine(_options.Directory, snapshot.Id + MaskSuffix), overlay);
+            }
+
+            Interlocked.Increment(ref _written);
+            EnforceRetention();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OpenCVException)
+        {
+            Interlocked.Increment(ref _errors);
+            LogWriteFailed(Logger, snapshot.Id, _options.Directory, ex.Message);
+        }
+    }
+
+    private void Save(string path, Mat image, params ImageEncodingParam[] parameters)
+    {
+        Cv2.ImEncode(Path.GetExtension(path), image, out var bytes, parameters);
+        File.WriteAllBytes(path, bytes);
+        Track(path, bytes.Length, _time.GetUtcNow());
+    }
+
+    private void Track(string path, long bytes, DateTimeOffset written)
+    {
+        _files.AddLast((path, bytes, written));
+        _bytes += bytes;
+        _frames += IsFrame(path) ? 1 : 0;
+    }
+
+    private static bool IsFrame(string path) => path.EndsWith(FrameSuffix, StringComparison.Ordinal);
+
+    private static Mat Overlay(Mat frame, Mat mask)
+    {
+        var colour = new Mat();
+        if (frame.Channels() == 1)
+        {
+            Cv2.CvtColor(frame, colour, ColorConversionCodes.GRAY2BGR);
+        }
+        else
+        {
+            frame.CopyTo(colour);
+        }
+
+        using var scaled = new Mat();
+        Cv2.Resize(mask, scaled, colour.Size(), 0, 0, InterpolationFlags.Nearest);
+        using var red = new Mat(colour.Size(), colour.Type(), new Scalar(0, 0, 255));
+        using var blended = new Mat();
+        Cv2.AddWeighted(colour, 0.5, red, 0.5, 0, blended);
+        blended.CopyTo(colour, scaled);
+        return colour;
+    }
+
+    private void LoadExisting()
+    {
+        if (!Directory.Exists(_options.Directory))
+        {
+            return;
+        }
+
+        foreach (var file in new DirectoryInfo(_options.Directory).EnumerateFiles()
+                     .Where(f => f.Name.EndsWith(FrameSuffix, StringComparison.Ordinal) || f.Name.EndsWith(MaskSuffix, StringComparison.Ordinal))
+                     .OrderBy(f => f.LastWriteTimeUtc))
+        {
+            Track(file.FullName, file.Length, file.LastWriteTimeUtc);
+        }
+
+        EnforceRetention();
+    }
+
+    // MaxCount counts snapshots (frames); an overlay goes with its frame.
+    private void EnforceRetention()
+    {
+        var oldest = _time.GetUtcNow() - _options.MaxAge;
+        while (_files.First is { } first && (_frames > _options.MaxCount || _bytes > _options.MaxBytes || first.Value.Written < oldest))
+        {
+            _files.RemoveFirst();
+            _bytes -= first.Value.Bytes;
+            _frames -= IsFrame(first.Value.Path) ? 1 : 0;
+            try
+            {
+                File.Delete(first.Value.Path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Interlocked.Increment(ref _errors);
+                LogDeleteFailed(Logger, first.Value.Path, ex.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "snapshot {Id} not saved in {Directory}: {Error}; inspection goes on")]
+    private static partial void LogWriteFailed(ILogger logger, string id, string directory, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "cannot remove old snapshot {Path}: {Error}")]
+    private static partial void LogDeleteFailed(ILogger logger, string path, string error);
+}

@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace Inspection.Daemon.Tests.Fixtures;
+
+/// <summary>An in-process MQTTnet broker on a loopback port that a test can stop and start again.</summary>
+public sealed class TestBroker : IAsyncDisposable
+{
+    private MqttServer? _server;
+
+    public TestBroker(int? port = null) => Port = port ?? Inspection.TestSupport.Tools.FreePort();
+
+    public int Port { get; }
+
+    public async Task StartAsync()
+    {
+        _server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(Port).Build());
+        await _server.StartAsync();
+    }
+
+    public async Task StopAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.StopAsync();
+            _server.Dispose();
+            _server = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+}
+
+/// <summary>A consumer: subscribes to a filter and records every message, with waits that fail with what arrived.</summary>
+public sealed class MqttProbe : IAsyncDisposable
+{
+    private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+    private readonly ConcurrentQueue<MqttApplicationMessage> _messages = new();
+    private readonly SemaphoreSlim _arrived = new(0);
+
+    private MqttProbe()
+    {
+        _client.ApplicationMessageReceivedAsync += e =>
+        {
+            _messages.Enqueue(e.ApplicationMessage);
+            _arrived.Release();
+            return Task.CompletedTask;
+        };
+    }
+
+    public IReadOnlyList<MqttApplicationMessage> Messages => [.. _messages];
+
+    public static async Task<MqttProbe> ConnectAsync(int port, string filter = "#", string? clientId = null)
+    {
+        var probe = new MqttProbe();
+        await probe._client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithClientId(clientId ?? "probe-" + Guid.NewGuid().ToString("N")[..8]).Build());
+        await probe._client.SubscribeAsync(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+        return probe;
+    }
+
+    public Task PublishAsync(string topic, string payload, string? responseTopic = null, byte[]? correlation = null, bool retain = false)
+    {
+        var builder = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(Encoding.UTF8.GetBytes(payload))
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain);
+        if (responseTopic is not null)
+        {
+            builder.WithResponseTopic(responseTopic);
+        }
+
+        if (correlation is not null)
+        {
+            builder.WithCorrelationData(correlation);
+        }
+
+        return _client.PublishAsync(builder.Build());
+    }
+
+    public IEnumerable<MqttApplicationMessage> On(string topic) => _messages.Where(m => m.Topic == topic);
+
+    public static string Text(MqttApplicationMessage m) => m.ConvertPayloadToString();
+
+    public static JsonElement Json(MqttApplicationMessage m) => JsonDocument.Parse(m.ConvertPayloadToString()).RootElement.Clone();
+
+    /// <summary>Waits until <paramref name="count"/> messages on <paramref name="topic"/> satisfy <paramref name="match"/>.</summary>
+    public async Task<List<MqttApplicationMessage>> WaitForAsync(string topic, Func<MqttApplicationMessage, bool>? match = null, int count = 1, double seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var found = On(topic).Where(m => match?.Invoke(m) ?? true).ToList();
+            if (found.Count >= count)
+            {
+                return found;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                var seen = string.Join("\n", _messages.Where(m => !m.Topic.EndsWith("/stats", StringComparison.Ordinal)).TakeLast(15).Select(m => $"  {m.Topic}: {Truncate(Text(m))}"));
+                throw new TimeoutException($"waited {seconds} s for {count} message(s) on {topic}, found {found.Count}; last seen:\n{seen}");
+            }
+
+            await _arrived.WaitAsync(left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    /// <summary>Waits for a JSON message on <paramref name="topic"/> whose <paramref name="field"/> has <paramref name="value"/>.</summary>
+    public async Task<JsonElement> WaitForJsonAsync(string topic, Func<JsonElement, bool> match, double seconds = 20) =>
+        Json((await WaitForAsync(topic, m => TryJson(m) is { } j && match(j), 1, seconds)).Last());
+
+    private static JsonElement? TryJson(MqttApplicationMessage m)
+    {
+        try
+        {
+            return Json(m);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string Truncate(string s) => s.Length > 200 ? s[..200] + "…" : s;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync();
+        }
+
+        _client.Dispose();
+    }
+}
