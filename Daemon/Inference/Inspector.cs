@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Inspection.Camera.Postprocessing;
 using Inspection.Camera.Preprocessing;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
@@ -34,6 +35,7 @@ public sealed class InspectionOutcome : IDisposable
 /// follows the <see cref="ModelStore"/> across hot swaps.</summary>
 public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDisposable
 {
+    private readonly MaskAnalyzer _masks = new();
     private ModelBuffers? _buffers;
     private Preprocessor? _classifierPre;
     private Preprocessor? _segmenterPre;
@@ -85,8 +87,12 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
             buffers.RunSegmenter();
             var segmented = Stopwatch.GetTimestamp();
             var shape = set.Segmenter.OutputShape;
-            var mask = ToMask(buffers.SegmenterOutput, (int)shape[^2], (int)shape[^1], set.Segmenter.Manifest);
-            var segmentation = MaskRegions.Summarise(mask, image.Cols, image.Rows, pipeline.MinRegionArea);
+            var manifest = set.Segmenter.Manifest;
+            var mask = new Mat();
+            var analysis = manifest.Output.Kind == "probability"
+                ? _masks.Analyze(buffers.SegmenterOutput, (int)shape[^1], (int)shape[^2], (float)manifest.Threshold.Value, pipeline.MinRegionArea, mask)
+                : _masks.AnalyzeLogits(buffers.SegmenterOutput, (int)shape[^1], (int)shape[^2], (float)manifest.Threshold.Value, pipeline.MinRegionArea, mask);
+            var segmentation = ToResult(analysis.ScaledTo(image.Cols, image.Rows));
             var done = Stopwatch.GetTimestamp();
             return new InspectionOutcome
             {
@@ -141,21 +147,10 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
         return kind == "probability" ? output[0] : 1.0 / (1.0 + Math.Exp(-output[0]));
     }
 
-    private static unsafe Mat ToMask(float[] output, int height, int width, ModelManifest manifest)
-    {
-        var p = manifest.Threshold.Value;
-        // Compare in the model's own units: a logit above log(p/(1-p)) is a probability above p.
-        var cut = (float)(manifest.Output.Kind == "probability" ? p : Math.Log(p / (1 - p)));
-        var mask = new Mat(height, width, MatType.CV_8UC1);
-        var data = (byte*)mask.Data;
-        var n = height * width;
-        for (var i = 0; i < n; i++)
-        {
-            data[i] = output[i] >= cut ? (byte)255 : (byte)0;
-        }
-
-        return mask;
-    }
+    private static SegmentationResult ToResult(MaskAnalysisResult analysis) => new(
+        Math.Round(analysis.Coverage, 6),
+        [.. analysis.Regions.Select(r => new DefectRegion(r.X, r.Y, r.Width, r.Height, r.Area))],
+        null);
 
     private static double Ms(long from, long to) => Math.Round(Stopwatch.GetElapsedTime(from, to).TotalMilliseconds, 3);
 
@@ -166,5 +161,9 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
         _segmenterPre?.Dispose();
     }
 
-    public void Dispose() => DisposeBuffers();
+    public void Dispose()
+    {
+        DisposeBuffers();
+        _masks.Dispose();
+    }
 }

@@ -7,7 +7,7 @@ namespace Inspection.Daemon.Pipeline;
 
 /// <summary>One camera: its capture loop (which never waits for inference; a full queue drops the oldest frame, counted)
 /// and the inspector that reads that queue. A camera that fails stops only its own pipeline.</summary>
-public sealed partial class CameraPipeline : IDisposable
+public sealed partial class CameraPipeline : IAsyncDisposable
 {
     private readonly CaptureLoop _capture;
     private readonly InspectionRunner _runner;
@@ -50,7 +50,7 @@ public sealed partial class CameraPipeline : IDisposable
 
     public long Errors => Interlocked.Read(ref _errors);
 
-    /// <summary>Frames read while paused or in trigger mode, not inspected.</summary>
+    /// <summary>Frames read while paused, not inspected.</summary>
     public long Skipped => Interlocked.Read(ref _skipped);
 
     /// <summary>A copy of the freshest frame (for inspect requests), or null when none has arrived yet.</summary>
@@ -102,7 +102,7 @@ public sealed partial class CameraPipeline : IDisposable
 
     private async Task InspectAsync(Frame frame)
     {
-        if (_paused || Camera.Trigger == TriggerMode.Trigger)
+        if (_paused)
         {
             Interlocked.Increment(ref _skipped);
             return;
@@ -125,10 +125,10 @@ public sealed partial class CameraPipeline : IDisposable
         }
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
+        await _capture.DisposeAsync().ConfigureAwait(false);
         _runner.Dispose();
-        _capture.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "camera {Camera} failed and stopped; the other cameras go on")]

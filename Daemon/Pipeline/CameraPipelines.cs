@@ -53,7 +53,7 @@ public sealed partial class CameraPipelines : DaemonWorker
     {
         foreach (var pipeline in _pipelines.Values)
         {
-            pipeline.Dispose();
+            pipeline.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
 
         base.Dispose();

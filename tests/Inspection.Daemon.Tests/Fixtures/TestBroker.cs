@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
@@ -17,11 +18,40 @@ public sealed class TestBroker : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>Every message any client published to this broker, across restarts, in arrival order.</summary>
+    public ConcurrentQueue<(string Topic, byte[] Payload)> Received { get; } = new();
+
+    public IEnumerable<JsonElement> ReceivedJson(string topic) =>
+        Received.Where(m => m.Topic == topic).Select(m => JsonDocument.Parse(m.Payload).RootElement.Clone());
+
     public async Task StartAsync()
     {
         _server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
             .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(Port).Build());
+        _server.InterceptingPublishAsync += e =>
+        {
+            Received.Enqueue((e.ApplicationMessage.Topic, e.ApplicationMessage.Payload.ToArray()));
+            return Task.CompletedTask;
+        };
         await _server.StartAsync();
+    }
+
+    /// <summary>Waits until <paramref name="count"/> messages on <paramref name="topic"/> reached the broker.</summary>
+    public async Task<List<JsonElement>> WaitForAsync(string topic, int count, double seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            var found = ReceivedJson(topic).ToList();
+            if (found.Count >= count)
+            {
+                return found;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"waited {seconds} s for {count} messages on {topic}; got {ReceivedJson(topic).Count()}");
     }
 
     public async Task StopAsync()

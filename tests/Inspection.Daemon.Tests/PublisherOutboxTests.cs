@@ -1,0 +1,199 @@
+using System.Text;
+using Inspection.Config.Options;
+using Inspection.Daemon.Outbox;
+using Inspection.Daemon.Pipeline;
+using Inspection.Daemon.Publishing;
+using Inspection.Daemon.Results;
+using Inspection.Daemon.Tests.Fixtures;
+using Inspection.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Inspection.Daemon.Tests;
+
+/// <summary>The publisher, outbox and MQTT connection together against a broker that goes away and comes back.</summary>
+public sealed class PublisherOutboxTests : IAsyncLifetime
+{
+    private readonly TempDirectory _temp = new("daemon-outbox");
+    private readonly TestBroker _broker = new();
+    private readonly MqttOptions _mqtt;
+    private readonly Topics _topics;
+
+    public PublisherOutboxTests()
+    {
+        _mqtt = new MqttOptions { Port = _broker.Port, Device = "dev1", ReconnectMinDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromMilliseconds(400) };
+        _topics = new Topics(_mqtt);
+    }
+
+    public Task InitializeAsync() => _broker.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _broker.DisposeAsync();
+        _temp.Dispose();
+    }
+
+    [Fact]
+    public async Task Results_made_while_the_broker_is_away_are_delivered_in_order_after_it_returns()
+    {
+        await using var stack = await PublishingStack.StartAsync(_temp, _mqtt, _topics);
+        await stack.SubmitAsync("cam1", 1, 5);
+        await _broker.WaitForAsync(_topics.Result("cam1"), 5);
+
+        await _broker.StopAsync();
+        await stack.SubmitAsync("cam1", 6, 20);
+        await WaitUntilAsync(() => stack.Outbox.Count == 15, "15 results in the outbox while the broker is away");
+        Assert.Equal(15, File.ReadAllLines(Path.Combine(_temp.Path, "outbox", "outbox.log")).Length);
+
+        await _broker.StartAsync();
+        await stack.SubmitAsync("cam1", 21, 25);
+        var delivered = await _broker.WaitForAsync(_topics.Result("cam1"), 25);
+
+        // Every seq arrives, in order; a re-send (at-least-once) would repeat an id, which consumers drop.
+        var seqs = delivered.DistinctBy(r => r.GetProperty("id").GetString()).Select(r => r.GetProperty("seq").GetInt64()).ToList();
+        Assert.Equal(Enumerable.Range(1, 25).Select(i => (long)i), seqs);
+        await WaitUntilAsync(() => stack.Outbox.Count == 0, "outbox drained");
+        Assert.Equal(0, new FileInfo(Path.Combine(_temp.Path, "outbox", "outbox.log")).Length);
+        Assert.Equal(25, delivered.Count(r => r.GetProperty("defect").GetBoolean()) * 5);
+        Assert.Equal(5, _broker.ReceivedJson(_topics.Defect("cam1")).DistinctBy(r => r.GetProperty("id").GetString()).Count());
+    }
+
+    [Fact]
+    public async Task Results_left_in_the_outbox_at_shutdown_are_sent_first_by_the_next_run()
+    {
+        await _broker.StopAsync();
+        await using (var first = await PublishingStack.StartAsync(_temp, _mqtt, _topics))
+        {
+            await first.SubmitAsync("cam1", 1, 8);
+            await WaitUntilAsync(() => first.Outbox.Count == 8, "8 results in the outbox");
+        }
+
+        await _broker.StartAsync();
+        await using var second = await PublishingStack.StartAsync(_temp, _mqtt, _topics);
+        Assert.Equal(8, second.Outbox.Count);
+        await second.SubmitAsync("cam2", 1, 2);
+        await _broker.WaitForAsync(_topics.Result("cam2"), 2);
+        var cam1 = await _broker.WaitForAsync(_topics.Result("cam1"), 8);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), cam1.Select(r => r.GetProperty("seq").GetInt64()));
+
+        // The backlog went out before anything new.
+        var order = _broker.Received.Where(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)).Select(m => m.Topic).ToList();
+        Assert.True(order.LastIndexOf(_topics.Result("cam1")) < order.IndexOf(_topics.Result("cam2")));
+    }
+
+    [Fact]
+    public void A_full_outbox_drops_the_oldest_good_results_first_and_counts_them()
+    {
+        var options = new OutboxOptions { Directory = _temp.Combine("full"), MaxBytes = 64 * 1024 };
+        using var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance);
+        var payload = new string('x', 1000);
+        for (var i = 0; i < 100; i++)
+        {
+            outbox.Append(new OutboxEntry("cam1", i % 10 == 0, Encoding.UTF8.GetBytes($"{{\"n\":{i},\"pad\":\"{payload}\"}}")));
+        }
+
+        Assert.True(outbox.PendingBytes <= options.MaxBytes);
+        Assert.True(outbox.Dropped > 0);
+        var kept = new List<string>();
+        while (outbox.Peek() is { } next)
+        {
+            kept.Add(Encoding.UTF8.GetString(next.Entry.Payload)[..12]);
+            outbox.Acknowledge(next.End);
+        }
+
+        Assert.Equal(100 - outbox.Dropped, kept.Count);
+
+        // All ten defects survived; good ones were dropped oldest first, so the newest result is still there.
+        Assert.Equal(10, kept.Count(k => int.Parse(k[5..k.IndexOf(',', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture) % 10 == 0));
+        Assert.StartsWith("{\"n\":99,", kept[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_line_torn_by_a_crash_is_cut_and_the_entries_before_it_survive()
+    {
+        var options = new OutboxOptions { Directory = _temp.Combine("torn") };
+        using (var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance))
+        {
+            outbox.Append(new OutboxEntry("cam1", false, "{\"n\":1}"u8.ToArray()));
+            outbox.Append(new OutboxEntry("cam1", true, "{\"n\":2}"u8.ToArray()));
+        }
+
+        File.AppendAllText(Path.Combine(options.Directory, "outbox.log"), "cam1\t0\t{\"n\":3");
+        using var reopened = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance);
+        Assert.Equal(2, reopened.Count);
+        reopened.Append(new OutboxEntry("cam1", false, "{\"n\":4}"u8.ToArray()));
+        var payloads = new List<string>();
+        while (reopened.Peek() is { } next)
+        {
+            payloads.Add(Encoding.UTF8.GetString(next.Entry.Payload));
+            reopened.Acknowledge(next.End);
+        }
+
+        Assert.Equal(["{\"n\":1}", "{\"n\":2}", "{\"n\":4}"], payloads);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        for (var i = 0; i < 300 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition(), $"timed out waiting for: {what}");
+    }
+
+    /// <summary>Sink → publisher → outbox/MQTT, as the host wires them.</summary>
+    private sealed class PublishingStack : IAsyncDisposable
+    {
+        private readonly ResultSink _sink = new(new PipelineOptions());
+        private readonly MqttConnection _connection;
+        private readonly ResultPublisher _publisher;
+
+        private PublishingStack(TempDirectory temp, MqttOptions mqtt, Topics topics)
+        {
+            Outbox = new DiskOutbox(new OutboxOptions { Directory = temp.Combine("outbox") }, NullLogger<DiskOutbox>.Instance);
+            _connection = new MqttConnection(mqtt, topics, TimeProvider.System, NullLogger<MqttConnection>.Instance);
+            _publisher = new ResultPublisher(_sink, Outbox, _connection, topics, NullLogger<ResultPublisher>.Instance);
+        }
+
+        public DiskOutbox Outbox { get; }
+
+        public static async Task<PublishingStack> StartAsync(TempDirectory temp, MqttOptions mqtt, Topics topics)
+        {
+            var stack = new PublishingStack(temp, mqtt, topics);
+            stack._connection.Start();
+            await stack._connection.FirstAttempt;
+            await stack._publisher.StartAsync(CancellationToken.None);
+            return stack;
+        }
+
+        public async Task SubmitAsync(string camera, int from, int to)
+        {
+            for (var i = from; i <= to; i++)
+            {
+                await _sink.SubmitAsync(new InspectionResult
+                {
+                    Id = Guid.CreateVersion7().ToString("N"),
+                    Device = "dev1",
+                    Camera = camera,
+                    FrameSeq = i,
+                    CapturedAt = DateTimeOffset.UtcNow,
+                    Defect = i % 5 == 0,
+                    Score = i % 5 == 0 ? 0.9 : 0.1,
+                    Threshold = 0.5,
+                    Models = new ResultModels("c1", "s1"),
+                    LatencyMs = new StageLatency(1, 1, 0, 0, 2),
+                }, CancellationToken.None);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _sink.Complete();
+            await _publisher.StopAsync(CancellationToken.None);
+            await _connection.StopAsync(CancellationToken.None);
+            await _connection.DisposeAsync();
+            _publisher.Dispose();
+            Outbox.Dispose();
+        }
+    }
+}
