@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Inspection.Daemon.Cli;
+using Inspection.Daemon.Tests.Fixtures;
+using Inspection.TestSupport;
+
+namespace Inspection.Daemon.Tests;
+
+/// <summary>The <c>inspectiond</c> process as systemd and operators run it.</summary>
+public sealed class ProcessTests
+{
+    private static readonly string Daemon = Path.Combine(AppContext.BaseDirectory, "inspectiond.dll");
+
+    [RequiresToolFact("kill")]
+    public async Task Sigterm_stops_the_daemon_cleanly_within_its_deadline_and_it_says_offline()
+    {
+        using var temp = new TempDirectory("daemon-sigterm");
+        await using var broker = new TestBroker();
+        await broker.StartAsync();
+        var daemon = new DaemonUnderTest(temp, broker.Port);
+        TinyOnnx.WriteCurrent(daemon.ModelsDir, "v1");
+        var config = WriteConfig(daemon);
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port);
+
+        using var process = Tools.Start("dotnet", [Daemon, "run", "--config", config]);
+        var output = CollectOutput(process);
+        await probe.WaitForAsync($"{DaemonUnderTest.Root}/status", m => MqttProbe.Text(m) == "online", seconds: 60);
+        var image = daemon.WriteImage("p.png", 220);
+        await probe.PublishAsync($"{DaemonUnderTest.Root}/inspect", JsonSerializer.Serialize(new { part_id = "last", image_path = image }));
+        await probe.WaitForAsync($"{DaemonUnderTest.Root}/file/result");
+
+        var stopwatch = Stopwatch.StartNew();
+        Tools.Run("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var exited = process.WaitForExit(daemon.Options.Pipeline.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        if (!exited)
+        {
+            process.Kill(entireProcessTree: true);
+        }
+
+        Assert.True(exited, $"no exit within the shutdown deadline; output:\n{output}");
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}; output:\n{output}");
+        Assert.True(stopwatch.Elapsed < daemon.Options.Pipeline.ShutdownTimeout, $"shutdown took {stopwatch.Elapsed}");
+        Assert.Equal("offline", MqttProbe.Text(probe.On($"{DaemonUnderTest.Root}/status").Last()));
+        Assert.Contains("publisher stopped", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inspect_subcommand_prints_one_result_per_image_and_names_a_file_it_cannot_read()
+    {
+        using var temp = new TempDirectory("daemon-inspect-cli");
+        var daemon = new DaemonUnderTest(temp, 1883);
+        TinyOnnx.WriteCurrent(daemon.ModelsDir, "v7");
+        var bright = daemon.WriteImage("bright.png", 100, new OpenCvSharp.Rect(0, 0, 40, 40));
+        var dark = daemon.WriteImage("dark.png", 10);
+        var broken = Path.Combine(daemon.RequestsDir, "broken.jpg");
+        File.WriteAllText(broken, "JFIF?");
+        var output = new StringWriter();
+        var errors = new StringWriter();
+
+        var code = ServiceCommands.InspectFiles(daemon.Options, [bright, broken, dark], output, errors);
+
+        Assert.Equal(1, code);
+        Assert.Contains("broken.jpg", errors.ToString(), StringComparison.Ordinal);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.True(lines[0].GetProperty("defect").GetBoolean());
+        Assert.False(lines[1].GetProperty("defect").GetBoolean());
+        foreach (var field in new[] { "id", "device", "camera", "seq", "frame_seq", "part_id", "captured_at", "defect", "score", "threshold", "models", "segmentation", "latency_ms" })
+        {
+            Assert.True(lines[0].TryGetProperty(field, out _), $"result lacks '{field}': {lines[0]}");
+        }
+
+        var segmentation = lines[0].GetProperty("segmentation");
+        var region = segmentation.GetProperty("regions")[0];
+        Assert.Equal(0, region.GetProperty("x").GetInt32());
+        Assert.InRange(region.GetProperty("width").GetInt32(), 38, 42);
+        Assert.InRange(segmentation.GetProperty("coverage").GetDouble(), 0.35, 0.43);
+        Assert.Equal(0.0, lines[1].GetProperty("segmentation").GetProperty("coverage").GetDouble());
+        Assert.Equal("v7", lines[1].GetProperty("models").GetProperty("segmenter").GetString());
+    }
+
+    /// <summary>The options as a JSON config file (what <c>inspectiond run --config</c> reads).</summary>
+    public static string WriteConfig(DaemonUnderTest daemon)
+    {
+        var o = daemon.Options;
+        var config = new
+        {
+            Mqtt = new { o.Mqtt.Host, o.Mqtt.Port, o.Mqtt.Device, ReconnectMinDelay = "00:00:00.1", ReconnectMaxDelay = "00:00:00.5", StatsInterval = "00:00:01" },
+            Cameras = o.Cameras.Select(c => new { c.Id, c.Source, Trigger = c.Trigger.ToString().ToLowerInvariant() }),
+            Models = new { o.Models.Directory, Provider = "cpu", Threads = 1 },
+            Outbox = new { o.Outbox.Directory },
+            Snapshots = new { o.Snapshots.Directory },
+            Inspect = new { o.Inspect.AllowedFolders },
+            Pipeline = new { ShutdownTimeout = o.Pipeline.ShutdownTimeout.ToString("c") },
+        };
+        var path = daemon.Temp.Combine("inspection.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(config));
+        return path;
+    }
+
+    private static System.Text.StringBuilder CollectOutput(Process process)
+    {
+        var output = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return output;
+    }
+}
