@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# The main job on an embedded default: installs what is missing, builds, and starts inspectiond's demo (in-process
-# MQTT broker on 127.0.0.1:1883, a synthetic camera, models trained on first start if none exist).
+# The main job on an embedded default: installs what is missing, builds, trains small demo models on first start
+# (trainer quickstart into artifacts/demo/models) and starts `inspectiond demo`: an in-process MQTT broker on
+# 127.0.0.1:1883, a synthetic camera, results on inspection/demo/#. Extra arguments go to `inspectiond demo`.
 set -euo pipefail
 cd "$(dirname "$0")"
 bash build/setup.sh
 dotnet build Daemon/Inspection.Daemon.csproj -c Release -nologo -v q
-exec Daemon/bin/Release/net10.0/linux-x64/inspectiond check-config --config Config/inspection.example.json "$@"
+dotnet build Trainer/Inspection.Trainer.csproj -c Release -nologo -v q
+models=artifacts/demo/models
+daemon=Daemon/bin/Release/net10.0/linux-x64/inspectiond
+trainer=Trainer/bin/Release/net10.0/linux-x64/trainer
+if [ ! -e "$models/classifier/current" ] || [ ! -e "$models/segmenter/current" ]; then
+  if "$trainer" quickstart --help >/dev/null 2>&1; then
+    echo "run.sh: no demo models in $models yet; training small ones with 'trainer quickstart' (a few minutes on CPU)"
+    "$trainer" quickstart --out "$models"
+  else
+    echo "run.sh: no demo models in $models, and this build's trainer has no 'quickstart' command to make them;" >&2
+    echo "        put classifier/current and segmenter/current model packages there (see README, Daemon)." >&2
+    exit 1
+  fi
+fi
+exec "$daemon" demo --models "$models" --data artifacts/demo "$@"

@@ -30,7 +30,7 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
             FrameSeq = frameSeq,
             PartId = partId,
             ImagePath = imagePath,
-            CapturedAt = capturedAt.ToUniversalTime(),
+            CapturedAt = capturedAt.UtcDateTime,
             Defect = outcome.Defect,
             Score = Math.Round(outcome.Score, 6),
             Threshold = outcome.Threshold,

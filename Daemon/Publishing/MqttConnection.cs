@@ -118,11 +118,13 @@ public sealed partial class MqttConnection : IAsyncDisposable
             try
             {
                 await _client.ConnectAsync(_clientOptions, ct).ConfigureAwait(false);
-                await _client.PublishAsync(Message(_topics.Status, "online"u8.ToArray(), retain: true), ct).ConfigureAwait(false);
                 await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
                     .WithTopicFilter(_topics.Inspect, MqttQualityOfServiceLevel.AtLeastOnce)
                     .WithTopicFilter(_topics.Commands, MqttQualityOfServiceLevel.AtLeastOnce)
                     .Build(), ct).ConfigureAwait(false);
+
+                // "online" only once requests can be received: a controller may act on it at once.
+                await _client.PublishAsync(Message(_topics.Status, "online"u8.ToArray(), retain: true), ct).ConfigureAwait(false);
                 if (attempt > 0)
                 {
                     Reconnects++;

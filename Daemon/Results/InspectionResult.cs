@@ -23,7 +23,8 @@ public sealed record InspectionResult
     /// <summary>The image file an inspect request or <c>inspectiond inspect</c> named; null for camera frames.</summary>
     public string? ImagePath { get; init; }
 
-    public required DateTimeOffset CapturedAt { get; init; }
+    /// <summary>UTC; serialized as ISO 8601 with a <c>Z</c>.</summary>
+    public required DateTime CapturedAt { get; init; }
 
     public bool Defect { get; init; }
 

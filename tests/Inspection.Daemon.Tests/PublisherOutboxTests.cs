@@ -176,7 +176,7 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
                     Device = "dev1",
                     Camera = camera,
                     FrameSeq = i,
-                    CapturedAt = DateTimeOffset.UtcNow,
+                    CapturedAt = DateTime.UtcNow,
                     Defect = i % 5 == 0,
                     Score = i % 5 == 0 ? 0.9 : 0.1,
                     Threshold = 0.5,
