@@ -44,6 +44,62 @@ public sealed class ProcessTests
         Assert.Contains("publisher stopped", output.ToString(), StringComparison.Ordinal);
     }
 
+    [RequiresToolFact("kill")]
+    public async Task Demo_runs_an_embedded_broker_and_a_synthetic_camera_and_says_where_to_subscribe()
+    {
+        using var temp = new TempDirectory("daemon-demo");
+        var models = temp.Combine("models");
+        TinyOnnx.WriteCurrent(models, "demo-v1");
+        var port = Tools.FreePort();
+        using var process = Tools.Start("dotnet", [Daemon, "demo", "--models", models, "--data", temp.Combine("data"), "--port", $"{port}",
+            "--source", "synthetic://?width=96&height=64&fps=10&defect_rate=0.5&seed=2"]);
+        var output = CollectOutput(process);
+        MqttProbe? probe = null;
+        try
+        {
+            for (var i = 0; i < 100 && probe is null; i++)
+            {
+                try
+                {
+                    probe = await MqttProbe.ConnectAsync(port, "inspection/#");
+                }
+                catch (MQTTnet.Exceptions.MqttCommunicationException)
+                {
+                    await Task.Delay(200);
+                }
+            }
+
+            Assert.NotNull(probe);
+            var results = await probe.WaitForAsync("inspection/demo/cam1/result", count: 3, seconds: 60);
+            Assert.Equal(1, MqttProbe.Json(results[0]).GetProperty("seq").GetInt64());
+            Assert.Contains($"mosquitto_sub -h 127.0.0.1 -p {port} -t 'inspection/#' -v", output.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (probe is not null)
+            {
+                await probe.DisposeAsync();
+            }
+
+            Tools.Run("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (!process.WaitForExit(TimeSpan.FromSeconds(20)))
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}; output:\n{output}");
+    }
+
+    [Fact]
+    public void Demo_without_models_says_how_to_make_them()
+    {
+        using var temp = new TempDirectory("daemon-demo-empty");
+        var error = Assert.Throws<InvalidOperationException>(() => Tools.Run("dotnet", Daemon, "demo", "--models", temp.Combine("none"), "--data", temp.Path, "--port", $"{Tools.FreePort()}"));
+        Assert.Contains("trainer quickstart --out", error.Message, StringComparison.Ordinal);
+        Assert.Contains("exited 1", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Inspect_subcommand_prints_one_result_per_image_and_names_a_file_it_cannot_read()
     {
