@@ -34,9 +34,9 @@ public sealed partial class SnapshotWriter : DaemonWorker
     private readonly SnapshotsOptions _options;
     private readonly TimeProvider _time;
     private readonly Channel<Snapshot> _queue;
-    private readonly LinkedList<(string Path, long Bytes, DateTimeOffset Written)> _files = new();
+    // Oldest first; a frame and its overlay are one entry, removed together.
+    private readonly LinkedList<(string[] Paths, long Bytes, DateTimeOffset Written)> _snapshots = new();
     private long _bytes;
-    private int _frames;
     private long _errors;
     private long _dropped;
     private long _written;
@@ -101,13 +101,17 @@ public sealed partial class SnapshotWriter : DaemonWorker
         {
             Directory.CreateDirectory(_options.Directory);
             var framePath = Path.Combine(_options.Directory, snapshot.Id + FrameSuffix);
-            Save(framePath, snapshot.Frame, new ImageEncodingParam(ImwriteFlags.JpegQuality, 90));
+            var bytes = Save(framePath, snapshot.Frame, new ImageEncodingParam(ImwriteFlags.JpegQuality, 90));
+            string[] paths = [framePath];
             if (snapshot.Mask is not null)
             {
                 using var overlay = Overlay(snapshot.Frame, snapshot.Mask);
-                Save(Path.Combine(_options.Directory, snapshot.Id + MaskSuffix), overlay);
+                var maskPath = Path.Combine(_options.Directory, snapshot.Id + MaskSuffix);
+                bytes += Save(maskPath, overlay);
+                paths = [framePath, maskPath];
             }
 
+            Track(paths, bytes, _time.GetUtcNow());
             Interlocked.Increment(ref _written);
             EnforceRetention();
         }
@@ -118,21 +122,18 @@ public sealed partial class SnapshotWriter : DaemonWorker
         }
     }
 
-    private void Save(string path, Mat image, params ImageEncodingParam[] parameters)
+    private static long Save(string path, Mat image, params ImageEncodingParam[] parameters)
     {
         Cv2.ImEncode(Path.GetExtension(path), image, out var bytes, parameters);
         File.WriteAllBytes(path, bytes);
-        Track(path, bytes.Length, _time.GetUtcNow());
+        return bytes.Length;
     }
 
-    private void Track(string path, long bytes, DateTimeOffset written)
+    private void Track(string[] paths, long bytes, DateTimeOffset written)
     {
-        _files.AddLast((path, bytes, written));
+        _snapshots.AddLast((paths, bytes, written));
         _bytes += bytes;
-        _frames += IsFrame(path) ? 1 : 0;
     }
-
-    private static bool IsFrame(string path) => path.EndsWith(FrameSuffix, StringComparison.Ordinal);
 
     private static Mat Overlay(Mat frame, Mat mask)
     {
@@ -162,33 +163,36 @@ public sealed partial class SnapshotWriter : DaemonWorker
             return;
         }
 
-        foreach (var file in new DirectoryInfo(_options.Directory).EnumerateFiles()
-                     .Where(f => f.Name.EndsWith(FrameSuffix, StringComparison.Ordinal) || f.Name.EndsWith(MaskSuffix, StringComparison.Ordinal))
-                     .OrderBy(f => f.LastWriteTimeUtc))
+        var files = new DirectoryInfo(_options.Directory).EnumerateFiles()
+            .Select(f => (File: f, Id: f.Name.EndsWith(MaskSuffix, StringComparison.Ordinal) ? f.Name[..^MaskSuffix.Length]
+                : f.Name.EndsWith(FrameSuffix, StringComparison.Ordinal) ? f.Name[..^FrameSuffix.Length] : null))
+            .Where(f => f.Id is not null);
+        foreach (var snapshot in files.GroupBy(f => f.Id).OrderBy(g => g.Max(f => f.File.LastWriteTimeUtc)))
         {
-            Track(file.FullName, file.Length, file.LastWriteTimeUtc);
+            Track([.. snapshot.Select(f => f.File.FullName)], snapshot.Sum(f => f.File.Length), snapshot.Max(f => f.File.LastWriteTimeUtc));
         }
 
         EnforceRetention();
     }
 
-    // MaxCount counts snapshots (frames); an overlay goes with its frame.
     private void EnforceRetention()
     {
         var oldest = _time.GetUtcNow() - _options.MaxAge;
-        while (_files.First is { } first && (_frames > _options.MaxCount || _bytes > _options.MaxBytes || first.Value.Written < oldest))
+        while (_snapshots.First is { } first && (_snapshots.Count > _options.MaxCount || _bytes > _options.MaxBytes || first.Value.Written < oldest))
         {
-            _files.RemoveFirst();
+            _snapshots.RemoveFirst();
             _bytes -= first.Value.Bytes;
-            _frames -= IsFrame(first.Value.Path) ? 1 : 0;
-            try
+            foreach (var path in first.Value.Paths)
             {
-                File.Delete(first.Value.Path);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                Interlocked.Increment(ref _errors);
-                LogDeleteFailed(Logger, first.Value.Path, ex.Message);
+                try
+                {
+                    File.Delete(path);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    Interlocked.Increment(ref _errors);
+                    LogDeleteFailed(Logger, path, ex.Message);
+                }
             }
         }
     }

@@ -92,6 +92,46 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public void Run_exits_78_naming_the_key_for_a_bad_config_and_1_for_unusable_models()
+    {
+        using var temp = new TempDirectory("daemon-bad-config");
+        var bad = temp.Combine("bad.json");
+        File.WriteAllText(bad, "{\"Mqtt\": {\"Port\": 0}, \"Pipeline\": {\"ShutdownTimout\": \"00:00:05\"}}");
+        var error = Assert.Throws<InvalidOperationException>(() => Tools.Run("dotnet", Daemon, "run", "--config", bad));
+        Assert.Contains("exited 78", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Pipeline:ShutdownTimout: unknown key", error.Message, StringComparison.Ordinal);
+
+        var daemon = new DaemonUnderTest(temp, Tools.FreePort());
+        var config = WriteConfig(daemon);
+        error = Assert.Throws<InvalidOperationException>(() => Tools.Run("dotnet", Daemon, "run", "--config", config));
+        Assert.Contains("exited 1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("no current classifier package", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_missing_mqtt_password_file_is_a_config_error_naming_the_key()
+    {
+        using var temp = new TempDirectory("daemon-secret");
+        var daemon = new DaemonUnderTest(temp, Tools.FreePort());
+        TinyOnnx.WriteCurrent(daemon.ModelsDir, "v1");
+        daemon.Options.Mqtt.Username = "inspector";
+        daemon.Options.Mqtt.PasswordFile = temp.Combine("no-such-password");
+        var stderr = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            Assert.Equal(78, await Inspection.Daemon.Hosting.DaemonHost.RunAsync(daemon.Options));
+        }
+        finally
+        {
+            Console.SetError(stderr);
+        }
+
+        Assert.Contains("Mqtt:PasswordFile: cannot read secret file", captured.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Demo_without_models_says_how_to_make_them()
     {
         using var temp = new TempDirectory("daemon-demo-empty");

@@ -1,0 +1,92 @@
+using Inspection.Config.Options;
+using Inspection.Daemon.Snapshots;
+using Inspection.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+
+namespace Inspection.Daemon.Tests;
+
+/// <summary>Defect snapshots on disk: names, overlay, retention by count, bytes and age, and disk errors.</summary>
+public sealed class SnapshotWriterTests
+{
+    [Fact]
+    public async Task Snapshots_are_named_by_result_id_and_only_the_newest_max_count_are_kept()
+    {
+        using var temp = new TempDirectory("snapshots-count");
+        var options = new SnapshotsOptions { Directory = temp.Combine("snap"), MaxCount = 3 };
+        var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        var names = new List<string?>();
+        for (var i = 0; i < 5; i++)
+        {
+            names.Add(writer.Enqueue(Snapshot($"r{i}", withMask: true)));
+            await Task.Delay(30); // distinct write order on coarse file-system clocks
+        }
+
+        writer.Complete();
+        await writer.ExecuteTask!;
+
+        Assert.Equal(["r0.mask.png", "r1.mask.png", "r2.mask.png", "r3.mask.png", "r4.mask.png"], names);
+        var files = Directory.GetFiles(options.Directory).Select(Path.GetFileName).Order().ToList();
+        Assert.Equal(["r2.jpg", "r2.mask.png", "r3.jpg", "r3.mask.png", "r4.jpg", "r4.mask.png"], files);
+        using var overlay = Cv2.ImRead(Path.Combine(options.Directory, "r4.mask.png"));
+        Assert.Equal(new Vec3b(0, 0, 255), Blend(overlay.At<Vec3b>(5, 5)));
+        Assert.Equal(overlay.At<Vec3b>(60, 60), new Vec3b(100, 100, 100));
+        Assert.Equal(5, writer.Written);
+    }
+
+    [Fact]
+    public async Task Old_snapshots_found_at_start_are_removed_by_age_and_the_byte_cap_holds()
+    {
+        using var temp = new TempDirectory("snapshots-age");
+        var options = new SnapshotsOptions { Directory = temp.Combine("snap"), MaxAge = TimeSpan.FromDays(7), MaxBytes = 1024 * 1024 };
+        Directory.CreateDirectory(options.Directory);
+        var old = Path.Combine(options.Directory, "old.jpg");
+        File.WriteAllBytes(old, new byte[100]);
+        File.SetLastWriteTimeUtc(old, DateTime.UtcNow.AddDays(-8));
+        var big = Path.Combine(options.Directory, "big.jpg");
+        File.WriteAllBytes(big, new byte[1024 * 1024]);
+        File.SetLastWriteTimeUtc(big, DateTime.UtcNow.AddDays(-1));
+
+        var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        writer.Enqueue(Snapshot("fresh", withMask: false));
+        writer.Complete();
+        await writer.ExecuteTask!;
+
+        Assert.Equal(["fresh.jpg"], Directory.GetFiles(options.Directory).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task A_disk_error_is_counted_and_the_writer_keeps_going()
+    {
+        using var temp = new TempDirectory("snapshots-error");
+        var blocked = temp.Combine("not-a-folder");
+        File.WriteAllText(blocked, "a file where the snapshot folder should be");
+        var writer = new SnapshotWriter(new SnapshotsOptions { Directory = blocked, GoodSampleRate = 1 }, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        Assert.True(writer.SampleGood());
+        writer.Enqueue(Snapshot("a", withMask: true));
+        writer.Enqueue(Snapshot("b", withMask: false));
+        writer.Complete();
+        await writer.ExecuteTask!;
+        Assert.Equal(2, writer.Errors);
+        Assert.Equal(0, writer.Written);
+    }
+
+    private static Snapshot Snapshot(string id, bool withMask)
+    {
+        var frame = new Mat(64, 64, MatType.CV_8UC3, Scalar.All(100));
+        Mat? mask = null;
+        if (withMask)
+        {
+            mask = new Mat(16, 16, MatType.CV_8UC1, Scalar.All(0));
+            mask[new Rect(0, 0, 4, 4)].SetTo(Scalar.All(255));
+        }
+
+        return new Snapshot(id, frame, mask);
+    }
+
+    // The overlay is a 50/50 blend of grey 100 with red; report which way it leans, so JPEG-free PNG values compare.
+    private static Vec3b Blend(Vec3b pixel) => new(pixel.Item0 < 60 ? (byte)0 : pixel.Item0, pixel.Item1 < 60 ? (byte)0 : pixel.Item1, pixel.Item2 > 170 ? (byte)255 : pixel.Item2);
+}
