@@ -1,0 +1,149 @@
+using Inspection.Trainer.Export;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Inspection.Trainer.Models;
+
+/// <summary>
+/// One U-Net decoder step: a 2×2 transposed convolution doubles the resolution (+ batch norm + ReLU), the encoder's
+/// feature map of that resolution is concatenated, and a 3×3 convolution (+ batch norm + ReLU) fuses the two.
+/// </summary>
+public sealed class UpBlock : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly ConvTranspose2d up;
+    private readonly BatchNorm2d upBn;
+    private readonly ConvBn fuse;
+
+    /// <summary>Upsamples <paramref name="inChannels"/> to <paramref name="outChannels"/>, then fuses with a skip of <paramref name="skipChannels"/>.</summary>
+    public UpBlock(long inChannels, long skipChannels, long outChannels)
+        : base(nameof(UpBlock))
+    {
+        up = nn.ConvTranspose2d(inChannels, outChannels, 2, stride: 2, bias: false);
+        upBn = nn.BatchNorm2d(outChannels);
+        fuse = new ConvBn(outChannels + skipChannels, outChannels, 3, activation: Activation.Relu);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input, Tensor skip)
+    {
+        using var scope = NewDisposeScope();
+        var x = nn.functional.relu(upBn.forward(up.forward(input)));
+        return fuse.forward(cat([x, skip], 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Appends the block's ops; returns its output's name.</summary>
+    public string ExportOnnx(OnnxGraph graph, string input, string skip)
+    {
+        var x = graph.Activation(Activation.Relu, graph.ConvTranspose(up, upBn, input));
+        return fuse.ExportOnnx(graph, graph.Concat(1, x, skip));
+    }
+}
+
+/// <summary>
+/// U-Net for binary segmentation with a MobileNetV2 encoder (skips at strides 2, 4, 8, 16 and the stride-32
+/// bottleneck) and a decoder of transposed convolution + batch norm + ReLU steps with skip concatenation, ending in one
+/// logit per input pixel. The decoder's widths are the classic 256/128/64/32 (+16 at full resolution) times the width
+/// multiplier, so a small multiplier shrinks the whole network, not only the encoder: the classic fixed 512/256/128/64
+/// decoder alone would cost most of the compute of a small model.
+/// </summary>
+public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
+{
+    /// <summary>Decoder widths at width multiplier 1, from stride 16 up to full resolution.</summary>
+    public static IReadOnlyList<int> DecoderWidths { get; } = [256, 128, 64, 32, 16];
+
+    /// <summary>Input sides must be multiples of this (the bottleneck's stride).</summary>
+    public const int SizeMultiple = 32;
+
+    private readonly MobileNetV2Encoder encoder;
+    private readonly ModuleList<UpBlock> decoder;
+    private readonly ConvTranspose2d finalUp;
+    private readonly BatchNorm2d finalBn;
+    private readonly Conv2d head;
+
+    /// <summary>Builds the network for 1- or 3-channel input.</summary>
+    public UNetMobileNetV2(long inChannels, double widthMultiplier)
+        : base(nameof(UNetMobileNetV2))
+    {
+        encoder = new MobileNetV2Encoder(inChannels, widthMultiplier);
+        var widths = DecoderWidths.Select(w => MobileNetV2Encoder.MakeDivisible(w * widthMultiplier)).ToArray();
+        var skips = encoder.FeatureChannels;
+        var blocks = new List<UpBlock>();
+        var channels = skips[^1];
+        for (var i = 0; i < 4; i++)
+        {
+            // Step i goes from stride 32/2^i to 16/2^i and takes the encoder's map of that stride (skips[3 - i]).
+            blocks.Add(new UpBlock(channels, skips[3 - i], widths[i]));
+            channels = widths[i];
+        }
+
+        decoder = new ModuleList<UpBlock>([.. blocks]);
+        finalUp = nn.ConvTranspose2d(channels, widths[4], 2, stride: 2, bias: false);
+        finalBn = nn.BatchNorm2d(widths[4]);
+        head = nn.Conv2d(widths[4], 1, 1);
+        RegisterComponents();
+    }
+
+    /// <summary>The MobileNetV2 feature extractor (frozen for the first epochs when fine-tuning).</summary>
+    public MobileNetV2Encoder Encoder => encoder;
+
+    /// <summary>Throws when a side is not a positive multiple of <see cref="SizeMultiple"/>.</summary>
+    public static void CheckInputSize(int width, int height)
+    {
+        if (width <= 0 || height <= 0 || width % SizeMultiple != 0 || height % SizeMultiple != 0)
+        {
+            throw new ArgumentException($"U-Net input size must be a positive multiple of {SizeMultiple} on each side, got {width}x{height}");
+        }
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var features = encoder.Features(input);
+        var x = features[^1];
+        for (var i = 0; i < decoder.Count; i++)
+        {
+            x = decoder[i].forward(x, features[3 - i]);
+        }
+
+        x = nn.functional.relu(finalBn.forward(finalUp.forward(x)));
+        return head.forward(x).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxGraph graph, string input)
+    {
+        var features = encoder.ExportFeatures(graph, input);
+        var x = features[^1];
+        for (var i = 0; i < decoder.Count; i++)
+        {
+            x = decoder[i].ExportOnnx(graph, x, features[3 - i]);
+        }
+
+        x = graph.Activation(Activation.Relu, graph.ConvTranspose(finalUp, finalBn, x));
+        return graph.Conv(head, null, x);
+    }
+
+    /// <summary>
+    /// Freezes (or unfreezes) the encoder: no gradients, and its batch norms keep their running statistics, so a
+    /// fine-tuned decoder first adapts to features that do not move under it.
+    /// </summary>
+    public void FreezeEncoder(bool frozen)
+    {
+        foreach (var parameter in encoder.parameters())
+        {
+            parameter.requires_grad = !frozen;
+        }
+
+        if (frozen)
+        {
+            encoder.eval();
+        }
+        else if (training)
+        {
+            encoder.train();
+        }
+    }
+}
