@@ -19,6 +19,7 @@ public static class DaemonCli
         var root = new RootCommand("inspectiond: camera frames → defect classifier and segmenter (ONNX Runtime) → MQTT");
         root.Subcommands.Add(CheckConfigCommand());
         ServiceCommands.Register(root);
+        root.Subcommands.Add(BenchCommand.Create());
         return root.Parse(args).Invoke();
     }
 

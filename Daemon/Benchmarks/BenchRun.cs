@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Inspection.Config.Options;
+using Inspection.Daemon.Hosting;
+using Inspection.Daemon.Inference;
+using Inspection.Daemon.Outbox;
+using Inspection.Daemon.Pipeline;
+using Inspection.Daemon.Publishing;
+using Inspection.Daemon.Snapshots;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Inspection.Daemon.Benchmarks;
+
+/// <summary>What to benchmark.</summary>
+/// <param name="Options">The loaded config: its models, pipeline and snapshot settings and its first camera's source.</param>
+/// <param name="Frames">Measured frames per camera (after the warm-up); ignored by a soak.</param>
+/// <param name="Cameras">Cameras run at once (copies of the config's first camera); 0 = the config's cameras as they are.</param>
+/// <param name="SoakMinutes">0 for a throughput run; otherwise run this long and sample memory and handles.</param>
+public sealed record BenchSettings(InspectionOptions Options, int Frames, int Cameras, double SoakMinutes);
+
+/// <summary>
+/// Runs the daemon's own host (models, result sink, publisher with its outbox, MQTT connection, snapshot writer, stats)
+/// against an in-process broker on loopback, feeds it from one <see cref="CameraLane"/> per camera as fast as the
+/// pipeline takes frames, and measures every stage; then measures the model-only bound on the same sessions.
+/// Outbox and snapshots go to a temporary folder that is removed afterwards.
+/// </summary>
+public sealed class BenchRun(BenchSettings settings, TextWriter progress)
+{
+    private const int MaxWarmUp = 20;
+
+    public async Task<JsonObject> RunAsync(CancellationToken ct)
+    {
+        var options = settings.Options;
+        var cameras = BenchCameras(options, settings.Cameras);
+        var temp = Directory.CreateTempSubdirectory("inspectiond-bench-");
+        var soak = settings.SoakMinutes > 0;
+        var warmUp = soak ? MaxWarmUp : Math.Clamp(settings.Frames / 10, 1, MaxWarmUp);
+        var limit = soak ? long.MaxValue : settings.Frames + warmUp;
+        try
+        {
+            Isolate(options, temp.FullName);
+            var topics = new Topics(options.Mqtt);
+            var stages = new BenchStages();
+            var window = new BenchWindow(cameras.Count);
+            var lanes = cameras.ToDictionary(c => c.Id, c => new CameraLane(c, stages, window, warmUp), StringComparer.Ordinal);
+            await using var broker = new LoopbackBroker(options.Mqtt.Port, $"{options.Mqtt.TopicPrefix}/{topics.Device}",
+                (camera, seq, at) => lanes.GetValueOrDefault(camera)?.OnArrived(seq, at));
+            await broker.StartAsync().ConfigureAwait(false);
+
+            using var host = DaemonHost.Build(options, logging: ToStandardError);
+            await host.StartAsync(ct).ConfigureAwait(false);
+            var services = host.Services;
+            var mqtt = services.GetRequiredService<MqttConnection>();
+            await mqtt.WhenConnected.WaitAsync(TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
+            var store = services.GetRequiredService<ModelStore>();
+            var sink = services.GetRequiredService<ResultSink>();
+            var snapshots = services.GetRequiredService<SnapshotWriter>();
+            var loggers = services.GetRequiredService<ILoggerFactory>();
+
+            progress.WriteLine($"bench: {cameras.Count} camera(s) on {cameras[0].Source}, models on {store.Provider}, "
+                + (soak ? $"soak for {settings.SoakMinutes:0.#} min" : $"{settings.Frames} frames each after {warmUp} warm-up"));
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var sampler = soak ? new SoakSampler(TimeSpan.FromMinutes(settings.SoakMinutes)) : null;
+            var lanesDone = Task.WhenAll(lanes.Values.Select(lane => Task.Run(async () =>
+            {
+                using var runner = new InspectionRunner(store, options.Pipeline, snapshots, topics.Device);
+                await lane.RunAsync(runner, sink, options.Pipeline, limit, loggers, stop.Token).ConfigureAwait(false);
+            }, CancellationToken.None)));
+
+            var watch = Task.Run(() => WatchProgressAsync(lanes.Values, sampler, lanesDone, stop), CancellationToken.None);
+            await lanesDone.ConfigureAwait(false);
+            await watch.ConfigureAwait(false);
+            var failures = lanes.Values.Where(l => l.Failure is not null).Select(l => $"{l.Id}: {l.Failure}").ToList();
+            await WaitForResultsAsync(lanes.Values).ConfigureAwait(false);
+            var allocated = GC.GetTotalAllocatedBytes(precise: true) - window.AllocatedAtOpen;
+            var peakRss = ProcessProbe.PeakRssBytes();
+
+            var report = new JsonObject
+            {
+                ["cameras"] = cameras.Count,
+                ["source"] = cameras[0].Source,
+                ["provider"] = store.Provider,
+                ["threads"] = options.Models.Threads,
+                ["cores"] = Environment.ProcessorCount,
+                ["frames_per_camera"] = soak ? null : settings.Frames,
+                ["warm_up_frames"] = warmUp,
+                ["measured_results"] = window.ResultsInWindow,
+                ["seconds"] = Math.Round(window.Seconds, 3),
+                ["fps"] = Math.Round(window.Fps, 2),
+                ["fps_per_camera"] = Math.Round(window.Fps / cameras.Count, 2),
+                ["segmented_fraction"] = Math.Round(stages.SegmentedFraction, 4),
+                ["allocated_bytes_per_frame"] = window.ResultsInWindow == 0 ? 0 : allocated / window.ResultsInWindow,
+                ["peak_rss_bytes"] = peakRss,
+                ["stages"] = StagesJson(stages),
+            };
+
+            var set = store.Acquire();
+            try
+            {
+                var boundFrames = Math.Max(20, (int)Math.Min(window.ResultsInWindow / cameras.Count, 1000));
+                progress.WriteLine($"bench: model-only bound ({boundFrames} frames per camera on pre-made tensors)");
+                var modelOnly = ModelOnlyBound.Measure(set, cameras.Count, boundFrames, stages.SegmentedFraction);
+                report["model_only_fps"] = Math.Round(modelOnly, 2);
+                report["overhead_ratio"] = window.Fps > 0 ? Math.Round(modelOnly / window.Fps, 3) : null;
+                if (cameras.Count > 1)
+                {
+                    var batched = ModelOnlyBound.MeasureBatched(set, cameras.Count, boundFrames, stages.SegmentedFraction);
+                    report["batching"] = new JsonObject
+                    {
+                        ["batch"] = cameras.Count,
+                        ["unbatched_model_only_fps"] = Math.Round(modelOnly, 2),
+                        ["batched_model_only_fps"] = batched is null ? null : Math.Round(batched.Value, 2),
+                        ["note"] = batched is null ? "a model's batch axis is fixed at 1" : "model-only figures: one batch of all cameras' frames per run vs one session run per frame",
+                    };
+                }
+            }
+            finally
+            {
+                set.Release();
+            }
+
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            var publisher = services.GetRequiredService<ResultPublisher>();
+            report["accounting"] = new JsonObject
+            {
+                ["inspected"] = lanes.Values.Sum(l => l.Submitted),
+                ["published"] = publisher.Published,
+                ["received_by_broker"] = lanes.Values.Sum(l => l.Arrived),
+                ["in_outbox"] = services.GetRequiredService<DiskOutbox>().Count,
+                ["capture_drops"] = lanes.Values.Sum(l => l.CaptureDrops),
+                ["frame_errors"] = lanes.Values.Sum(l => l.Errors),
+                ["snapshots_written"] = snapshots.Written,
+                ["snapshots_dropped"] = snapshots.Dropped,
+            };
+            if (failures.Count > 0)
+            {
+                report["failures"] = new JsonArray([.. failures.Select(f => (JsonNode?)f)]);
+            }
+
+            if (sampler is not null)
+            {
+                report["soak"] = sampler.Report();
+            }
+
+            return report;
+        }
+        finally
+        {
+            temp.Delete(recursive: true);
+        }
+    }
+
+    // Stops a soak when its time is up, and any run whose cameras deliver nothing for half a minute.
+    private async Task WatchProgressAsync(IEnumerable<CameraLane> lanes, SoakSampler? sampler, Task lanesDone, CancellationTokenSource stop)
+    {
+        var lastCount = -1L;
+        var lastProgress = Stopwatch.GetTimestamp();
+        var lastPrint = Stopwatch.GetTimestamp();
+        while (!lanesDone.IsCompleted)
+        {
+            await Task.WhenAny(lanesDone, Task.Delay(sampler?.Interval ?? TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            var count = lanes.Sum(l => l.Submitted);
+            sampler?.Sample(count);
+            if (count != lastCount)
+            {
+                lastCount = count;
+                lastProgress = Stopwatch.GetTimestamp();
+            }
+
+            if (sampler?.Done == true || Stopwatch.GetElapsedTime(lastProgress) > TimeSpan.FromSeconds(30))
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
+
+            if (Stopwatch.GetElapsedTime(lastPrint) > TimeSpan.FromSeconds(10))
+            {
+                lastPrint = Stopwatch.GetTimestamp();
+                progress.WriteLine($"bench: {count} frames inspected" + (sampler is null ? "" : $", {sampler.Last}"));
+            }
+        }
+    }
+
+    private static async Task WaitForResultsAsync(IEnumerable<CameraLane> lanes)
+    {
+        var deadline = Stopwatch.GetTimestamp();
+        while (lanes.Any(l => l.Arrived < l.Submitted) && Stopwatch.GetElapsedTime(deadline) < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+    }
+
+    private static JsonObject StagesJson(BenchStages stages)
+    {
+        var json = new JsonObject();
+        foreach (var (name, samples) in stages.All)
+        {
+            if (samples.Percentiles() is { } p)
+            {
+                json[name] = new JsonObject
+                {
+                    ["p50_ms"] = Math.Round(p.P50Ms, 3),
+                    ["p95_ms"] = Math.Round(p.P95Ms, 3),
+                    ["p99_ms"] = Math.Round(p.P99Ms, 3),
+                    ["mean_ms"] = Math.Round(p.MeanMs, 3),
+                    ["count"] = p.Count,
+                };
+            }
+        }
+
+        return json;
+    }
+
+    /// <summary>The cameras to run: the config's, or K copies of its first; sources unpaced, no fps cap, stream mode.</summary>
+    public static List<CameraOptions> BenchCameras(InspectionOptions options, int count)
+    {
+        if (options.Cameras.Count == 0)
+        {
+            throw new ArgumentException("the config has no camera; bench needs one (Cameras:0:Source), e.g. synthetic://?width=640&height=480");
+        }
+
+        var template = options.Cameras[0];
+        var cameras = count > 0
+            ? Enumerable.Range(1, count).Select(i => Copy(template, count == 1 ? template.Id : $"{template.Id}-{i}")).ToList()
+            : options.Cameras.Select(c => Copy(c, c.Id)).ToList();
+        return cameras;
+    }
+
+    private static CameraOptions Copy(CameraOptions c, string id) => new()
+    {
+        Id = id,
+        Source = ConsumerPacedSource.Unpaced(c.Source),
+        MaxFps = 0,
+        Trigger = TriggerMode.Stream,
+        Roi = c.Roi,
+        StallTimeout = c.StallTimeout,
+    };
+
+    // The benchmark's host must not touch the production broker, outbox or snapshot folders.
+    private static void Isolate(InspectionOptions options, string temp)
+    {
+        options.Cameras = [];
+        options.Mqtt.Host = "127.0.0.1";
+        options.Mqtt.Port = FreePort();
+        options.Mqtt.Embedded = false;
+        options.Mqtt.Username = "";
+        options.Mqtt.PasswordFile = "";
+        options.Mqtt.Tls = new MqttTlsOptions();
+        options.Mqtt.ClientId = "";
+        options.Models.Watch = false;
+        options.Outbox.Directory = Path.Combine(temp, "outbox");
+        if (options.Snapshots.Directory.Length > 0)
+        {
+            options.Snapshots.Directory = Path.Combine(temp, "snapshots");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static void ToStandardError(ILoggingBuilder logging)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o => o.SingleLine = true);
+        logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.SetMinimumLevel(LogLevel.Warning);
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using Inspection.Daemon.Results;
+
+namespace Inspection.Daemon.Benchmarks;
+
+/// <summary>The pipeline's stages as the benchmark reports them, in order.</summary>
+public sealed class BenchStages
+{
+    public StageSamples Decode { get; } = new();
+
+    public StageSamples Preprocess { get; } = new();
+
+    public StageSamples Classify { get; } = new();
+
+    public StageSamples Segment { get; } = new();
+
+    public StageSamples Postprocess { get; } = new();
+
+    public StageSamples Publish { get; } = new();
+
+    /// <summary>Preprocess to postprocess of one frame, as the result's <c>latency_ms.total</c> says.</summary>
+    public StageSamples Inspect { get; } = new();
+
+    public IEnumerable<(string Name, StageSamples Samples)> All =>
+    [
+        ("decode", Decode), ("preprocess", Preprocess), ("classify", Classify), ("segment", Segment),
+        ("postprocess", Postprocess), ("publish", Publish), ("inspect_total", Inspect),
+    ];
+
+    /// <summary>Share of measured frames the segmenter ran on (it is skipped on confidently good frames).</summary>
+    public double SegmentedFraction => Classify.Count == 0 ? 0 : (double)Segment.Count / Classify.Count;
+
+    public void Add(StageLatency latency, bool segmented)
+    {
+        Preprocess.Add(latency.Preprocess);
+        Classify.Add(latency.Classify);
+        if (segmented)
+        {
+            Segment.Add(latency.Segment);
+            Postprocess.Add(latency.Postprocess);
+        }
+
+        Inspect.Add(latency.Total);
+    }
+}
+
+/// <summary>The measured window: it opens when every camera is past its warm-up (with the process's allocation count
+/// at that moment) and closes at the last result the broker received.</summary>
+public sealed class BenchWindow(int cameras)
+{
+    private int _warming = cameras;
+    private long _opened;
+    private long _lastArrival;
+    private long _resultsInWindow;
+
+    public long OpenedAt => Interlocked.Read(ref _opened);
+
+    public long LastArrival => Interlocked.Read(ref _lastArrival);
+
+    public long AllocatedAtOpen { get; private set; }
+
+    public long ResultsInWindow => Interlocked.Read(ref _resultsInWindow);
+
+    public void LaneWarmedUp()
+    {
+        if (Interlocked.Decrement(ref _warming) == 0)
+        {
+            AllocatedAtOpen = GC.GetTotalAllocatedBytes(precise: true);
+            Interlocked.Exchange(ref _opened, Stopwatch.GetTimestamp());
+        }
+    }
+
+    public void ResultArrived(long timestamp)
+    {
+        var opened = OpenedAt;
+        if (opened > 0 && timestamp >= opened)
+        {
+            Interlocked.Increment(ref _resultsInWindow);
+        }
+
+        long seen;
+        do
+        {
+            seen = LastArrival;
+        }
+        while (timestamp > seen && Interlocked.CompareExchange(ref _lastArrival, timestamp, seen) != seen);
+    }
+
+    public double Seconds => OpenedAt == 0 ? 0 : Stopwatch.GetElapsedTime(OpenedAt, LastArrival).TotalSeconds;
+
+    public double Fps => Seconds <= 0 ? 0 : ResultsInWindow / Seconds;
+}

@@ -1,0 +1,51 @@
+using System.Diagnostics;
+
+namespace Inspection.Daemon.Benchmarks;
+
+/// <summary>Latency samples of one stage in a preallocated ring, so recording costs no allocation and a soak run does
+/// not grow the benchmark's own memory. Percentiles cover the last <see cref="Capacity"/> samples.</summary>
+public sealed class StageSamples(int capacity = StageSamples.DefaultCapacity)
+{
+    public const int DefaultCapacity = 1 << 17;
+    private readonly double[] _ms = new double[capacity];
+    private readonly object _gate = new();
+    private long _count;
+
+    public int Capacity => _ms.Length;
+
+    public long Count => Interlocked.Read(ref _count);
+
+    public void Add(double milliseconds)
+    {
+        lock (_gate)
+        {
+            _ms[_count % _ms.Length] = milliseconds;
+            _count++;
+        }
+    }
+
+    public void AddSince(long startTimestamp) => Add(Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds);
+
+    /// <summary>p50/p95/p99 (nearest rank) and the mean, in milliseconds; null before the first sample.</summary>
+    public StagePercentiles? Percentiles()
+    {
+        double[] sorted;
+        lock (_gate)
+        {
+            sorted = _ms.AsSpan(0, (int)Math.Min(_count, _ms.Length)).ToArray();
+        }
+
+        if (sorted.Length == 0)
+        {
+            return null;
+        }
+
+        Array.Sort(sorted);
+        return new StagePercentiles(At(sorted, 0.50), At(sorted, 0.95), At(sorted, 0.99), sorted.Average(), Count);
+    }
+
+    private static double At(double[] sorted, double q) => sorted[(int)Math.Ceiling(q * sorted.Length) - 1];
+}
+
+/// <summary>One stage's figures.</summary>
+public sealed record StagePercentiles(double P50Ms, double P95Ms, double P99Ms, double MeanMs, long Count);

@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Inspection.Config.Loading;
+using Inspection.Daemon.Benchmarks;
+
+namespace Inspection.Daemon.Cli;
+
+/// <summary><c>inspectiond bench</c>: the real pipeline as fast as it goes, per-stage latency, allocations, RSS, the
+/// model-only bound; <c>--soak MINUTES</c> samples memory and handles and prints their growth rate.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var config = DaemonCli.ConfigOption();
+        var frames = new Option<int>("--frames") { Description = "measured frames per camera (after a short warm-up)", DefaultValueFactory = _ => 300 };
+        var json = new Option<bool>("--json") { Description = "print one JSON object instead of a table" };
+        var cameras = new Option<int>("--cameras") { Description = "run K copies of the config's first camera at once (0: the config's cameras)", DefaultValueFactory = _ => 1 };
+        var soak = new Option<double>("--soak") { Description = "run this many minutes and report the RSS, handle and GC heap slopes" };
+        var command = new Command("bench", "Benchmark the pipeline (capture → preprocess → classify → segment → postprocess → publish) on the config's models and first camera's source");
+        command.Options.Add(config);
+        command.Options.Add(frames);
+        command.Options.Add(json);
+        command.Options.Add(cameras);
+        command.Options.Add(soak);
+        command.SetAction(parse =>
+        {
+            var settings = parse.GetValue(frames) < 1 || parse.GetValue(cameras) < 0 || parse.GetValue(soak) < 0
+                ? null
+                : Load(parse.GetValue(config)!, parse.GetValue(frames), parse.GetValue(cameras), parse.GetValue(soak));
+            if (settings is null)
+            {
+                Console.Error.WriteLine("inspectiond bench: --frames must be at least 1, --cameras and --soak not negative (or the config is invalid, see above)");
+                return ConfigException.ExitCode;
+            }
+
+            JsonObject report;
+            try
+            {
+                report = new BenchRun(settings, Console.Error).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+            }
+            catch (Exception ex) when (ex is Config.Models.ModelPackageException or ArgumentException or TimeoutException)
+            {
+                Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
+                return 1;
+            }
+
+            Console.Out.WriteLine(parse.GetValue(json) ? report.ToJsonString() : Table(report));
+            return report["failures"] is null ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static BenchSettings? Load(string path, int frames, int cameras, double soak)
+    {
+        try
+        {
+            return new BenchSettings(ConfigLoader.Load(path), frames, cameras, soak);
+        }
+        catch (ConfigException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>The report for people: one line per stage, then the headline figures.</summary>
+    public static string Table(JsonObject report)
+    {
+        var lines = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture, $"{report["cameras"]} camera(s), {report["source"]}, {report["provider"]}, {report["cores"]} cores"),
+            $"{"stage",-14}{"p50 ms",10}{"p95 ms",10}{"p99 ms",10}{"count",9}",
+        };
+        foreach (var (name, stage) in report["stages"]!.AsObject())
+        {
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{name,-14}{(double)stage!["p50_ms"]!,10:F2}{(double)stage["p95_ms"]!,10:F2}{(double)stage["p99_ms"]!,10:F2}{(long)stage["count"]!,9}"));
+        }
+
+        foreach (var key in new[] { "fps", "model_only_fps", "overhead_ratio", "segmented_fraction", "allocated_bytes_per_frame", "peak_rss_bytes" })
+        {
+            lines.Add($"{key,-26}{report[key]?.ToJsonString() ?? "-"}");
+        }
+
+        foreach (var key in new[] { "batching", "accounting", "failures" })
+        {
+            if (report[key] is { } node)
+            {
+                lines.Add($"{key,-26}{node.ToJsonString()}");
+            }
+        }
+
+        if (report["soak"] is JsonObject soak)
+        {
+            var summary = soak.Where(p => p.Key != "series").ToDictionary(p => p.Key, p => p.Value?.ToJsonString());
+            lines.Add($"{"soak",-26}{JsonSerializer.Serialize(summary)}");
+        }
+
+        return string.Join(Environment.NewLine, lines);
+    }
+}
