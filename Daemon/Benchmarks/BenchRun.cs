@@ -128,7 +128,7 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
                 ["inspected"] = lanes.Values.Sum(l => l.Submitted),
                 ["published"] = publisher.Published,
                 ["received_by_broker"] = lanes.Values.Sum(l => l.Arrived),
-                ["in_outbox"] = services.GetRequiredService<DiskOutbox>().Count,
+                ["in_outbox"] = (long)services.GetRequiredService<DiskOutbox>().Count,
                 ["capture_drops"] = lanes.Values.Sum(l => l.CaptureDrops),
                 ["frame_errors"] = lanes.Values.Sum(l => l.Errors),
                 ["snapshots_written"] = snapshots.Written,

@@ -10,6 +10,7 @@ public static class TrainerCli
     {
         var root = new RootCommand("trainer: retrain the defect classifier and segmenter (TorchSharp), pick recall-weighted thresholds, export ONNX packages");
         root.Subcommands.Add(DeviceCommand());
+        root.Subcommands.Add(BenchCommand.Create());
         return root.Parse(args).Invoke();
     }
 

@@ -5,10 +5,9 @@ using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Cli;
 using Inspection.Daemon.Tests.Fixtures;
+using Inspection.EndToEnd.Tests.Fixtures;
 using Inspection.TestSupport;
-using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
-using Inspection.Trainer.Packaging;
 using OpenCvSharp;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,7 +19,7 @@ namespace Inspection.EndToEnd.Tests;
 /// camera over MQTT, and it hot-swaps to the next package the trainer makes current.</summary>
 public sealed class DaemonOnTrainerPackagesTests
 {
-    private static readonly InputSpec Input = new() { Width = 64, Height = 64, Channels = 1, Colour = "grey", Mean = [0.5f], Std = [0.25f] };
+    private static InputSpec Input => TrainerPackages.Input;
 
     [Fact]
     public async Task Daemon_serves_trainer_packages_with_the_trainers_scores_and_swaps_to_its_next_package()
@@ -33,8 +32,8 @@ public sealed class DaemonOnTrainerPackagesTests
         torch.manual_seed(7);
         using var classifier = Architectures.CreateClassifier(Architectures.MobileNetV2, 1, 0.25);
         using var segmenter = new OneConvSegmenter();
-        WritePackage(daemon.ModelsDir, classifier, ModelTasks.Classifier, "c1");
-        WritePackage(daemon.ModelsDir, segmenter, ModelTasks.Segmenter, "s1");
+        TrainerPackages.Write(daemon.ModelsDir, classifier, ModelTasks.Classifier, "c1");
+        TrainerPackages.Write(daemon.ModelsDir, segmenter, ModelTasks.Segmenter, "s1");
 
         // 1. inspectiond inspect: the daemon's score is the trainer's sigmoid(logit) on the same image.
         var (image, _, _) = SyntheticScene.Render(160, 120, seed: 11, frameNumber: 4, defectRate: 1);
@@ -62,7 +61,7 @@ public sealed class DaemonOnTrainerPackagesTests
 
             // 3. The trainer makes a new classifier current: the daemon swaps to it between frames.
             using var retrained = Architectures.CreateClassifier(Architectures.MobileNetV2, 1, 0.25);
-            WritePackage(daemon.ModelsDir, retrained, ModelTasks.Classifier, "c2");
+            TrainerPackages.Write(daemon.ModelsDir, retrained, ModelTasks.Classifier, "c2");
             await probe.WaitForJsonAsync($"{DaemonUnderTest.Root}/cmd/reply", r => r.GetProperty("ok").GetBoolean() && r.GetProperty("message").GetString()!.Contains("c2", StringComparison.Ordinal), seconds: 60);
             await probe.WaitForJsonAsync($"{DaemonUnderTest.Root}/cam1/result", r => r.GetProperty("models").GetProperty("classifier").GetString() == "c2", seconds: 60);
             var seqs = probe.On($"{DaemonUnderTest.Root}/cam1/result").Select(m => MqttProbe.Json(m).GetProperty("seq").GetInt64()).ToList();
@@ -73,17 +72,6 @@ public sealed class DaemonOnTrainerPackagesTests
             await daemon.StopAsync();
         }
     }
-
-    private static void WritePackage(string models, nn.Module<Tensor, Tensor> model, string task, string version) =>
-        ModelPackageWriter.Write(models, model, new PackageContent
-        {
-            Task = task,
-            Arch = task == ModelTasks.Classifier ? Architectures.MobileNetV2 : "one-conv",
-            Version = version,
-            Input = Input,
-            Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = "logit" },
-            Threshold = new ThresholdSpec { Value = 0.5 },
-        }, makeCurrent: true, log: TextWriter.Null);
 
     private static double TrainerScore(nn.Module<Tensor, Tensor> classifier, string imagePath)
     {
@@ -96,29 +84,5 @@ public sealed class DaemonOnTrainerPackagesTests
         using var noGrad = torch.no_grad();
         var logit = classifier.forward(torch.tensor(tensor, [1, 1, Input.Height, Input.Width])).reshape(-1)[0].item<float>();
         return 1.0 / (1.0 + Math.Exp(-logit));
-    }
-
-    /// <summary>The smallest segmentation network: one 3×3 convolution giving a logit per pixel, exported by the trainer's
-    /// ONNX exporter like any of its models.</summary>
-    private sealed class OneConvSegmenter : nn.Module<Tensor, Tensor>, IOnnxExportable
-    {
-        private readonly TorchSharp.Modules.Conv2d _conv = nn.Conv2d(1, 1, 3, padding: 1);
-
-        public OneConvSegmenter()
-            : base(nameof(OneConvSegmenter)) => RegisterComponents();
-
-        public override Tensor forward(Tensor input) => _conv.forward(input);
-
-        public string ExportOnnx(OnnxGraph graph, string input) => graph.Conv(_conv, null, input);
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _conv.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
     }
 }

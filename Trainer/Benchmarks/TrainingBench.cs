@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using Inspection.Config.Models;
+using Inspection.Trainer.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Inspection.Trainer.Benchmarks;
+
+/// <summary>One model to measure: its task, architecture name, and how to build it for an input size.</summary>
+/// <param name="Task">Classifier or segmenter (what the loss compares the output with).</param>
+/// <param name="Arch">Architecture name as the CLI and manifest use it.</param>
+/// <param name="Create">Builds the model with one input channel.</param>
+public sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor, Tensor>> Create);
+
+/// <summary>Timings of one architecture at one input size.</summary>
+/// <param name="Task">Classifier or segmenter.</param>
+/// <param name="Arch">Architecture.</param>
+/// <param name="Size">Square input side in pixels.</param>
+/// <param name="Batch">Images per step.</param>
+/// <param name="Device">cpu or cuda.</param>
+/// <param name="ForwardMs">Median forward pass (with the loss), milliseconds per step.</param>
+/// <param name="BackwardMs">Median backward pass plus optimizer step, milliseconds per step.</param>
+/// <param name="StepMs">Median whole step.</param>
+/// <param name="ImagesPerSecond">Batch ÷ median step time.</param>
+/// <param name="Parameters">Trainable parameters.</param>
+public sealed record TrainingTiming(string Task, string Arch, int Size, int Batch, string Device, double ForwardMs, double BackwardMs, double StepMs, double ImagesPerSecond, long Parameters);
+
+/// <summary>
+/// Measures training speed: for each model and input size, a few warm-up steps and then timed steps of forward (model
+/// and loss), backward and an Adam update on random data of the right shape, on the given device. Each step runs inside
+/// a dispose scope, as training does. On CUDA the device is synchronised around each timed part.
+/// </summary>
+public static class TrainingBench
+{
+    /// <summary>The architectures measured: every classifier, plus the segmenters registered here.</summary>
+    public static IReadOnlyList<BenchModel> Models(double widthMultiplier) =>
+    [
+        .. Architectures.ClassifierNames.Select(arch => new BenchModel(ModelTasks.Classifier, arch, () => Architectures.CreateClassifier(arch, 1, widthMultiplier))),
+    ];
+
+    public static TrainingTiming Measure(BenchModel model, int size, int batch, int steps, int warmUp, Device device)
+    {
+        using var scope = torch.NewDisposeScope();
+        var module = model.Create();
+        module.to(device);
+        module.train();
+        var parameters = module.parameters().Sum(p => p.numel());
+        using var optimizer = optim.Adam(module.parameters(), lr: 1e-3);
+        var input = torch.rand(batch, 1, size, size, device: device);
+        var forward = new List<double>();
+        var backward = new List<double>();
+        var cuda = device.type == DeviceType.CUDA;
+        for (var step = 0; step < warmUp + steps; step++)
+        {
+            using var stepScope = torch.NewDisposeScope();
+            Sync(cuda);
+            var start = Stopwatch.GetTimestamp();
+            var output = module.forward(input);
+            var target = (torch.rand_like(output) > 0.5).to_type(ScalarType.Float32);
+            var loss = nn.functional.binary_cross_entropy_with_logits(output, target);
+            Sync(cuda);
+            var forwarded = Stopwatch.GetTimestamp();
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+            Sync(cuda);
+            var done = Stopwatch.GetTimestamp();
+            if (step >= warmUp)
+            {
+                forward.Add(Stopwatch.GetElapsedTime(start, forwarded).TotalMilliseconds);
+                backward.Add(Stopwatch.GetElapsedTime(forwarded, done).TotalMilliseconds);
+            }
+        }
+
+        var totals = forward.Zip(backward, (f, b) => f + b).ToList();
+        var stepMs = Median(totals);
+        return new TrainingTiming(model.Task, model.Arch, size, batch, cuda ? "cuda" : "cpu", Median(forward), Median(backward), stepMs, batch / (stepMs / 1000), parameters);
+    }
+
+    private static void Sync(bool cuda)
+    {
+        if (cuda)
+        {
+            torch.cuda.synchronize();
+        }
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Inspection.Trainer.Benchmarks;
+using TorchSharp;
+
+namespace Inspection.Trainer.Cli;
+
+/// <summary><c>trainer bench</c>: training images per second and milliseconds per step (forward and backward apart)
+/// for each architecture and input size, on the CPU and, when present, CUDA.</summary>
+public static class BenchCommand
+{
+    /// <summary>The subcommand.</summary>
+    public static Command Create()
+    {
+        var sizes = new Option<int[]>("--sizes") { Description = "square input sizes in pixels", DefaultValueFactory = _ => [128, 224], AllowMultipleArgumentsPerToken = true };
+        var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 16 };
+        var steps = new Option<int>("--steps") { Description = "timed steps per configuration (the median is reported)", DefaultValueFactory = _ => 5 };
+        var warmUp = new Option<int>("--warm-up") { Description = "untimed steps first", DefaultValueFactory = _ => 1 };
+        var width = new Option<double>("--width") { Description = "width multiplier of the models", DefaultValueFactory = _ => 0.5 };
+        var arch = new Option<string[]>("--arch") { Description = "only these architectures (default: all)", AllowMultipleArgumentsPerToken = true };
+        var json = new Option<bool>("--json") { Description = "print a JSON array instead of a table" };
+        var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA");
+        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, json })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(parse =>
+        {
+            var models = TrainingBench.Models(parse.GetValue(width));
+            var only = parse.GetValue(arch) ?? [];
+            var unknown = only.Where(a => models.All(m => m.Arch != a)).ToList();
+            if (unknown.Count > 0 || parse.GetValue(batch) < 1 || parse.GetValue(steps) < 1 || parse.GetValue(warmUp) < 0)
+            {
+                Console.Error.WriteLine(unknown.Count > 0
+                    ? $"trainer bench: unknown architecture {string.Join(", ", unknown)} (known: {string.Join(", ", models.Select(m => m.Arch))})"
+                    : "trainer bench: --batch and --steps must be at least 1, --warm-up not negative");
+                return 2;
+            }
+
+            var devices = new List<torch.Device> { torch.CPU };
+            if (torch.cuda.is_available())
+            {
+                devices.Add(torch.CUDA);
+            }
+
+            var timings = new List<TrainingTiming>();
+            foreach (var device in devices)
+            {
+                foreach (var model in models.Where(m => only.Length == 0 || only.Contains(m.Arch)))
+                {
+                    foreach (var size in parse.GetValue(sizes)!)
+                    {
+                        Console.Error.WriteLine($"trainer bench: {model.Arch} {size}x{size} batch {parse.GetValue(batch)} on {device.type}");
+                        var timing = TrainingBench.Measure(model, size, parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmUp), device);
+                        timings.Add(timing);
+                        if (!parse.GetValue(json))
+                        {
+                            Console.Out.WriteLine(Row(timing));
+                        }
+                    }
+                }
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(timings, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static string Row(TrainingTiming t) => string.Create(CultureInfo.InvariantCulture,
+        $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5} forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.Parameters,9:N0} params");
+}
