@@ -80,12 +80,13 @@ public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<Se
     }
 
     [RequiresToolFact("mosquitto", "mosquitto_passwd", "openssl")]
-    public async Task Refuses_a_broker_certificate_from_an_untrusted_ca_and_a_wrong_password()
+    public async Task Refuses_a_broker_certificate_from_an_untrusted_ca_or_for_another_host_and_a_wrong_password()
     {
         var trusted = await TryConnectAsync(Options(broker.PasswordPort, caFile: broker.File("ca.pem")));
         var untrusted = await TryConnectAsync(Options(broker.PasswordPort, caFile: broker.File("rogue-ca.pem")));
         var systemStore = await TryConnectAsync(Options(broker.PasswordPort, caFile: "", tls: true));
         var wrongPassword = await TryConnectAsync(Options(broker.PasswordPort, caFile: broker.File("ca.pem"), password: "guess"));
+        var wrongName = await TryConnectAsync(Options(broker.OtherAddressPort, caFile: broker.File("ca.pem"), host: SecureMosquitto.OtherAddress));
 
         Assert.True(trusted.Connected, trusted.Log);
         Assert.False(untrusted.Connected, "connected to a broker whose CA is not the configured one");
@@ -94,6 +95,9 @@ public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<Se
         Assert.False(wrongPassword.Connected);
         Assert.Contains("MQTT cannot connect", wrongPassword.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("guess", wrongPassword.Log, StringComparison.Ordinal);
+        Assert.False(wrongName.Connected, "the broker's certificate does not name the host the daemon connected to");
+        Assert.Contains("remote certificate was rejected", wrongName.Log, StringComparison.Ordinal);
+        Assert.Contains("remote certificate was rejected", untrusted.Log, StringComparison.Ordinal);
     }
 
     [RequiresToolFact("mosquitto", "mosquitto_passwd", "openssl")]
@@ -139,13 +143,13 @@ public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<Se
     private static bool Accepted(MqttClientPublishReasonCode code) =>
         code is MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers;
 
-    private static MqttOptions Options(int port, string caFile, string certFile = "", string keyFile = "", string password = SecureMosquitto.DaemonPassword, bool tls = false)
+    private static MqttOptions Options(int port, string caFile, string certFile = "", string keyFile = "", string password = SecureMosquitto.DaemonPassword, bool tls = false, string host = "127.0.0.1")
     {
         var passwordFile = Path.Combine(Path.GetTempPath(), $"inspection-pw-{Guid.NewGuid():N}");
         File.WriteAllText(passwordFile, password);
         return new MqttOptions
         {
-            Host = "127.0.0.1",
+            Host = host,
             Port = port,
             Device = SecureMosquitto.DaemonUser,
             ClientId = $"dev1-{Guid.NewGuid():N}",

@@ -39,15 +39,18 @@ public sealed class SecureMosquitto : IDisposable
         System.IO.File.Copy(Path.Combine(Repository.Root, "systemd", "mosquitto-inspection.acl"), acl);
         PasswordPort = Tools.FreePort();
         ClientCertificatePort = Tools.FreePort();
+        OtherAddressPort = Tools.FreePort();
         var config = File("mosquitto.conf");
         var tls = $"cafile {File("ca.pem")}\ncertfile {File("server.pem")}\nkeyfile {File("server.key")}\n";
         System.IO.File.WriteAllText(config,
             $"per_listener_settings false\nallow_anonymous false\npassword_file {passwords}\nacl_file {acl}\npersistence false\n" +
             $"listener {PasswordPort} 127.0.0.1\n{tls}" +
-            $"listener {ClientCertificatePort} 127.0.0.1\n{tls}require_certificate true\n");
+            $"listener {ClientCertificatePort} 127.0.0.1\n{tls}require_certificate true\n" +
+            $"listener {OtherAddressPort} {OtherAddress}\n{tls}");
         _broker = Tools.Start("mosquitto", ["-c", config]);
         WaitForPort(PasswordPort);
         WaitForPort(ClientCertificatePort);
+        WaitForPort(OtherAddressPort, OtherAddress);
     }
 
     /// <summary>TLS with user name and password.</summary>
@@ -55,6 +58,12 @@ public sealed class SecureMosquitto : IDisposable
 
     /// <summary>TLS with user name and password, and a client certificate the test CA signed.</summary>
     public int ClientCertificatePort { get; }
+
+    /// <summary>A loopback address the server certificate does not name (it names localhost and 127.0.0.1).</summary>
+    public const string OtherAddress = "127.0.0.2";
+
+    /// <summary>TLS with user name and password on <see cref="OtherAddress"/>: the certificate does not match the host.</summary>
+    public int OtherAddressPort { get; }
 
     public string File(string name) => _dir.Combine(name);
 
@@ -83,7 +92,7 @@ public sealed class SecureMosquitto : IDisposable
             "-CAcreateserial", "-out", $"{name}.pem", "-days", "2", "-extfile", $"{name}.ext");
     }
 
-    private void WaitForPort(int port)
+    private void WaitForPort(int port, string address = "127.0.0.1")
     {
         for (var i = 0; i < 200; i++)
         {
@@ -95,7 +104,7 @@ public sealed class SecureMosquitto : IDisposable
             try
             {
                 using var client = new TcpClient();
-                client.Connect(System.Net.IPAddress.Loopback, port);
+                client.Connect(System.Net.IPAddress.Parse(address), port);
                 return;
             }
             catch (SocketException)
