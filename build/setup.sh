@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   libgtk-3-0          # OpenCvSharp's linux runtime links against GTK 3
   ffmpeg              # test videos and RTSP streams
+  rtsp-server-perl    # RTSP relay on loopback: ffmpeg publishes a test stream, the camera tests read it
   mosquitto mosquitto-clients   # a real broker and mosquitto_sub for the end-to-end tests
   systemd             # systemd-analyze verify/security on the unit files
   binutils            # readelf, used by build/patch-torchsharp.sh
@@ -21,5 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The tests start their own relay on free ports; the package's system service is not wanted.
+  $sudo systemctl disable --now rtsp-server-perl >/dev/null 2>&1 || true
 fi
 command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }

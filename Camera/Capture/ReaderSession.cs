@@ -51,7 +51,11 @@ internal sealed class ReaderSession
 
     public void Start(string name) => new Thread(Run) { IsBackground = true, Name = name }.Start();
 
-    public void Abandon() => _abandoned = true;
+    public void Abandon()
+    {
+        _abandoned = true;
+        (_source as IInterruptibleSource)?.Interrupt();
+    }
 
     private void Run()
     {

@@ -27,7 +27,7 @@ public static class FrameSourceFactory
         return parsed.Scheme switch
         {
             "v4l2" => new V4l2Source(parsed, logger),
-            "rtsp" or "http" or "https" => new StreamSource(parsed, logger),
+            "rtsp" or "http" or "https" => new FfmpegStreamSource(parsed, logger),
             "file" => new VideoFileSource(parsed, logger),
             "dir" => new ImageFolderSource(parsed, logger),
             "synthetic" => new SyntheticSource(parsed),

@@ -1,0 +1,235 @@
+using System.Buffers.Binary;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+
+namespace Inspection.Camera.Sources;
+
+/// <summary>
+/// <c>rtsp://user:pass@host:554/path?transport=tcp</c>, <c>http(s)://host/stream.mjpg</c>: a network stream decoded by an
+/// <c>ffmpeg</c> process that writes one BMP image per frame to a pipe. The FFmpeg inside OpenCvSharp's runtime is built
+/// without network protocols, so the system's ffmpeg (Debian package <c>ffmpeg</c>) does the networking and decoding.
+/// Options: <c>transport</c> (<c>tcp</c> default, or <c>udp</c>; RTSP only), <c>open_timeout_ms</c> (first picture,
+/// default 10000), <c>read_timeout_ms</c> (ffmpeg gives up on a silent connection, default 5000). Other query parameters
+/// belong to the camera's URL and are passed on. A stream never ends: a failed read means reconnect.
+/// </summary>
+public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
+{
+    private const int BmpHeaderBytes = 54;
+
+    private readonly string _url;
+    private readonly bool _rtsp;
+    private readonly string _transport;
+    private readonly int _openTimeoutMs;
+    private readonly int _readTimeoutMs;
+    private readonly ILogger _logger;
+    private readonly Queue<string> _errors = new();
+    private readonly Lock _processLock = new();
+    private byte[] _buffer = new byte[BmpHeaderBytes];
+    private Process? _ffmpeg;
+    private Stream? _pipe;
+    private bool _firstPending;
+
+    /// <summary>Creates the source from its URI options.</summary>
+    public FfmpegStreamSource(SourceUri uri, ILogger? logger = null)
+    {
+        Description = uri.Masked;
+        _logger = logger ?? NullLogger.Instance;
+        _rtsp = uri.Scheme == "rtsp";
+        _transport = uri.String("transport", "tcp", "udp") ?? "tcp";
+        _openTimeoutMs = uri.Int("open_timeout_ms", 10_000, 100, 600_000);
+        _readTimeoutMs = uri.Int("read_timeout_ms", 5_000, 100, 600_000);
+        var queryStart = uri.Text.IndexOf('?', StringComparison.Ordinal);
+        _url = (queryStart < 0 ? uri.Text : uri.Text[..queryStart]) + uri.QueryWithoutUsed();
+    }
+
+    /// <inheritdoc />
+    public string Description { get; }
+
+    /// <inheritdoc />
+    public bool EndOfStream => false;
+
+    /// <summary>Width of the stream's pictures (0 before the first).</summary>
+    public int Width { get; private set; }
+
+    /// <summary>Height of the stream's pictures (0 before the first).</summary>
+    public int Height { get; private set; }
+
+    /// <inheritdoc />
+    public void Open()
+    {
+        var info = new ProcessStartInfo("ffmpeg")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        var timeoutMicroseconds = (_readTimeoutMs * 1000L).ToString(CultureInfo.InvariantCulture);
+        List<string> args = ["-nostdin", "-hide_banner", "-loglevel", "error"];
+        args.AddRange(_rtsp ? ["-rtsp_transport", _transport, "-timeout", timeoutMicroseconds] : ["-rw_timeout", timeoutMicroseconds]);
+        args.AddRange(["-fflags", "nobuffer", "-i", _url, "-an", "-f", "image2pipe", "-c:v", "bmp", "-pix_fmt", "bgr24", "pipe:1"]);
+        args.ForEach(info.ArgumentList.Add);
+
+        try
+        {
+            _ffmpeg = Process.Start(info) ?? throw new SourceException($"{Description}: cannot start ffmpeg");
+        }
+        catch (Win32Exception ex)
+        {
+            throw new SourceException($"{Description}: network streams are decoded by the ffmpeg program, which cannot be started ({ex.Message}); install it with apt-get install ffmpeg", ex);
+        }
+
+        _ffmpeg.ErrorDataReceived += (_, e) => Remember(e.Data);
+        _ffmpeg.BeginErrorReadLine();
+        _pipe = _ffmpeg.StandardOutput.BaseStream;
+
+        // The first picture proves the stream works: a wrong path, refused connection or silent server fails here.
+        var first = Task.Run(ReadBmp);
+        if (!first.Wait(_openTimeoutMs) || !first.Result)
+        {
+            var why = first.IsCompleted ? LastErrors() : $"no picture within {_openTimeoutMs} ms";
+            Dispose();
+            throw new SourceException($"{Description}: cannot open the stream: {why}");
+        }
+
+        _firstPending = true;
+        _logger.LogInformation("{Source}: stream open, {Width}x{Height}", Description, Width, Height);
+    }
+
+    /// <inheritdoc />
+    public bool Read(Mat destination)
+    {
+        if (_pipe is null)
+        {
+            throw new InvalidOperationException($"{Description}: Read before Open");
+        }
+
+        if (!_firstPending && !ReadBmp())
+        {
+            var why = LastErrors();
+            _logger.LogWarning("{Source}: stream lost: {Reason}", Description, why);
+            return false;
+        }
+
+        _firstPending = false;
+        CopyPixels(destination);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void Interrupt()
+    {
+        lock (_processLock)
+        {
+            try
+            {
+                _ffmpeg?.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already gone.
+            }
+        }
+    }
+
+    /// <summary>Stops ffmpeg, which also releases a read blocked on its pipe.</summary>
+    public void Dispose()
+    {
+        Interrupt();
+        lock (_processLock)
+        {
+            _ffmpeg?.WaitForExit(5000);
+            _ffmpeg?.Dispose();
+            _ffmpeg = null;
+        }
+    }
+
+    // One BMP as ffmpeg's encoder writes it: 14-byte file header, 40-byte info header, BGR rows padded to 4 bytes.
+    private bool ReadBmp()
+    {
+        if (!ReadExactly(0, BmpHeaderBytes))
+        {
+            return false;
+        }
+
+        var header = _buffer.AsSpan();
+        var size = BinaryPrimitives.ReadInt32LittleEndian(header[2..]);
+        var bitsPerPixel = BinaryPrimitives.ReadInt16LittleEndian(header[28..]);
+        if (header[0] != 'B' || header[1] != 'M' || bitsPerPixel != 24 || size < BmpHeaderBytes || size > 512 * 1024 * 1024)
+        {
+            Remember($"unexpected picture data from ffmpeg (not a 24-bit BMP, {size} bytes)");
+            return false;
+        }
+
+        Width = BinaryPrimitives.ReadInt32LittleEndian(header[18..]);
+        Height = BinaryPrimitives.ReadInt32LittleEndian(header[22..]);
+        if (_buffer.Length < size)
+        {
+            Array.Resize(ref _buffer, size);
+        }
+
+        return ReadExactly(BmpHeaderBytes, size - BmpHeaderBytes);
+    }
+
+    private bool ReadExactly(int offset, int count)
+    {
+        try
+        {
+            _pipe!.ReadExactly(_buffer, offset, count);
+            return true;
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or IOException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    private unsafe void CopyPixels(Mat destination)
+    {
+        var width = Width;
+        var height = Math.Abs(Height);
+        var bottomUp = Height > 0;
+        var offset = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(10));
+        var stride = ((width * 3) + 3) & ~3;
+        destination.Create(height, width, MatType.CV_8UC3);
+        fixed (byte* source = _buffer)
+        {
+            for (var y = 0; y < height; y++)
+            {
+                var row = source + offset + ((long)(bottomUp ? height - 1 - y : y) * stride);
+                Buffer.MemoryCopy(row, (void*)destination.Ptr(y), width * 3, width * 3);
+            }
+        }
+    }
+
+    private void Remember(string? line)
+    {
+        if (string.IsNullOrWhiteSpace(line))
+        {
+            return;
+        }
+
+        lock (_errors)
+        {
+            _errors.Enqueue(line.Replace(_url, Description, StringComparison.Ordinal));
+            while (_errors.Count > 3)
+            {
+                _errors.Dequeue();
+            }
+        }
+    }
+
+    private string LastErrors()
+    {
+        // ffmpeg prints its reason just before exiting; give the stderr reader a moment to catch it.
+        _ffmpeg?.WaitForExit(500);
+        lock (_errors)
+        {
+            return _errors.Count == 0 ? "ffmpeg stopped without saying why" : string.Join("; ", _errors);
+        }
+    }
+}
