@@ -215,7 +215,7 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
 
         lock (_errors)
         {
-            _errors.Enqueue(line.Replace(_url, Description, StringComparison.Ordinal));
+            _errors.Enqueue(line.Replace(_url, Config.Loading.EffectiveSettings.MaskUriCredentials(_url), StringComparison.Ordinal));
             while (_errors.Count > 3)
             {
                 _errors.Dequeue();

@@ -20,6 +20,7 @@ public static class DaemonCli
         root.Subcommands.Add(CheckConfigCommand());
         ServiceCommands.Register(root);
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ProbeCommand.Create());
         return root.Parse(args).Invoke();
     }
 

@@ -47,6 +47,30 @@ public sealed class OpenCvIoTests : IDisposable
         Assert.Equal(40000, read.At<ushort>(3, 3));
     }
 
+    [Theory]
+    [InlineData(".tif", 1)]
+    [InlineData(".tif", 3)]
+    [InlineData(".png", 3)]
+    public void Sixteen_bit_tiff_and_png_keep_depth_and_channels(string extension, int channels)
+    {
+        using var image = new Mat(6, 10, MatType.MakeType(MatType.CV_16U, channels), Scalar.All(0));
+        image.SetTo(new Scalar(1000, 30000, 65535));
+        var path = _dir.Combine($"deep{channels}{extension}");
+        Assert.True(Cv2.ImWrite(path, image));
+
+        using var read = ImageFiles.Read(path);
+
+        Assert.Equal(MatType.MakeType(MatType.CV_16U, channels), read.Type());
+        if (channels == 1)
+        {
+            Assert.Equal(1000, read.At<ushort>(2, 3));
+        }
+        else
+        {
+            Assert.Equal(new Vec3w(1000, 30000, 65535), read.At<Vec3w>(2, 3));
+        }
+    }
+
     [Fact]
     public void Corrupt_and_missing_files_name_the_file()
     {

@@ -5,7 +5,7 @@ namespace Inspection.Daemon.Tests;
 
 public sealed class CheckConfigCommandTests
 {
-    private static (int ExitCode, string Stdout, string Stderr) RunDaemon(IDictionary<string, string>? env, params string[] args)
+    internal static (int ExitCode, string Stdout, string Stderr) RunDaemon(IDictionary<string, string>? env, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "inspectiond.dll"));
