@@ -9,7 +9,7 @@ using OpenCvSharp;
 namespace Inspection.Daemon.Inference;
 
 /// <summary>What the models said about one image, before it becomes a numbered <see cref="InspectionResult"/>.</summary>
-public sealed class InspectionOutcome : IDisposable
+public sealed class InspectionOutcome
 {
     public required double Score { get; init; }
 
@@ -22,12 +22,11 @@ public sealed class InspectionOutcome : IDisposable
     /// <summary>Null when the segmenter was skipped.</summary>
     public SegmentationResult? Segmentation { get; set; }
 
-    /// <summary>Binary mask (0/255) at the segmenter's output size; null when the segmenter was skipped.</summary>
+    /// <summary>Binary mask (0/255) at the segmenter's output size, owned by the <see cref="Inspector"/> and valid until
+    /// its next call; null when the segmenter was skipped.</summary>
     public Mat? Mask { get; init; }
 
     public required StageLatency Latency { get; init; }
-
-    public void Dispose() => Mask?.Dispose();
 }
 
 /// <summary>Runs the classifier and, unless the frame is confidently good, the segmenter on one image. One instance per
@@ -36,6 +35,7 @@ public sealed class InspectionOutcome : IDisposable
 public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDisposable
 {
     private readonly MaskAnalyzer _masks = new();
+    private readonly Mat _mask = new();
     private ModelBuffers? _buffers;
     private Preprocessor? _classifierPre;
     private Preprocessor? _segmenterPre;
@@ -88,7 +88,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
             var segmented = Stopwatch.GetTimestamp();
             var shape = set.Segmenter.OutputShape;
             var manifest = set.Segmenter.Manifest;
-            var mask = new Mat();
+            var mask = _mask;
             var analysis = manifest.Output.Kind == "probability"
                 ? _masks.Analyze(buffers.SegmenterOutput, (int)shape[^1], (int)shape[^2], (float)manifest.Threshold.Value, pipeline.MinRegionArea, mask)
                 : _masks.AnalyzeLogits(buffers.SegmenterOutput, (int)shape[^1], (int)shape[^2], (float)manifest.Threshold.Value, pipeline.MinRegionArea, mask);
@@ -165,5 +165,6 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
     {
         DisposeBuffers();
         _masks.Dispose();
+        _mask.Dispose();
     }
 }

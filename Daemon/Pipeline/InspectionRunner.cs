@@ -14,7 +14,7 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
 
     public InspectionResult Inspect(Mat image, string camera, long frameSeq, DateTimeOffset capturedAt, string? partId, string? imagePath, bool forceSegmentation)
     {
-        using var outcome = _inspector.Inspect(image, camera, forceSegmentation);
+        var outcome = _inspector.Inspect(image, camera, forceSegmentation);
         var id = Guid.CreateVersion7().ToString("N");
         string? maskFile = null;
         if (snapshots is { Enabled: true } && (outcome.Defect || snapshots.SampleGood()))

@@ -56,6 +56,65 @@ public sealed class MosquittoTests
         }
     }
 
+    [RequiresToolFact("mosquitto", "mosquitto_sub", "openssl")]
+    public async Task Tls_with_a_ca_file_client_certificate_and_password_connects_and_publishes()
+    {
+        using var temp = new TempDirectory("daemon-tls");
+        string Pki(string name) => temp.Combine(name);
+        void OpenSsl(params string[] args) => Tools.RunIn(temp.Path, TimeSpan.FromSeconds(60), "openssl", args);
+        OpenSsl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.pem");
+        foreach (var (name, cn) in new[] { ("server", "127.0.0.1"), ("client", "inspectiond") })
+        {
+            OpenSsl("req", "-newkey", "rsa:2048", "-nodes", "-subj", $"/CN={cn}", "-keyout", $"{name}.key", "-out", $"{name}.csr");
+            File.WriteAllText(Pki($"{name}.ext"), name == "server" ? "subjectAltName=IP:127.0.0.1\n" : "extendedKeyUsage=clientAuth\n");
+            OpenSsl("x509", "-req", "-in", $"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", $"{name}.pem", "-extfile", $"{name}.ext");
+        }
+
+        File.WriteAllText(Pki("password"), "s3cret\n");
+        Tools.Run("mosquitto_passwd", "-b", "-c", Pki("passwd"), "inspector", "s3cret");
+        var port = Tools.FreePort();
+        File.WriteAllText(Pki("mosquitto.conf"), $"""
+            listener {port} 127.0.0.1
+            cafile {Pki("ca.pem")}
+            certfile {Pki("server.pem")}
+            keyfile {Pki("server.key")}
+            require_certificate true
+            allow_anonymous false
+            password_file {Pki("passwd")}
+            persistence false
+            """);
+        // Started as root, Mosquitto reads its files as the 'mosquitto' user: open up the test's throw-away keys.
+        if (!OperatingSystem.IsWindows())
+        {
+            foreach (var file in Directory.GetFiles(temp.Path))
+            {
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            }
+        }
+
+        using var broker = Tools.Start("mosquitto", ["-c", Pki("mosquitto.conf")]);
+        try
+        {
+            await WaitForPortAsync(port);
+            await using var daemon = new DaemonUnderTest(temp, port);
+            TinyOnnx.WriteCurrent(daemon.ModelsDir, "v1");
+            daemon.Options.Mqtt.Username = "inspector";
+            daemon.Options.Mqtt.PasswordFile = Pki("password");
+            daemon.Options.Mqtt.Tls.CaFile = Pki("ca.pem");
+            daemon.Options.Mqtt.Tls.CertFile = Pki("client.pem");
+            daemon.Options.Mqtt.Tls.KeyFile = Pki("client.key");
+            await daemon.StartAsync();
+            var status = Tools.RunIn(null, TimeSpan.FromSeconds(30), "mosquitto_sub", "-h", "127.0.0.1", "-p", $"{port}", "--cafile", Pki("ca.pem"), "--cert", Pki("client.pem"),
+                "--key", Pki("client.key"), "-u", "inspector", "-P", "s3cret", "-t", $"{DaemonUnderTest.Root}/status", "-C", "1", "-W", "20");
+            Assert.Equal("online", status.Trim());
+        }
+        finally
+        {
+            broker.Kill();
+            await broker.WaitForExitAsync();
+        }
+    }
+
     private static async Task WaitForPortAsync(int port)
     {
         for (var i = 0; i < 100; i++)
