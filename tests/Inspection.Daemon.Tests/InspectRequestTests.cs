@@ -19,7 +19,13 @@ public sealed class InspectRequestTests : IAsyncLifetime
     {
         _broker = new TestBroker();
         await _broker.StartAsync();
-        _daemon = new DaemonUnderTest(_temp, _broker.Port);
+        // A triggered camera: it makes no results of its own; image requests are reported under it and use its threshold.
+        _daemon = new DaemonUnderTest(_temp, _broker.Port, new Config.Options.CameraOptions
+        {
+            Id = "cam1",
+            Source = "synthetic://?width=64&height=48&fps=5",
+            Trigger = Config.Options.TriggerMode.Trigger,
+        });
         TinyOnnx.WriteCurrent(_daemon.ModelsDir, "v1");
         _probe = await MqttProbe.ConnectAsync(_broker.Port);
         await _daemon.StartAsync();
@@ -70,12 +76,12 @@ public sealed class InspectRequestTests : IAsyncLifetime
         var dark = _daemon.WriteImage("dark.png", background: 20);
         await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "a", image_path = dark }));
         await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "b", image_path = dark }));
-        var results = (await _probe.WaitForAsync($"{Root}/file/result", count: 2)).Select(MqttProbe.Json).ToList();
+        var results = (await _probe.WaitForAsync($"{Root}/cam1/result", count: 2)).Select(MqttProbe.Json).ToList();
         Assert.Equal(["a", "b"], results.Select(r => r.GetProperty("part_id").GetString()));
         Assert.Equal([1L, 2L], results.Select(r => r.GetProperty("seq").GetInt64()));
         Assert.All(results, r => Assert.False(r.GetProperty("defect").GetBoolean()));
         Assert.All(results, r => Assert.True(r.GetProperty("score").GetDouble() < r.GetProperty("threshold").GetDouble()));
-        Assert.Empty(_probe.On($"{Root}/file/defect"));
+        Assert.Empty(_probe.On($"{Root}/cam1/defect"));
     }
 
     [Theory]
@@ -132,22 +138,26 @@ public sealed class InspectRequestTests : IAsyncLifetime
     [Fact]
     public async Task Threshold_command_changes_the_decision_and_is_recorded_in_the_retained_models_message()
     {
-        // Brightness 110 gives score sigmoid(20·(110/255 − 0.5)) ≈ 0.20: good at 0.5, a defect at 0.1.
+        // Brightness 110 gives score sigmoid(20·(110/255 − 0.5)) ≈ 0.20: good at the manifest's 0.5, a defect at 0.1.
         var grey = _daemon.WriteImage("grey.png", background: 110);
-        await _probe.PublishAsync($"{Root}/cmd/threshold", "{\"value\":0.1}", responseTopic: "replies/t");
-        var reply = MqttProbe.Json((await _probe.WaitForAsync("replies/t")).Single());
-        Assert.True(reply.GetProperty("ok").GetBoolean());
+        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "before", image_path = grey }));
+        var before = await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "before");
+        Assert.InRange(before.GetProperty("score").GetDouble(), 0.1, 0.3);
+        Assert.False(before.GetProperty("defect").GetBoolean());
+        Assert.Equal(0.5, before.GetProperty("threshold").GetDouble());
 
-        // Without cameras the command applies to none; image requests are attributed to "file", whose threshold is the
-        // manifest's. So name it through a camera-less request and check the models message instead.
-        var models = await _probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("classifier").GetProperty("version").GetString() == "v1");
+        await _probe.PublishAsync($"{Root}/cmd/threshold", "{\"camera\":\"cam1\",\"value\":0.1}", responseTopic: "replies/t");
+        var reply = MqttProbe.Json((await _probe.WaitForAsync("replies/t")).Single());
+        Assert.True(reply.GetProperty("ok").GetBoolean(), reply.ToString());
+        var models = await _probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("thresholds").GetProperty("cam1").GetDouble() == 0.1);
+        Assert.Equal(0.1, models.GetProperty("threshold_overrides").GetProperty("cam1").GetDouble());
         Assert.Equal(0.5, models.GetProperty("classifier").GetProperty("threshold").GetProperty("value").GetDouble());
         Assert.Equal("cpu", models.GetProperty("provider").GetString());
 
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "g", image_path = grey }));
-        var result = await _probe.WaitForJsonAsync($"{Root}/file/result", r => r.GetProperty("part_id").GetString() == "g");
-        Assert.InRange(result.GetProperty("score").GetDouble(), 0.1, 0.3);
-        Assert.False(result.GetProperty("defect").GetBoolean());
+        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "after", image_path = grey }));
+        var after = await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "after");
+        Assert.True(after.GetProperty("defect").GetBoolean());
+        Assert.Equal(0.1, after.GetProperty("threshold").GetDouble());
     }
 
     private async Task AssertStillServingAsync()
@@ -155,7 +165,7 @@ public sealed class InspectRequestTests : IAsyncLifetime
         var partId = Guid.NewGuid().ToString("N");
         var image = _daemon.WriteImage($"{partId}.png", background: 30);
         await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = partId, image_path = image }));
-        await _probe.WaitForJsonAsync($"{Root}/file/result", r => r.GetProperty("part_id").GetString() == partId);
+        await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == partId);
     }
 
     private static async Task WaitForFileAsync(string path)
