@@ -68,11 +68,13 @@ public sealed class FileAndFolderSourceTests : IDisposable
         var bytes = File.ReadAllBytes(avi);
         File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
 
-        using var source = FrameSourceFactory.Create("file://" + truncated);
+        var log = new ListLogger();
+        using var source = FrameSourceFactory.Create("file://" + truncated, log);
         var count = ReadAll(source);
 
         Assert.InRange(count, 10, 59);
         Assert.True(source.EndOfStream);
+        Assert.Contains(log.Lines, l => l.Contains($"stopped after {count} of 60 frames: the file is truncated or corrupt", StringComparison.Ordinal));
     }
 
     [RequiresToolFact("ffmpeg")]
@@ -101,7 +103,8 @@ public sealed class FileAndFolderSourceTests : IDisposable
 
         File.WriteAllBytes(_dir.Combine("img1b.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]); // corrupt JPEG between img1 and img2
         File.WriteAllText(_dir.Combine("readme.txt"), "not an image");
-        using var source = new ImageFolderSource(SourceUri.Parse("dir://" + _dir.Path));
+        var log = new ListLogger();
+        using var source = new ImageFolderSource(SourceUri.Parse("dir://" + _dir.Path), log);
         source.Open();
         using var frame = new Mat();
 
@@ -117,6 +120,8 @@ public sealed class FileAndFolderSourceTests : IDisposable
         Assert.Equal(["img0.png", "img1.png", "img2.png", "img3.png"], files);
         Assert.Equal(1, source.CorruptFiles);
         Assert.True(source.EndOfStream);
+        Assert.Contains(log.Lines, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("img1b.jpg: cannot decode as an image", StringComparison.Ordinal));
+        Assert.Contains(log.Lines, l => l.Contains("ignoring 1 file(s) that are not images", StringComparison.Ordinal) && l.Contains("readme.txt", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -36,6 +36,9 @@ public sealed class SourceFactoryTests : IDisposable
 
         var transport = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("rtsp://cam/s?transport=carrier-pigeon"));
         Assert.Contains("tcp or udp", transport.Message, StringComparison.Ordinal);
+
+        var format = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("v4l2:///dev/video0?format=MJPEG"));
+        Assert.Contains("four-character code", format.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -162,7 +162,7 @@ public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<Se
     /// <summary>The daemon's own connection code: one attempt, then stop.</summary>
     private static async Task<(bool Connected, string Log)> TryConnectAsync(MqttOptions options)
     {
-        var logger = new ListLogger();
+        var logger = new ListLogger<MqttConnection>();
         try
         {
             await using var connection = new MqttConnection(options, new Topics(options), TimeProvider.System, logger);
@@ -259,35 +259,5 @@ internal sealed class TlsClient : IAsyncDisposable
         }
 
         _client.Dispose();
-    }
-}
-
-/// <summary>Collects what the daemon's connection logs.</summary>
-internal sealed class ListLogger : ILogger<MqttConnection>
-{
-    private readonly List<string> _lines = [];
-
-    public string Text
-    {
-        get
-        {
-            lock (_lines)
-            {
-                return string.Join('\n', _lines);
-            }
-        }
-    }
-
-    public IDisposable? BeginScope<TState>(TState state)
-        where TState : notnull => null;
-
-    public bool IsEnabled(LogLevel logLevel) => true;
-
-    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-    {
-        lock (_lines)
-        {
-            _lines.Add($"{logLevel}: {formatter(state, exception)}");
-        }
     }
 }
