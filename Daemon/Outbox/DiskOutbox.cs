@@ -9,8 +9,8 @@ public sealed record OutboxEntry(string Camera, bool Defect, byte[] Payload);
 
 /// <summary>Append-only, fsync'd file of results the broker has not acknowledged, replayed oldest first.
 /// <c>outbox.log</c> holds one entry per line (<c>camera TAB 0|1 TAB json</c>); <c>outbox.pos</c> holds the byte offset of
-/// the first entry not yet delivered. A crash between a publish and the offset update re-sends that entry once
-/// (at-least-once; consumers de-duplicate by result id). When the file would pass <see cref="OutboxOptions.MaxBytes"/>,
+/// the first entry not yet delivered, saved every few acknowledgements. A crash re-sends the entries delivered since the
+/// last save (at-least-once; consumers de-duplicate by result id). When the file would pass <see cref="OutboxOptions.MaxBytes"/>,
 /// the oldest good results are dropped first, then the oldest defects; every drop is counted and logged.</summary>
 public sealed partial class DiskOutbox : IDisposable
 {
@@ -21,9 +21,13 @@ public sealed partial class DiskOutbox : IDisposable
     private readonly string _positionPath;
     private readonly long _maxBytes;
     private readonly ILogger _logger;
+    // The delivered position is saved every PositionSaveInterval acknowledgements (and when the outbox empties, and on
+    // dispose): a crash re-sends at most that many results, and a long replay is not one fsync'd rename per result.
+    private const int PositionSaveInterval = 32;
     private FileStream _log;
     private long _position;
     private int _count;
+    private int _unsaved;
 
     public DiskOutbox(OutboxOptions options, ILogger<DiskOutbox> logger)
     {
@@ -124,9 +128,14 @@ public sealed partial class DiskOutbox : IDisposable
                 _log.Flush(flushToDisk: true);
                 _position = 0;
                 _count = 0;
+                _unsaved = PositionSaveInterval;
             }
 
-            WritePosition(_position);
+            if (++_unsaved >= PositionSaveInterval)
+            {
+                WritePosition(_position);
+                _unsaved = 0;
+            }
         }
     }
 
@@ -192,6 +201,7 @@ public sealed partial class DiskOutbox : IDisposable
         _log = OpenLog();
         _position = 0;
         WritePosition(0);
+        _unsaved = 0;
         _count = pending.Count - dropped.Count;
         Dropped += dropped.Count;
         LogFull(_logger, _maxBytes, dropped.Count, pending.Count(e => !e.Defect), Dropped);
@@ -273,6 +283,11 @@ public sealed partial class DiskOutbox : IDisposable
     {
         lock (_gate)
         {
+            if (_unsaved > 0)
+            {
+                WritePosition(_position);
+            }
+
             _log.Dispose();
         }
     }

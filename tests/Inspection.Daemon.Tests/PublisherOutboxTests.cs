@@ -108,6 +108,28 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Delivered_entries_stay_delivered_after_a_restart()
+    {
+        var options = new OutboxOptions { Directory = _temp.Combine("restart") };
+        using (var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance))
+        {
+            for (var i = 1; i <= 10; i++)
+            {
+                outbox.Append(new OutboxEntry("cam1", false, Encoding.UTF8.GetBytes($"{{\"n\":{i}}}")));
+            }
+
+            for (var i = 0; i < 4; i++)
+            {
+                outbox.Acknowledge(outbox.Peek()!.Value.End);
+            }
+        }
+
+        using var reopened = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance);
+        Assert.Equal(6, reopened.Count);
+        Assert.Equal("{\"n\":5}", Encoding.UTF8.GetString(reopened.Peek()!.Value.Entry.Payload));
+    }
+
+    [Fact]
     public void A_line_torn_by_a_crash_is_cut_and_the_entries_before_it_survive()
     {
         var options = new OutboxOptions { Directory = _temp.Combine("torn") };
