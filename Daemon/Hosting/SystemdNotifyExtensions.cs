@@ -5,8 +5,10 @@ using Microsoft.Extensions.Hosting;
 namespace Inspection.Daemon.Hosting;
 
 /// <summary>Registers the systemd notification pieces: <see cref="SdNotify"/>, <see cref="PipelineHealth"/>, the
-/// <see cref="WatchdogService"/> and STOPPING=1 on shutdown. READY=1 is the daemon's own call
-/// (<see cref="SdNotify.Ready"/>) once models are loaded and the broker connection was attempted.</summary>
+/// <see cref="WatchdogService"/>, READY=1 when the host has started (every hosted service's StartAsync is done: for the
+/// daemon that means models loaded and the broker tried) and STOPPING=1 on shutdown. Unlike AddSystemd(), which only
+/// notifies when its parent process is systemd, this notifies whenever NOTIFY_SOCKET is set, so tests can see it;
+/// both together just send READY twice, which systemd ignores.</summary>
 public static class SystemdNotifyExtensions
 {
     /// <summary>Adds the services; <paramref name="notify"/> defaults to one built from this process's environment.</summary>
@@ -16,16 +18,17 @@ public static class SystemdNotifyExtensions
         services.AddSingleton(_ => notify ?? SdNotify.FromEnvironment());
         services.AddSingleton<PipelineHealth>();
         services.AddHostedService<WatchdogService>();
-        services.AddHostedService<StoppingNotifier>();
+        services.AddHostedService<LifecycleNotifier>();
         return services;
     }
 
-    /// <summary>Sends STOPPING=1 as soon as the host starts shutting down, so systemd shows "deactivating" and
-    /// waits up to TimeoutStopSec= (which the unit keeps above Pipeline:ShutdownTimeout).</summary>
-    private sealed class StoppingNotifier(SdNotify notify, IHostApplicationLifetime lifetime) : IHostedService
+    /// <summary>READY=1 once started; STOPPING=1 as soon as the host starts shutting down, so systemd shows
+    /// "deactivating" and waits up to TimeoutStopSec= (which the unit keeps above Pipeline:ShutdownTimeout).</summary>
+    private sealed class LifecycleNotifier(SdNotify notify, IHostApplicationLifetime lifetime) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
+            lifetime.ApplicationStarted.Register(() => notify.Ready("started"));
             lifetime.ApplicationStopping.Register(() => notify.Stopping("stopping: draining frames and flushing the outbox"));
             return Task.CompletedTask;
         }
