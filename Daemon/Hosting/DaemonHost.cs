@@ -47,6 +47,9 @@ public static class DaemonHost
         s.AddSingleton(options.Outbox);
         s.AddSingleton(options.Snapshots);
         s.AddSingleton(time ?? TimeProvider.System);
+
+        // READY/STATUS/WATCHDOG/STOPPING over NOTIFY_SOCKET; the watchdog pings only while PipelineHealth sees progress.
+        s.AddSystemdNotify();
         s.AddSingleton(new Topics(options.Mqtt));
         s.AddSingleton<ModelStore>();
         s.AddSingleton<DiskOutbox>();

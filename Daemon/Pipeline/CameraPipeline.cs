@@ -1,6 +1,7 @@
 using Inspection.Camera.Capture;
 using Inspection.Camera.Frames;
 using Inspection.Config.Options;
+using Inspection.Daemon.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Pipeline;
@@ -13,13 +14,15 @@ public sealed partial class CameraPipeline : IAsyncDisposable
     private readonly InspectionRunner _runner;
     private readonly ResultSink _sink;
     private readonly ILogger _logger;
+    private readonly PipelineHealth? _health;
     private long _inspected;
     private long _errors;
     private long _skipped;
     private volatile bool _paused;
 
-    public CameraPipeline(CameraOptions camera, PipelineOptions pipeline, InspectionRunner runner, ResultSink sink, TimeProvider time, ILoggerFactory loggers)
+    public CameraPipeline(CameraOptions camera, PipelineOptions pipeline, InspectionRunner runner, ResultSink sink, TimeProvider time, ILoggerFactory loggers, PipelineHealth? health = null)
     {
+        _health = health;
         Camera = camera;
         _runner = runner;
         _sink = sink;
@@ -65,9 +68,19 @@ public sealed partial class CameraPipeline : IAsyncDisposable
         {
             if (reader.TryRead(out var frame))
             {
+                // In flight for the watchdog until handled (inspected, skipped while paused, or failed and logged).
+                var work = _health?.BeginWork();
                 using (frame)
                 {
-                    await InspectAsync(frame).ConfigureAwait(false);
+                    try
+                    {
+                        await InspectAsync(frame).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        work?.Dispose();
+                        _health?.MarkProgress();
+                    }
                 }
 
                 continue;

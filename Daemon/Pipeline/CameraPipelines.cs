@@ -15,15 +15,23 @@ public sealed partial class CameraPipelines : DaemonWorker
     private readonly SnapshotWriter _snapshots;
     private readonly Dictionary<string, CameraPipeline> _pipelines;
 
-    public CameraPipelines(InspectionOptions options, ModelStore models, ResultSink sink, SnapshotWriter snapshots, Topics topics, TimeProvider time, ILoggerFactory loggers)
+    public CameraPipelines(InspectionOptions options, ModelStore models, ResultSink sink, SnapshotWriter snapshots, Topics topics, TimeProvider time, ILoggerFactory loggers, PipelineHealth? health = null)
         : base(loggers.CreateLogger<CameraPipelines>())
     {
         _sink = sink;
         _snapshots = snapshots;
         _pipelines = options.Cameras.ToDictionary(
             c => c.Id,
-            c => new CameraPipeline(c, options.Pipeline, new InspectionRunner(models, options.Pipeline, snapshots, topics.Device), sink, time, loggers),
+            c => new CameraPipeline(c, options.Pipeline, new InspectionRunner(models, options.Pipeline, snapshots, topics.Device), sink, time, loggers, health),
             StringComparer.Ordinal);
+
+        // Queued frames and results are work the watchdog expects to see finished (Hosting/PipelineHealth.cs).
+        foreach (var pipeline in _pipelines.Values)
+        {
+            health?.AddPendingSource($"frames {pipeline.Id}", () => pipeline.QueueDepth);
+        }
+
+        health?.AddPendingSource("results", () => sink.Depth);
     }
 
     public IReadOnlyCollection<CameraPipeline> All => _pipelines.Values;

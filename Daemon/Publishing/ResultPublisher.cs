@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Publishing;
 /// <summary>Sends results in order: straight to the broker while it is there and the outbox is empty, otherwise into
 /// the disk outbox, which is replayed (oldest first) as soon as the broker is back. A result leaves the outbox only
 /// after the broker's PUBACK; results also go to the defect topic when they are defects.</summary>
-public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, Topics topics, ILogger<ResultPublisher> logger)
+public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, Topics topics, ILogger<ResultPublisher> logger, PipelineHealth? health = null)
     : DaemonWorker(logger)
 {
     private long _published;
@@ -50,6 +50,9 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
                 {
                     Store(entry);
                 }
+
+                // Sent or kept in the outbox: either way the result left the queue (the watchdog's "progress").
+                health?.MarkProgress();
             }
         }
 

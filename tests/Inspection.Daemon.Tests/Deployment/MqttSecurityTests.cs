@@ -16,8 +16,6 @@ namespace Inspection.Daemon.Tests.Deployment;
 /// repository's ACL (README: Deployment, Security).</summary>
 public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<SecureMosquitto>
 {
-    private static readonly string Daemon = Path.Combine(AppContext.BaseDirectory, "inspectiond.dll");
-
     [RequiresToolFact("mosquitto", "mosquitto_passwd", "openssl", "kill")]
     public async Task Daemon_process_connects_over_tls_with_the_password_from_its_credentials_directory_and_never_logs_it()
     {
@@ -51,14 +49,7 @@ public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<Se
         await controller.SubscribeAsync($"inspection/{SecureMosquitto.DaemonUser}/status");
 
         // As systemd starts it: LoadCredential= puts the file in $CREDENTIALS_DIRECTORY, the config names it bare.
-        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Daemon, "run", "--config", config })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        info.Environment["CREDENTIALS_DIRECTORY"] = credentials;
-        using var process = System.Diagnostics.Process.Start(info)!;
+        using var process = DaemonProcess.Start(config, new Dictionary<string, string> { ["CREDENTIALS_DIRECTORY"] = credentials });
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         try
@@ -67,7 +58,7 @@ public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<Se
         }
         finally
         {
-            Tools.Run("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            DaemonProcess.Terminate(process);
             if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
             {
                 process.Kill(entireProcessTree: true);

@@ -160,3 +160,29 @@ internal static class Process
         return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }
+
+/// <summary>An <c>inspectiond run</c> process with the environment systemd would give it (NOTIFY_SOCKET, CREDENTIALS_DIRECTORY, …).</summary>
+internal static class DaemonProcess
+{
+    private static readonly string Daemon = System.IO.Path.Combine(AppContext.BaseDirectory, "inspectiond.dll");
+
+    public static System.Diagnostics.Process Start(string config, IReadOnlyDictionary<string, string> environment)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Daemon, "run", "--config", config })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
+        return System.Diagnostics.Process.Start(info)!;
+    }
+
+    /// <summary>SIGTERM, as systemctl stop sends it.</summary>
+    public static void Terminate(System.Diagnostics.Process process) =>
+        Tools.Run("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+}
