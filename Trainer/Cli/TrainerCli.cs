@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Inspection.Config.Loading;
 
 namespace Inspection.Trainer.Cli;
 
@@ -8,9 +9,23 @@ public static class TrainerCli
     /// <summary>Parses and runs; returns the process exit code.</summary>
     public static int Run(string[] args)
     {
-        var root = new RootCommand("trainer: retrain the defect classifier and segmenter (TorchSharp), pick recall-weighted thresholds, export ONNX packages");
+        var root = new RootCommand("trainer: retrain the defect classifier and segmenter (TorchSharp), pick recall-weighted thresholds, export ONNX packages.\n" +
+            "With only --recall-target (and --config), retrains every model the config names data for.");
+        var config = new Option<string>("--config", "-c") { Description = "JSON config file (Trainer:*, Models:Directory)", DefaultValueFactory = _ => ConfigLoader.DefaultPath };
+        var models = new Option<string?>("--out") { Description = "Models folder (default: the config's Models:Directory)" };
+        var force = new Option<bool>("--force") { Description = "Make new packages current even if the quality gate rejects them" };
+        foreach (var option in new Option[] { config, models, force, CommonOptions.RecallTarget, CommonOptions.Threads, CommonOptions.Json })
+        {
+            root.Options.Add(option);
+        }
+
+        root.SetAction(parse => CommonOptions.Guarded(parse, progress => RetrainAll.Run(
+            parse.GetValue(config)!, new RetrainSettings(parse.GetValue(CommonOptions.RecallTarget), parse.GetValue(force), parse.GetValue(models)), progress)));
         root.Subcommands.Add(DeviceCommand());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ClassifyCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(AugmentPreviewCommand.Create());
         return root.Parse(args).Invoke();
     }
 

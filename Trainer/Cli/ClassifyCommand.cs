@@ -1,0 +1,212 @@
+using System.CommandLine;
+using System.Globalization;
+using Inspection.Config.Models;
+using Inspection.Trainer.Augmentation;
+using Inspection.Trainer.Datasets;
+using Inspection.Trainer.Datasets.Classification;
+using Inspection.Trainer.Export;
+using Inspection.Trainer.Models;
+using Inspection.Trainer.Training;
+
+namespace Inspection.Trainer.Cli;
+
+/// <summary><c>trainer classify</c>: train the defect classifier for a recall target and write its package.</summary>
+public static class ClassifyCommand
+{
+    /// <summary>Exit code when the model was trained and written but the gate kept the current one.</summary>
+    public const int GateRejected = 2;
+
+    private static readonly Option<string> Data = new("--data") { Description = "Dataset: a folder with good/ and defect/ subfolders, or a labels file (path probability [type] per line, like ELPV's labels.csv)", Required = true };
+    private static readonly Option<string> Out = new("--out") { Description = "Models folder: the package goes to OUT/classifier/<version>, the run's report and checkpoints to OUT/runs/", Required = true };
+    private static readonly Option<string> Arch = new("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.ClassifierNames)}", DefaultValueFactory = _ => Architectures.MobileNetV2 };
+    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size in pixels", DefaultValueFactory = _ => 128 };
+    private static readonly Option<double> Width = new("--width") { Description = "Width multiplier of the network", DefaultValueFactory = _ => 0.5 };
+    private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs at most (early stopping may end sooner)", DefaultValueFactory = _ => 20 };
+    private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 32 };
+    private static readonly Option<string> Optimizer = new("--optimizer") { Description = "adam or sgd (momentum 0.9, Nesterov)", DefaultValueFactory = _ => "adam" };
+    private static readonly Option<double> Lr = new("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => 1e-3 };
+    private static readonly Option<string> Schedule = new("--schedule") { Description = "Learning-rate schedule: cosine (one-epoch warm-up), step or constant", DefaultValueFactory = _ => "cosine" };
+    private static readonly Option<double> ClipNorm = new("--clip-norm") { Description = "Clip gradients to this L2 norm", DefaultValueFactory = _ => 5.0 };
+    private static readonly Option<int> Patience = new("--patience") { Description = "Stop after this many epochs without better validation AP (0 = never)", DefaultValueFactory = _ => 6 };
+    private static readonly Option<double?> PosWeight = new("--pos-weight") { Description = "Loss weight of defective samples (default: good/defect ratio x sqrt(r/(1-r)))" };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, shuffling, augmentation and initialisation", DefaultValueFactory = _ => 42 };
+    private static readonly Option<double> ValFraction = new("--val-fraction") { Description = "Fraction of each class held out for validation", DefaultValueFactory = _ => 0.15 };
+    private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Fraction of each class held out for the test", DefaultValueFactory = _ => 0.15 };
+    private static readonly Option<double> DefectCutoff = new("--defect-cutoff") { Description = "Labels file: probability at or above which an image is defective", DefaultValueFactory = _ => 0.5 };
+    private static readonly Option<string> DefectClass = new("--defect-class") { Description = "Folder name of the defective class", DefaultValueFactory = _ => "defect" };
+    private static readonly Option<string> GoodClass = new("--good-class") { Description = "Folder name of the good class", DefaultValueFactory = _ => "good" };
+    private static readonly Option<int?> Channels = new("--channels") { Description = "1 (grey) or 3 (colour); default: grey when every image is grey" };
+    private static readonly Option<int> Limit = new("--limit-per-class") { Description = "Use at most N images per class (evenly picked; 0 = all)", DefaultValueFactory = _ => 0 };
+    private static readonly Option<string> Init = new("--init") { Description = "auto (continue from OUT's current package when it fits), scratch, or a package folder", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<bool> Resume = new("--resume") { Description = "Continue the latest unfinished run in OUT/runs from its last checkpoint" };
+    private static readonly Option<bool> Force = new("--force") { Description = "Make the new package current even if the quality gate rejects it" };
+    private static readonly Option<string?> VersionName = new("--version-name") { Description = "Package version (default: UTC time yyyyMMdd-HHmmss)" };
+    private static readonly Option<string[]> AugmentOff = new("--augment-off") { Description = "Switch transforms off: hflip, vflip, rot90, rotate, shift, zoom, brightness, contrast, noise, blur, all", AllowMultipleArgumentsPerToken = true };
+    private static readonly Option<double> Rotation = new("--rotation") { Description = "Small rotation range, degrees (±)", DefaultValueFactory = _ => 10 };
+    private static readonly Option<double> Shift = new("--shift") { Description = "Shift range, fraction of the size (±)", DefaultValueFactory = _ => 0.05 };
+    private static readonly Option<double> ZoomMin = new("--zoom-min") { Description = "Zoom range low end", DefaultValueFactory = _ => 0.9 };
+    private static readonly Option<double> ZoomMax = new("--zoom-max") { Description = "Zoom range high end", DefaultValueFactory = _ => 1.1 };
+    private static readonly Option<double> Brightness = new("--brightness") { Description = "Brightness offset range (±, pixel units of [0,1])", DefaultValueFactory = _ => 0.1 };
+    private static readonly Option<double> Contrast = new("--contrast") { Description = "Contrast factor range (1 ±)", DefaultValueFactory = _ => 0.15 };
+    private static readonly Option<double> Noise = new("--noise") { Description = "Largest gaussian noise sigma (pixel units)", DefaultValueFactory = _ => 0.02 };
+    private static readonly Option<double> BlurProbability = new("--blur-prob") { Description = "Probability of a gaussian blur", DefaultValueFactory = _ => 0.2 };
+    private static readonly Option<double> BlurSigma = new("--blur-sigma") { Description = "Largest blur sigma in pixels", DefaultValueFactory = _ => 1.0 };
+
+    /// <summary>The command.</summary>
+    public static Command Create()
+    {
+        var command = new Command("classify", "Train the defect classifier for a recall target, choose its threshold on validation, test it, gate it and write its model package");
+        Option[] options =
+        [
+            Data, Out, CommonOptions.RecallTarget, Arch, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
+            ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, VersionName, CommonOptions.Threads, CommonOptions.Json,
+            AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma,
+        ];
+        foreach (var option in options)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(parse => CommonOptions.Guarded(parse, progress =>
+        {
+            var request = Request(parse);
+            return Execute(request, progress);
+        }));
+        return command;
+    }
+
+    /// <summary>Runs a request with progress; returns the exit code (0 current, 2 kept beside by the gate).</summary>
+    public static int Execute(ClassifyRequest request, ITrainingProgress progress)
+    {
+        var result = new ClassifierRun(progress).Run(request);
+        if (progress is JsonProgress json)
+        {
+            json.Write(new { @event = "result", package = result.PackageDirectory, current = result.IsCurrent, gate_pass = result.Gate.Pass, gate_reason = result.Gate.Reason, threshold = result.Choice.Threshold, test = result.Test.ToDictionary(), run = result.RunDirectory });
+        }
+
+        return result.IsCurrent ? 0 : GateRejected;
+    }
+
+    /// <summary>Reads the augmentation options (shared with <c>augment-preview</c>).</summary>
+    public static AugmentOptions AugmentFrom(ParseResult parse)
+    {
+        var off = new HashSet<string>((parse.GetValue(AugmentOff) ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)), StringComparer.OrdinalIgnoreCase);
+        string[] known = ["hflip", "vflip", "rot90", "rotate", "shift", "zoom", "brightness", "contrast", "noise", "blur", "all"];
+        var unknown = off.Where(o => !known.Contains(o, StringComparer.OrdinalIgnoreCase)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"--augment-off: unknown transform(s) {string.Join(", ", unknown)} (known: {string.Join(", ", known)})");
+        }
+
+        bool On(string name) => !off.Contains(name) && !off.Contains("all");
+        return new AugmentOptions
+        {
+            HorizontalFlip = On("hflip"),
+            VerticalFlip = On("vflip"),
+            Rotate90 = On("rot90"),
+            RotationDegrees = On("rotate") ? parse.GetValue(Rotation) : 0,
+            Shift = On("shift") ? parse.GetValue(Shift) : 0,
+            ZoomMin = On("zoom") ? parse.GetValue(ZoomMin) : 1,
+            ZoomMax = On("zoom") ? parse.GetValue(ZoomMax) : 1,
+            Brightness = On("brightness") ? parse.GetValue(Brightness) : 0,
+            Contrast = On("contrast") ? parse.GetValue(Contrast) : 0,
+            Noise = On("noise") ? parse.GetValue(Noise) : 0,
+            BlurProbability = On("blur") ? parse.GetValue(BlurProbability) : 0,
+            BlurSigma = parse.GetValue(BlurSigma),
+        };
+    }
+
+    /// <summary>The augmentation options, for commands that share them.</summary>
+    public static IEnumerable<Option> AugmentOptionsList => [AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma];
+
+    private static ClassifyRequest Request(ParseResult parse) => new()
+    {
+        Data = parse.GetValue(Data)!,
+        ModelsDirectory = parse.GetValue(Out)!,
+        RecallTarget = parse.GetValue(CommonOptions.RecallTarget),
+        Arch = parse.GetValue(Arch)!,
+        ImageSize = parse.GetValue(ImageSize),
+        WidthMultiplier = parse.GetValue(Width),
+        Channels = parse.GetValue(Channels),
+        DataOptions = new ClassificationDataOptions
+        {
+            DefectCutoff = parse.GetValue(DefectCutoff),
+            DefectClass = parse.GetValue(DefectClass)!,
+            GoodClass = parse.GetValue(GoodClass)!,
+            Seed = parse.GetValue(Seed),
+            ValidationFraction = parse.GetValue(ValFraction),
+            TestFraction = parse.GetValue(TestFraction),
+            LimitPerClass = parse.GetValue(Limit),
+        },
+        Training = new TrainingOptions
+        {
+            Epochs = parse.GetValue(Epochs),
+            BatchSize = parse.GetValue(BatchSize),
+            Optimizer = parse.GetValue(Optimizer)!,
+            LearningRate = parse.GetValue(Lr),
+            Schedule = parse.GetValue(Schedule)!,
+            ClipNorm = parse.GetValue(ClipNorm),
+            Patience = parse.GetValue(Patience),
+            PosWeight = parse.GetValue(PosWeight),
+            Seed = parse.GetValue(Seed),
+        },
+        Augment = AugmentFrom(parse),
+        Init = parse.GetValue(Init)!,
+        Resume = parse.GetValue(Resume),
+        Force = parse.GetValue(Force),
+        Version = parse.GetValue(VersionName),
+    };
+}
+
+/// <summary>Options several commands share, and the error handling every command uses.</summary>
+public static class CommonOptions
+{
+    /// <summary><c>--recall-target</c>.</summary>
+    public static readonly Option<double> RecallTarget = new("--recall-target") { Description = "Recall the decision threshold must reach on held-out data, in (0, 1)", DefaultValueFactory = _ => 0.99 };
+
+    /// <summary><c>--threads</c>.</summary>
+    public static readonly Option<int> Threads = new("--threads") { Description = "CPU threads for torch (0 = all cores)", DefaultValueFactory = _ => 0 };
+
+    /// <summary><c>--json</c>.</summary>
+    public static readonly Option<bool> Json = new("--json") { Description = "Machine-readable output: one JSON object per line" };
+
+    /// <summary>Runs a command body with threads set and progress chosen; turns known failures into one clear line and exit 1.</summary>
+    public static int Guarded(ParseResult parse, Func<ITrainingProgress, int> body)
+    {
+        var json = parse.GetValue(Json);
+        try
+        {
+            var threads = parse.GetValue(Threads);
+            if (threads < 0)
+            {
+                throw new ArgumentException($"--threads must be >= 0 (got {threads})");
+            }
+
+            if (threads > 0)
+            {
+                TorchSharp.torch.set_num_threads(threads);
+            }
+
+            if (json)
+            {
+                return body(new JsonProgress(Console.Out));
+            }
+
+            var console = new ConsoleProgress();
+            return console.Run(body);
+        }
+        catch (Exception ex) when (ex is DatasetException or ModelPackageException or TrainingDivergedException or OnnxExportException or ArgumentException or IOException or UnauthorizedAccessException or Config.Loading.ConfigException)
+        {
+            if (json)
+            {
+                new JsonProgress(Console.Out).Write(new { @event = "error", error = ex.Message });
+            }
+
+            Console.Error.WriteLine($"trainer: error: {ex.Message}");
+            return ex is Config.Loading.ConfigException ? Config.Loading.ConfigException.ExitCode : 1;
+        }
+    }
+
+    /// <summary>Formats a number for messages.</summary>
+    public static string F(double value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Inspection.Trainer.Datasets.Classification;
+using Inspection.Trainer.Evaluation;
+
+namespace Inspection.Trainer.Cli;
+
+/// <summary><c>trainer eval</c>: a classifier package's metrics on a dataset at the manifest's threshold.</summary>
+public static class EvalCommand
+{
+    /// <summary>The command.</summary>
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Package folder (or a models folder: its classifier/current)", Required = true };
+        var data = new Option<string>("--data") { Description = "Folder per class or labels file", Required = true };
+        var split = new Option<string>("--split") { Description = "all, or train/validation/test to reproduce the trainer's split (the package's recorded seed and fractions)", DefaultValueFactory = _ => "all" };
+        var cutoff = new Option<double?>("--defect-cutoff") { Description = "Labels file: probability at or above which an image is defective (default: the package's)" };
+        var command = new Command("eval", "Score a dataset with a classifier package in ONNX Runtime: recall, precision, specificity, F1, AUROC, AP and the confusion matrix at the manifest's threshold");
+        foreach (var option in new Option[] { model, data, split, cutoff, CommonOptions.Json, CommonOptions.Threads })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(parse => CommonOptions.Guarded(parse, progress =>
+        {
+            var package = PackageScorer.Open(parse.GetValue(model)!);
+            var recorded = package.Manifest.Training.Split;
+            var options = new ClassificationDataOptions
+            {
+                DefectCutoff = parse.GetValue(cutoff) ?? recorded.GetValueOrDefault("defect_cutoff", 0.5),
+                Seed = (int)recorded.GetValueOrDefault("seed", 42),
+                ValidationFraction = recorded.GetValueOrDefault("validation_fraction", 0.15),
+                TestFraction = recorded.GetValueOrDefault("test_fraction", 0.15),
+            };
+            var which = parse.GetValue(split)!;
+            if (which is not ("all" or "train" or "validation" or "test"))
+            {
+                throw new ArgumentException($"--split must be all, train, validation or test (got '{which}')");
+            }
+
+            var images = ClassificationDataset.Load(parse.GetValue(data)!, options).In(which);
+            var scores = PackageScorer.Score(package, images);
+            var report = BinaryReport.From(scores, images.Select(i => i.Defect).ToList(), package.Manifest.Threshold.Value);
+            if (parse.GetValue(CommonOptions.Json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+            }
+            else
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{package.Manifest.Version} on {images.Count} images ({which}) at threshold {report.Threshold:F4}:\n" +
+                    $"  recall {report.Recall:P2} (95% lower bound {report.RecallLowerBound:P2})  precision {report.Precision:P2}  specificity {report.Specificity:P2}  F1 {report.F1:F3}\n" +
+                    $"  AUROC {report.Auroc:F4}  AP {report.Ap:F4}  accuracy {report.Accuracy:P2}\n" +
+                    $"  tp {report.Tp}  fp {report.Fp}  tn {report.Tn}  fn {report.Fn}"));
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Inspection.Config.Models;
+using Inspection.Trainer.Augmentation;
+using Inspection.Trainer.Datasets;
+using Inspection.Trainer.Datasets.Classification;
+using Inspection.Trainer.Datasets.Segmentation;
+using Inspection.Trainer.Evaluation;
+using Inspection.Trainer.Metrics;
+using Inspection.Trainer.Models;
+using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Reports;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Inspection.Trainer.Training;
+
+/// <summary>Everything <c>trainer classify</c> needs.</summary>
+public sealed record ClassifyRequest
+{
+    /// <summary>Folder per class or labels file.</summary>
+    public required string Data { get; init; }
+
+    /// <summary>Models folder: the package goes to <c>classifier/&lt;version&gt;</c>, the run's report to <c>runs/</c>.</summary>
+    public required string ModelsDirectory { get; init; }
+
+    /// <summary>Recall the threshold must reach, in (0, 1).</summary>
+    public double RecallTarget { get; init; } = 0.99;
+
+    /// <summary>Architecture name.</summary>
+    public string Arch { get; init; } = Architectures.MobileNetV2;
+
+    /// <summary>Square input size.</summary>
+    public int ImageSize { get; init; } = 128;
+
+    /// <summary>Width multiplier.</summary>
+    public double WidthMultiplier { get; init; } = 0.5;
+
+    /// <summary>1, 3, or null to decide from the images.</summary>
+    public int? Channels { get; init; }
+
+    /// <summary>Dataset reading and split.</summary>
+    public ClassificationDataOptions DataOptions { get; init; } = new();
+
+    /// <summary>Optimisation.</summary>
+    public TrainingOptions Training { get; init; } = new();
+
+    /// <summary>Augmentation of the training split.</summary>
+    public AugmentOptions Augment { get; init; } = new();
+
+    /// <summary><c>auto</c> (the current package's weights when they fit), <c>scratch</c>, or a package folder.</summary>
+    public string Init { get; init; } = "auto";
+
+    /// <summary>Continue the latest unfinished run from its checkpoint.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Make the result current even if the gate says no.</summary>
+    public bool Force { get; init; }
+
+    /// <summary>Package version; default: UTC time.</summary>
+    public string? Version { get; init; }
+}
+
+/// <summary>Outcome of a run.</summary>
+public sealed record ClassifyResult(string PackageDirectory, bool IsCurrent, GateDecision Gate, string RunDirectory, ThresholdChoice Choice, BinaryReport Test);
+
+/// <summary>
+/// One classifier run end to end: read and split the data, train with recall-weighted loss, choose the threshold on
+/// validation, measure the untouched test split, apply the quality gate against the current model, write the package
+/// (as <c>current</c> only if the gate passes or <c>--force</c>), and write the report.
+/// </summary>
+public sealed class ClassifierRun(ITrainingProgress progress)
+{
+    /// <summary>Runs; throws <see cref="DatasetException"/>, <see cref="ModelPackageException"/>, <see cref="TrainingDivergedException"/> or <see cref="ArgumentException"/> with a message naming the problem.</summary>
+    public ClassifyResult Run(ClassifyRequest request)
+    {
+        if (!(request.RecallTarget > 0 && request.RecallTarget < 1))
+        {
+            throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {request.RecallTarget.ToString(CultureInfo.InvariantCulture)})");
+        }
+
+        if (request.ImageSize < 32)
+        {
+            throw new ArgumentException($"--image-size must be at least 32 (got {request.ImageSize})");
+        }
+
+        request.Augment.Validate();
+        var wall = Stopwatch.StartNew();
+        var device = cuda.is_available() ? CUDA : CPU;
+        progress.Message($"device: {(device.type == DeviceType.CUDA ? "cuda" : "cpu")}, {get_num_threads()} CPU threads");
+
+        var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
+        progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
+        foreach (var line in dataset.BalanceLines())
+        {
+            progress.Message("  " + line);
+        }
+
+        var (runDir, version) = RunDirectory(request);
+        var channels = request.Channels ?? dataset.DetectChannels();
+        var initPackage = InitPackage(request, channels);
+        var spec = InputSpecFor(dataset, channels, request.ImageSize, initPackage);
+        var train = TensorSet.Build(dataset.In(Splits.Train), spec);
+        var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
+        var test = TensorSet.Build(dataset.In(Splits.Test), spec);
+        dataset.WriteSplitFile(Path.Combine(runDir, "split.csv"));
+
+        manual_seed(request.Training.Seed);
+        using var model = Architectures.CreateClassifier(request.Arch, channels, request.WidthMultiplier);
+        string? initFrom = null;
+        if (initPackage is not null && !request.Resume)
+        {
+            try
+            {
+                ModelPackageWriter.LoadWeights(model, initPackage);
+                initFrom = initPackage.Manifest.Version;
+                progress.Message($"init: weights of package {initPackage.Manifest.Version} ({initPackage.Directory})");
+            }
+            catch (ModelPackageException ex) when (request.Init == "auto")
+            {
+                progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
+            }
+        }
+        else if (!request.Resume)
+        {
+            progress.Message("init: from scratch");
+        }
+
+        var posWeight = request.Training.PosWeight ?? ClassifierTrainer.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
+        progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
+
+        var trainer = new ClassifierTrainer(model, request.Training, new Augmenter(request.Augment, spec, request.Training.Seed), progress, device);
+        trainer.Train(train, validation, posWeight, Path.Combine(runDir, "checkpoint"), request.Resume);
+
+        var valLabels = validation.Images.Select(i => i.Defect).ToList();
+        var testLabels = test.Images.Select(i => i.Defect).ToList();
+        var (_, valScores) = trainer.Evaluate(validation);
+        var (_, testScores) = trainer.Evaluate(test);
+        var choice = ThresholdSelection.ForRecall(valScores, valLabels, request.RecallTarget);
+        var threshold = Math.Clamp(choice.Threshold, 1e-7, 1 - 1e-7);
+        progress.Message("threshold: " + choice.Evidence());
+        var valReport = BinaryReport.From(valScores, valLabels, threshold);
+        var testReport = BinaryReport.From(testScores, testLabels, threshold);
+        progress.Message(string.Create(CultureInfo.InvariantCulture,
+            $"test at that threshold: recall {testReport.Recall:P2} ({testReport.Tp} of {testReport.Tp + testReport.Fn}, 95% lower bound {testReport.RecallLowerBound:P2}), precision {testReport.Precision:P2}, specificity {testReport.Specificity:P2}, F1 {testReport.F1:F3}, AUROC {testReport.Auroc:F4}"));
+        var bestF1 = Ranking.BestF1(valScores, valLabels);
+        var testAtF1 = BinaryReport.From(testScores, testLabels, bestF1.Threshold);
+        progress.Message(string.Create(CultureInfo.InvariantCulture,
+            $"test at the validation F1-best threshold {bestF1.Threshold:F4}: accuracy {testAtF1.Accuracy:P2}, recall {testAtF1.Recall:P2}, precision {testAtF1.Precision:P2}"));
+
+        var (replaced, replacedVersion) = EvaluateCurrent(request.ModelsDirectory, test);
+        var gate = QualityGate.Decide(testReport, request.RecallTarget, replaced, replacedVersion);
+        var makeCurrent = gate.Pass || request.Force;
+        progress.Message($"gate: {(gate.Pass ? "PASS" : "FAIL")}: {gate.Reason}{(!gate.Pass && request.Force ? " (--force: made current anyway)" : "")}");
+
+        var metrics = new Dictionary<string, Dictionary<string, double>>
+        {
+            [Splits.Validation] = valReport.ToDictionary(),
+            [Splits.Test] = testReport.ToDictionary(),
+            ["test_at_best_f1"] = testAtF1.ToDictionary(),
+            ["training"] = new()
+            {
+                ["images_per_second"] = trainer.ImagesPerSecond,
+                ["train_seconds"] = trainer.TrainSeconds,
+                ["best_epoch"] = trainer.BestEpoch,
+                ["pos_weight"] = posWeight,
+                ["width_multiplier"] = request.WidthMultiplier,
+            },
+        };
+        var content = new PackageContent
+        {
+            Task = ModelTasks.Classifier,
+            Arch = request.Arch,
+            Input = spec,
+            Threshold = new ThresholdSpec
+            {
+                Value = threshold,
+                RecallTarget = request.RecallTarget,
+                Method = "recall-target",
+                Recall = choice.Counts.Recall,
+                Precision = choice.Counts.Precision,
+                RecallLowerBound = choice.RecallLowerBound,
+                Confidence = choice.Confidence,
+                Positives = choice.Counts.Positives,
+            },
+            Training = new TrainingSpec
+            {
+                Dataset = dataset.Source,
+                DatasetFingerprint = dataset.Fingerprint,
+                Split = dataset.SplitSummary(),
+                Epochs = trainer.History.Count,
+                Augmentation = request.Augment.Describe(),
+                InitFrom = initFrom,
+            },
+            Metrics = metrics,
+            Version = version,
+        };
+        var note = $"{(gate.Pass ? "PASSED" : "REJECTED")} by the quality gate: {gate.Reason}{(!gate.Pass && request.Force ? "\nMade current anyway with --force." : "")}\n";
+        var written = ModelPackageWriter.Write(request.ModelsDirectory, model, content, makeCurrent,
+            new Dictionary<string, string> { ["GATE.txt"] = note }, new ProgressWriter(progress));
+        progress.Message(makeCurrent
+            ? $"package {written.Package.Directory} is now current"
+            : $"package {written.Package.Directory} kept beside the current one (not made current): {gate.Reason}");
+
+        wall.Stop();
+        metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
+        var report = new RunReportData(request, dataset, spec, trainer.History, trainer.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
+            valReport, testReport, testAtF1, bestF1.Threshold, replaced, replacedVersion, gate, makeCurrent, written, test.Images, wall.Elapsed, trainer.ImagesPerSecond);
+        RunReport.Write(runDir, report);
+        File.WriteAllText(Path.Combine(runDir, "done"), written.Package.Directory + "\n");
+        progress.Message($"report: {Path.Combine(runDir, "report.md")}");
+        return new ClassifyResult(written.Package.Directory, makeCurrent, gate, runDir, choice, testReport);
+    }
+
+    private (string RunDir, string Version) RunDirectory(ClassifyRequest request)
+    {
+        var runs = Path.Combine(Path.GetFullPath(request.ModelsDirectory), "runs");
+        Directory.CreateDirectory(runs);
+        if (request.Resume)
+        {
+            var latest = Directory.GetDirectories(runs, "classifier-*")
+                .Where(d => File.Exists(Path.Combine(d, "checkpoint", "state.json")) && !File.Exists(Path.Combine(d, "done")))
+                .Order(StringComparer.Ordinal).LastOrDefault()
+                ?? throw new ArgumentException($"{runs}: no unfinished classifier run with a checkpoint to resume");
+            progress.Message($"resuming {latest}");
+            return (latest, Path.GetFileName(latest)["classifier-".Length..]);
+        }
+
+        var version = request.Version ?? DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        var dir = Path.Combine(runs, $"classifier-{version}");
+        for (var i = 2; Directory.Exists(dir) || Directory.Exists(Path.Combine(request.ModelsDirectory, ModelTasks.Classifier, version)); i++)
+        {
+            version = $"{request.Version ?? DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}-{i}";
+            dir = Path.Combine(runs, $"classifier-{version}");
+        }
+
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "request.json"), JsonSerializer.Serialize(request with { Training = request.Training with { InjectNonFiniteLoss = null } }, new JsonSerializerOptions { WriteIndented = true }));
+        return (dir, version);
+    }
+
+    private ModelPackage? InitPackage(ClassifyRequest request, int channels)
+    {
+        if (request.Init == "scratch")
+        {
+            return null;
+        }
+
+        if (request.Init != "auto")
+        {
+            var explicitPackage = PackageScorer.Open(request.Init);
+            if (explicitPackage.Manifest.Arch != request.Arch || explicitPackage.Manifest.Input.Channels != channels)
+            {
+                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s); this run trains a {request.Arch} with {channels}");
+            }
+
+            return explicitPackage;
+        }
+
+        if (ModelPackage.ResolveCurrent(request.ModelsDirectory, ModelTasks.Classifier) is null)
+        {
+            return null;
+        }
+
+        var current = ModelPackage.OpenCurrent(request.ModelsDirectory, ModelTasks.Classifier);
+        if (current.Manifest.Arch != request.Arch || current.Manifest.Input.Channels != channels)
+        {
+            progress.Message($"init: from scratch; the current package {current.Manifest.Version} is a {current.Manifest.Arch} with {current.Manifest.Input.Channels} channel(s)");
+            return null;
+        }
+
+        return current;
+    }
+
+    // Retraining from a package keeps its normalisation (the weights expect it); otherwise it is measured on the
+    // training split, through the same preprocessor with identity normalisation.
+    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int size, ModelPackage? init)
+    {
+        var colour = channels == 1 ? "grey" : "rgb";
+        if (init is not null)
+        {
+            return init.Manifest.Input with { Width = size, Height = size };
+        }
+
+        var identity = new InputSpec { Width = size, Height = size, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray() };
+        var trainImages = dataset.In(Splits.Train);
+        var sample = Enumerable.Range(0, Math.Min(256, trainImages.Count)).Select(i => trainImages[i * trainImages.Count / Math.Min(256, trainImages.Count)]).ToList();
+        var set = TensorSet.Build(sample, identity);
+        var mean = new float[channels];
+        var std = new float[channels];
+        var plane = size * size;
+        for (var c = 0; c < channels; c++)
+        {
+            double sum = 0, sumSq = 0;
+            foreach (var t in set.Tensors)
+            {
+                for (var k = c * plane; k < (c + 1) * plane; k++)
+                {
+                    sum += t[k];
+                    sumSq += t[k] * t[k];
+                }
+            }
+
+            var n = (double)plane * set.Count;
+            mean[c] = (float)(sum / n);
+            std[c] = (float)Math.Max(1e-3, Math.Sqrt(Math.Max(0, (sumSq / n) - (mean[c] * (double)mean[c]))));
+        }
+
+        return identity with { Mean = mean, Std = std };
+    }
+
+    private (BinaryReport?, string?) EvaluateCurrent(string modelsDirectory, TensorSet test)
+    {
+        if (ModelPackage.ResolveCurrent(modelsDirectory, ModelTasks.Classifier) is null)
+        {
+            return (null, null);
+        }
+
+        var current = ModelPackage.OpenCurrent(modelsDirectory, ModelTasks.Classifier);
+        var scores = PackageScorer.Score(current, test.Images);
+        var report = BinaryReport.From(scores, test.Images.Select(i => i.Defect).ToList(), current.Manifest.Threshold.Value);
+        progress.Message(string.Create(CultureInfo.InvariantCulture,
+            $"current model {current.Manifest.Version} on the same test images at its threshold {current.Manifest.Threshold.Value:F4}: recall {report.Recall:P2}, precision {report.Precision:P2}"));
+        return (report, current.Manifest.Version);
+    }
+
+    private sealed class ProgressWriter(ITrainingProgress progress) : StringWriter(CultureInfo.InvariantCulture)
+    {
+        public override void WriteLine(string? value) => progress.Message(value ?? "");
+    }
+}
