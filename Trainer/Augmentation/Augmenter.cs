@@ -114,7 +114,11 @@ public sealed class Augmenter
         var random = new Random(HashCode.Combine(_seed, epoch, batch));
         using var scope = NewDisposeScope();
         var (x, m) = Geometric(images, masks, random);
-        x = Photometric(x, random);
+        if (_options.Brightness > 0 || _options.Contrast > 0 || _options.Noise > 0 || _options.BlurProbability > 0)
+        {
+            x = Photometric(x, random);
+        }
+
         x.MoveToOuterDisposeScope();
         m?.MoveToOuterDisposeScope();
         return (x, m);

@@ -144,7 +144,9 @@ public sealed class ClassifierTrainer
         History = state.History;
         BestEpoch = state.BestEpoch;
         using var posWeightTensor = tensor(new[] { (float)posWeight }).to(_device);
-        var steps = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
+        // The last partial batch is dropped (as with drop_last): batch norm over a handful of samples gives wild
+        // statistics and gradients that would trip the exploding-gradient guard.
+        var steps = Math.Max(1, train.Count / _options.BatchSize);
         var stopwatch = new Stopwatch();
         var images = 0L;
         for (var epoch = state.Epoch + 1; epoch <= _options.Epochs; epoch++)
