@@ -83,7 +83,7 @@ public static class ServiceCommands
     /// reported on <paramref name="errors"/> by name and the rest go on. Returns 0, or 1 when any file failed.</summary>
     public static int InspectFiles(InspectionOptions options, IReadOnlyList<string> files, TextWriter output, TextWriter errors)
     {
-        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Warning)
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Information)
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
         using var store = new ModelStore(options.Models, TimeProvider.System, loggers.CreateLogger<ModelStore>());
         try
