@@ -121,7 +121,9 @@ public static class SyntheticScene
     private static void DrawSurface(Mat image, int width, int height, Random random)
     {
         var level = SurfaceGrey + random.Next(-12, 13);
-        var pixels = new byte[width * height];
+        // Drawn straight into the Mat: a frame costs no managed buffer.
+        using var grey = new Mat(height, width, MatType.CV_8UC1);
+        var pixels = grey.AsSpan<byte>();
         random.NextBytes(pixels);
         for (var y = 0; y < height; y++)
         {
@@ -133,8 +135,6 @@ public static class SyntheticScene
             }
         }
 
-        using var grey = new Mat(height, width, MatType.CV_8UC1);
-        grey.SetArray(pixels);
         Cv2.CvtColor(grey, image, ColorConversionCodes.GRAY2BGR);
     }
 }

@@ -92,6 +92,7 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
                 ["fps_per_camera"] = Math.Round(window.Fps / cameras.Count, 2),
                 ["segmented_fraction"] = Math.Round(stages.SegmentedFraction, 4),
                 ["allocated_bytes_per_frame"] = window.ResultsInWindow == 0 ? 0 : allocated / window.ResultsInWindow,
+                ["inspect_allocated_bytes_per_frame"] = stages.Inspect.Count == 0 ? 0 : lanes.Values.Sum(l => l.InspectAllocated) / stages.Inspect.Count,
                 ["peak_rss_bytes"] = peakRss,
                 ["stages"] = StagesJson(stages),
             };

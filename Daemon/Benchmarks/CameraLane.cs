@@ -20,6 +20,7 @@ public sealed class CameraLane
     private long _submitted;
     private long _arrived;
     private long _errors;
+    private long _inspectAllocated;
 
     public CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int warmUp)
     {
@@ -40,6 +41,9 @@ public sealed class CameraLane
     public long Errors => Interlocked.Read(ref _errors);
 
     public string? Failure { get; private set; }
+
+    /// <summary>Managed bytes <see cref="InspectionRunner.Inspect"/> allocated over the measured frames (its own thread).</summary>
+    public long InspectAllocated => _inspectAllocated;
 
     /// <summary>Frames the capture loop dropped (none expected: the source is read only when there is room).</summary>
     public long CaptureDrops { get; private set; }
@@ -69,15 +73,18 @@ public sealed class CameraLane
 
                 try
                 {
+                    var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
                     var result = runner.Inspect(frame.Image, Id, frame.Sequence, frame.CapturedAt, partId: null, imagePath: null, forceSegmentation: false);
                     if (measured)
                     {
+                        _inspectAllocated += GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
                         _stages.Add(result.LatencyMs, segmented: result.Segmentation is not null);
                     }
 
-                    var submittedAt = Stopwatch.GetTimestamp();
-                    var (numbered, _) = await sink.SubmitAsync(result, CancellationToken.None).ConfigureAwait(false);
-                    Volatile.Write(ref _submittedAt[numbered.Seq % SubmitRing], measured ? submittedAt : -1);
+                    // This lane is the camera's only producer, so the sink gives this result the next seq; note the time
+                    // first, since the broker may have it before SubmitAsync returns.
+                    Volatile.Write(ref _submittedAt[(Submitted + 1) % SubmitRing], measured ? Stopwatch.GetTimestamp() : -1);
+                    await sink.SubmitAsync(result, CancellationToken.None).ConfigureAwait(false);
                     Interlocked.Increment(ref _submitted);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)

@@ -79,23 +79,23 @@ public static class BenchCommand
                 $"{name,-14}{(double)stage!["p50_ms"]!,10:F2}{(double)stage["p95_ms"]!,10:F2}{(double)stage["p99_ms"]!,10:F2}{(long)stage["count"]!,9}"));
         }
 
-        foreach (var key in new[] { "fps", "model_only_fps", "overhead_ratio", "segmented_fraction", "allocated_bytes_per_frame", "peak_rss_bytes" })
+        foreach (var key in new[] { "fps", "model_only_fps", "overhead_ratio", "segmented_fraction", "allocated_bytes_per_frame", "inspect_allocated_bytes_per_frame", "peak_rss_bytes" })
         {
-            lines.Add($"{key,-26}{report[key]?.ToJsonString() ?? "-"}");
+            lines.Add($"{key,-36}{report[key]?.ToJsonString() ?? "-"}");
         }
 
         foreach (var key in new[] { "batching", "accounting", "failures" })
         {
             if (report[key] is { } node)
             {
-                lines.Add($"{key,-26}{node.ToJsonString()}");
+                lines.Add($"{key,-36}{node.ToJsonString()}");
             }
         }
 
         if (report["soak"] is JsonObject soak)
         {
             var summary = soak.Where(p => p.Key != "series").ToDictionary(p => p.Key, p => p.Value?.ToJsonString());
-            lines.Add($"{"soak",-26}{JsonSerializer.Serialize(summary)}");
+            lines.Add($"{"soak",-36}{JsonSerializer.Serialize(summary)}");
         }
 
         return string.Join(Environment.NewLine, lines);

@@ -10,7 +10,8 @@ namespace Inspection.Trainer.Benchmarks;
 /// <param name="Task">Classifier or segmenter (what the loss compares the output with).</param>
 /// <param name="Arch">Architecture name as the CLI and manifest use it.</param>
 /// <param name="Create">Builds the model with one input channel.</param>
-public sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor, Tensor>> Create);
+/// <param name="SizeMultiple">Input sides must be multiples of this.</param>
+public sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor, Tensor>> Create, int SizeMultiple = 1);
 
 /// <summary>Timings of one architecture at one input size.</summary>
 /// <param name="Task">Classifier or segmenter.</param>
@@ -32,10 +33,14 @@ public sealed record TrainingTiming(string Task, string Arch, int Size, int Batc
 /// </summary>
 public static class TrainingBench
 {
-    /// <summary>The architectures measured: every classifier, plus the segmenters registered here.</summary>
+    /// <summary>Architecture name of the segmenter in manifests and config.</summary>
+    public const string UNet = "unet-mobilenetv2";
+
+    /// <summary>The architectures measured: every classifier and the U-Net segmenter.</summary>
     public static IReadOnlyList<BenchModel> Models(double widthMultiplier) =>
     [
         .. Architectures.ClassifierNames.Select(arch => new BenchModel(ModelTasks.Classifier, arch, () => Architectures.CreateClassifier(arch, 1, widthMultiplier))),
+        new BenchModel(ModelTasks.Segmenter, UNet, () => new UNetMobileNetV2(1, widthMultiplier), UNetMobileNetV2.SizeMultiple),
     ];
 
     public static TrainingTiming Measure(BenchModel model, int size, int batch, int steps, int warmUp, Device device)

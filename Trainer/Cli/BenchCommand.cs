@@ -20,8 +20,9 @@ public static class BenchCommand
         var width = new Option<double>("--width") { Description = "width multiplier of the models", DefaultValueFactory = _ => 0.5 };
         var arch = new Option<string[]>("--arch") { Description = "only these architectures (default: all)", AllowMultipleArgumentsPerToken = true };
         var json = new Option<bool>("--json") { Description = "print a JSON array instead of a table" };
+        var export = new Option<string?>("--export-models") { Description = "also write packages for inspectiond bench: the first classifier measured at the first size and the U-Net at the last size (untrained weights)" };
         var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA");
-        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, json })
+        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, json, export })
         {
             command.Options.Add(option);
         }
@@ -50,7 +51,7 @@ public static class BenchCommand
             {
                 foreach (var model in models.Where(m => only.Length == 0 || only.Contains(m.Arch)))
                 {
-                    foreach (var size in parse.GetValue(sizes)!)
+                    foreach (var size in parse.GetValue(sizes)!.Where(s => s % model.SizeMultiple == 0))
                     {
                         Console.Error.WriteLine($"trainer bench: {model.Arch} {size}x{size} batch {parse.GetValue(batch)} on {device.type}");
                         var timing = TrainingBench.Measure(model, size, parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmUp), device);
@@ -61,6 +62,21 @@ public static class BenchCommand
                         }
                     }
                 }
+            }
+
+            var selected = models.Where(m => only.Length == 0 || only.Contains(m.Arch)).ToList();
+            if (parse.GetValue(export) is { } directory)
+            {
+                var classifier = selected.FirstOrDefault(m => m.Task == Config.Models.ModelTasks.Classifier);
+                var segmenter = models.First(m => m.Task == Config.Models.ModelTasks.Segmenter);
+                var exportSizes = parse.GetValue(sizes)!;
+                if (classifier is null || exportSizes[^1] % segmenter.SizeMultiple != 0)
+                {
+                    Console.Error.WriteLine($"trainer bench: --export-models needs a classifier among --arch and a last size that is a multiple of {segmenter.SizeMultiple}");
+                    return 2;
+                }
+
+                BenchPackages.Write(directory, classifier, segmenter, exportSizes[0], exportSizes[^1], Console.Error);
             }
 
             if (parse.GetValue(json))
