@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 
 namespace Inspection.Daemon.Benchmarks;
 
-/// <summary>Samples resident memory, open handles and the managed heap during a soak, and fits a least-squares line
+/// <summary>Samples resident memory, open handles and the live managed heap during a soak, and fits a least-squares line
 /// through the samples after the first fifth of the run (start-up and warm-up: arenas, pools and JIT settle there).
 /// A leak shows as a slope that does not go away however long the run.</summary>
 public sealed class SoakSampler(TimeSpan duration)
@@ -22,7 +22,9 @@ public sealed class SoakSampler(TimeSpan duration)
 
     public void Sample(long frames)
     {
-        var heap = GC.GetGCMemoryInfo().HeapSizeBytes;
+        // Live objects after a full collection: the heap's size between collections rises and falls with garbage that
+        // is simply not collected yet, which a slope would mistake for a leak.
+        var heap = GC.GetTotalMemory(forceFullCollection: true);
         _samples.Add((Stopwatch.GetElapsedTime(_start).TotalMinutes, ProcessProbe.RssBytes(), ProcessProbe.OpenHandles(), heap, frames));
     }
 
@@ -48,7 +50,7 @@ public sealed class SoakSampler(TimeSpan duration)
             ["frames"] = _samples.Count == 0 ? 0 : _samples[^1].Frames,
             ["rss_slope_bytes_per_min"] = Math.Round(rssSlope),
             ["handles_slope_per_min"] = Math.Round(handleSlope, 4),
-            ["gc_heap_slope_bytes_per_min"] = Math.Round(heapSlope),
+            ["gc_live_heap_slope_bytes_per_min"] = Math.Round(heapSlope),
             ["rss_first_bytes"] = settled.Count == 0 ? null : settled[0].Rss,
             ["rss_last_bytes"] = settled.Count == 0 ? null : settled[^1].Rss,
             ["handles_first"] = settled.Count == 0 ? null : settled[0].Handles,
@@ -59,5 +61,5 @@ public sealed class SoakSampler(TimeSpan duration)
     }
 
     private static string Describe((double Minutes, long Rss, int Handles, long Heap, long Frames) s) => string.Create(
-        CultureInfo.InvariantCulture, $"{s.Minutes:F1} min, RSS {s.Rss / 1048576.0:F1} MiB, {s.Handles} handles, GC heap {s.Heap / 1048576.0:F1} MiB");
+        CultureInfo.InvariantCulture, $"{s.Minutes:F1} min, RSS {s.Rss / 1048576.0:F1} MiB, {s.Handles} handles, live GC heap {s.Heap / 1048576.0:F1} MiB");
 }
