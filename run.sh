@@ -11,7 +11,8 @@ models=artifacts/demo/models
 daemon=Daemon/bin/Release/net10.0/linux-x64/inspectiond
 trainer=Trainer/bin/Release/net10.0/linux-x64/trainer
 if [ ! -e "$models/classifier/current" ] || [ ! -e "$models/segmenter/current" ]; then
-  if "$trainer" quickstart --help >/dev/null 2>&1; then
+  # (An unknown subcommand followed by --help still exits 0, so look for the command in the trainer's own list.)
+  if "$trainer" --help 2>/dev/null | grep -qE '^[[:space:]]+quickstart[[:space:]]'; then
     echo "run.sh: no demo models in $models yet; training small ones with 'trainer quickstart' (a few minutes on CPU)"
     "$trainer" quickstart --out "$models"
   else
