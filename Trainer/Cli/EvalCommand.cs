@@ -1,23 +1,27 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Evaluation;
+using Inspection.Trainer.Segmentation;
 
 namespace Inspection.Trainer.Cli;
 
-/// <summary><c>trainer eval</c>: a classifier package's metrics on a dataset at the manifest's threshold.</summary>
+/// <summary><c>trainer eval</c>: a package's metrics on a dataset at the manifest's threshold (classifier or segmenter).</summary>
 public static class EvalCommand
 {
     /// <summary>The command.</summary>
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Package folder (or a models folder: its classifier/current)", Required = true };
-        var data = new Option<string>("--data") { Description = "Folder per class or labels file", Required = true };
+        var model = new Option<string>("--model") { Description = "Package folder, e.g. MODELS/segmenter/current (or a models folder: its classifier/current)", Required = true };
+        var data = new Option<string>("--data") { Description = "Classifier: folder per class or labels file. Segmenter: image/mask pairs", Required = true };
+        var maskThreshold = new Option<double?>("--mask-threshold") { Description = "Segmenter: mask values above this are foreground (default: the package's)" };
+        var limit = new Option<int>("--limit") { Description = "Segmenter: at most N pairs per dataset split (0 = all)", DefaultValueFactory = _ => 0 };
         var split = new Option<string>("--split") { Description = "all, or train/validation/test to reproduce the trainer's split (the package's recorded seed and fractions)", DefaultValueFactory = _ => "all" };
         var cutoff = new Option<double?>("--defect-cutoff") { Description = "Labels file: probability at or above which an image is defective (default: the package's)" };
-        var command = new Command("eval", "Score a dataset with a classifier package in ONNX Runtime: recall, precision, specificity, F1, AUROC, AP and the confusion matrix at the manifest's threshold");
-        foreach (var option in new Option[] { model, data, split, cutoff, CommonOptions.Json, CommonOptions.Threads })
+        var command = new Command("eval", "Score a dataset with a package in ONNX Runtime at the manifest's threshold. Classifier: recall, precision, specificity, F1, AUROC, AP and the confusion matrix. Segmenter: IoU, Dice, pixel precision and recall, ms per image");
+        foreach (var option in new Option[] { model, data, split, cutoff, maskThreshold, limit, CommonOptions.Json, CommonOptions.Threads })
         {
             command.Options.Add(option);
         }
@@ -25,6 +29,13 @@ public static class EvalCommand
         command.SetAction(parse => CommonOptions.Guarded(parse, progress =>
         {
             var package = PackageScorer.Open(parse.GetValue(model)!);
+            if (package.Manifest.Task == ModelTasks.Segmenter)
+            {
+                var segmentation = SegmenterEval.Run(package, parse.GetValue(data)!, parse.GetValue(split)!, parse.GetValue(maskThreshold), parse.GetValue(limit), parse.GetValue(CommonOptions.Threads));
+                Console.Out.WriteLine(parse.GetValue(CommonOptions.Json) ? JsonSerializer.Serialize(segmentation.ToJson()) : segmentation.ToString());
+                return 0;
+            }
+
             var recorded = package.Manifest.Training.Split;
             var options = new ClassificationDataOptions
             {

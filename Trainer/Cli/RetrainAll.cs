@@ -24,6 +24,7 @@ public static class RetrainAll
     public static List<RetrainTask> Tasks { get; } =
     [
         new("classifier", o => !string.IsNullOrWhiteSpace(o.Trainer.Classifier.Data), RetrainClassifier),
+        new("segmenter", o => !string.IsNullOrWhiteSpace(o.Trainer.Segmenter.Data), SegmentCommand.Retrain),
     ];
 
     /// <summary>Runs every configured task; the exit code is the worst of theirs (errors over gate rejections).</summary>

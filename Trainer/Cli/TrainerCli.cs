@@ -24,6 +24,8 @@ public static class TrainerCli
         root.Subcommands.Add(DeviceCommand());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
+        root.Subcommands.Add(SegmentCommand.Create());
+        root.Subcommands.Add(QuickstartCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(AugmentPreviewCommand.Create());
         return root.Parse(args).Invoke();

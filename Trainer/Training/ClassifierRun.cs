@@ -324,9 +324,4 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             $"current model {current.Manifest.Version} on the same test images at its threshold {current.Manifest.Threshold.Value:F4}: recall {report.Recall:P2}, precision {report.Precision:P2}"));
         return (report, current.Manifest.Version);
     }
-
-    private sealed class ProgressWriter(ITrainingProgress progress) : StringWriter(CultureInfo.InvariantCulture)
-    {
-        public override void WriteLine(string? value) => progress.Message(value ?? "");
-    }
 }

@@ -123,6 +123,8 @@ public sealed class SegmentationDataset : IDisposable
         [Splits.Validation] = In(Splits.Validation).Count,
         [Splits.Test] = In(Splits.Test).Count,
         ["from_dataset_folders"] = SplitSource == "dataset" ? 1 : 0,
+        ["validation_fraction"] = Options.ValidationFraction,
+        ["test_fraction"] = Options.TestFraction,
     };
 
     /// <summary>Finds, reads, checks and splits the pairs under <paramref name="root"/>.</summary>
@@ -163,8 +165,8 @@ public sealed class SegmentationDataset : IDisposable
             throw new DatasetException($"{problems.Count} of {pairs.Count} pairs cannot be used:{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", problems));
         }
 
-        // Grey when every image is grey (NEU-Seg): a 1-channel model is cheaper and loses nothing.
-        var channels = options.Channels ?? (loaded.All(l => l.Image.Channels() == 1) ? 1 : 3);
+        // Grey when every image is grey, also grey saved as colour JPEG (NEU-Seg): a 1-channel model is cheaper and loses nothing.
+        var channels = options.Channels ?? (loaded.All(l => IsGrey(l.Image)) ? 1 : 3);
         foreach (var (_, image, _) in loaded)
         {
             ConvertChannels(image, channels);
@@ -202,6 +204,31 @@ public sealed class SegmentationDataset : IDisposable
                 return Enumerable.Range(0, take).Select(i => list[(int)((long)i * list.Count / take)]);
             })
             .ToList();
+    }
+
+    private static bool IsGrey(Mat image)
+    {
+        if (image.Channels() == 1)
+        {
+            return true;
+        }
+
+        var planes = image.Split();
+        try
+        {
+            using var first = new Mat();
+            using var second = new Mat();
+            Cv2.Absdiff(planes[0], planes[1], first);
+            Cv2.Absdiff(planes[0], planes[2], second);
+            return Cv2.CountNonZero(first) == 0 && Cv2.CountNonZero(second) == 0;
+        }
+        finally
+        {
+            foreach (var plane in planes)
+            {
+                plane.Dispose();
+            }
+        }
     }
 
     private static void ConvertChannels(Mat image, int channels)

@@ -11,7 +11,7 @@ public sealed class SegmentationDatasetTests
     private static void WritePair(string image, string? mask, int size = 40, int maskValue = 255, bool colourImage = false, int maskSize = 0)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(image)!);
-        using var pixels = new Mat(size, size, colourImage ? MatType.CV_8UC3 : MatType.CV_8UC1, Scalar.All(100));
+        using var pixels = colourImage ? new Mat(size, size, MatType.CV_8UC3, new Scalar(40, 100, 160)) : new Mat(size, size, MatType.CV_8UC1, Scalar.All(100));
         Cv2.ImWrite(image, pixels);
         if (mask is null)
         {
@@ -217,6 +217,6 @@ public sealed class SegmentationDatasetTests
             Assert.Equal(5, members.Count(s => s.ForegroundPixels > 0));
         }
 
-        Assert.Equal(new Dictionary<string, double> { ["seed"] = 7, ["train"] = 20, ["validation"] = 10, ["test"] = 10, ["from_dataset_folders"] = 0 }, first.SplitSummary());
+        Assert.Equal(new Dictionary<string, double> { ["seed"] = 7, ["train"] = 20, ["validation"] = 10, ["test"] = 10, ["from_dataset_folders"] = 0, ["validation_fraction"] = 0.25, ["test_fraction"] = 0.25 }, first.SplitSummary());
     }
 }

@@ -1,0 +1,159 @@
+using System.CommandLine;
+using Inspection.Config.Models;
+using Inspection.Config.Options;
+using Inspection.Trainer.Losses;
+using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Training;
+
+namespace Inspection.Trainer.Cli;
+
+/// <summary><c>trainer segment</c>: train the segmentation model and write its package.</summary>
+public static class SegmentCommand
+{
+    private static readonly Option<string> Data = new("--data") { Description = "Dataset folder: images/ + masks/ (or annotations/, labels/), X.bmp + X_label.bmp, or X.jpg + X.png", Required = true };
+    private static readonly Option<string> Out = new("--out") { Description = "Models directory; the package is written to OUT/segmenter/<version>/", Required = true };
+    private static readonly Option<double?> RecallTarget = new("--recall-target") { Description = "Use the highest pixel threshold reaching this pixel recall on validation (default: the threshold of best IoU; both are reported)" };
+    private static readonly Option<int> Epochs = new("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => 20 };
+    private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 8 };
+    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size, a multiple of 32", DefaultValueFactory = _ => 256 };
+    private static readonly Option<double> Width = new("--width-multiplier") { Description = "Width multiplier of encoder and decoder", DefaultValueFactory = _ => 0.35 };
+    private static readonly Option<double> LearningRate = new("--lr") { Description = "Peak learning rate (AdamW, cosine decay)", DefaultValueFactory = _ => 3e-3 };
+    private static readonly Option<double> MaskThreshold = new("--mask-threshold") { Description = "Mask values above this are foreground (class-coded masks: 0)", DefaultValueFactory = _ => 0 };
+    private static readonly Option<double> BceWeight = new("--bce") { Description = "Weight of the BCE term", DefaultValueFactory = _ => 1 };
+    private static readonly Option<double> DiceWeight = new("--dice") { Description = "Weight of the soft Dice term", DefaultValueFactory = _ => 1 };
+    private static readonly Option<double> IouWeight = new("--iou") { Description = "Weight of the soft IoU term", DefaultValueFactory = _ => 0 };
+    private static readonly Option<double> PositiveWeight = new("--pos-weight") { Description = "BCE weight of foreground pixels (above 1 favours recall)", DefaultValueFactory = _ => 1 };
+    private static readonly Option<string> Init = new("--init") { Description = "'scratch', 'current' (continue from OUT/segmenter/current when there is one) or a package folder", DefaultValueFactory = _ => "current" };
+    private static readonly Option<int> FreezeEpochs = new("--freeze-encoder-epochs") { Description = "Epochs with a frozen encoder when continuing from a package", DefaultValueFactory = _ => 2 };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, initialisation and augmentation", DefaultValueFactory = _ => 42 };
+    private static readonly Option<double> ValidationFraction = new("--validation-fraction") { Description = "Held out for validation (from the training part when the dataset has its own split)", DefaultValueFactory = _ => 0.15 };
+    private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Held out for test when the dataset has no split of its own", DefaultValueFactory = _ => 0.15 };
+    private static readonly Option<int> Limit = new("--limit") { Description = "Use at most N pairs per dataset split, evenly spaced (quick runs)", DefaultValueFactory = _ => 0 };
+    private static readonly Option<bool> NoCurrent = new("--no-current") { Description = "Write the package without making it current" };
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var command = new Command("segment", "Train the U-Net/MobileNetV2 segmentation model on image/mask pairs, choose the pixel threshold on validation, write the ONNX package and report");
+        Option[] options =
+        [
+            Data, Out, RecallTarget, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
+            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, CommonOptions.Threads, CommonOptions.Json,
+            .. ClassifyCommand.AugmentOptionsList,
+        ];
+        foreach (var option in options)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(parse => CommonOptions.Guarded(parse, progress =>
+        {
+            var request = new SegmentRequest
+            {
+                Data = parse.GetValue(Data)!,
+                ModelsDirectory = parse.GetValue(Out)!,
+                RecallTarget = parse.GetValue(RecallTarget),
+                MaskThreshold = parse.GetValue(MaskThreshold),
+                ValidationFraction = parse.GetValue(ValidationFraction),
+                TestFraction = parse.GetValue(TestFraction),
+                Limit = parse.GetValue(Limit),
+                MakeCurrent = !parse.GetValue(NoCurrent),
+                InitFrom = ResolveInit(parse.GetValue(Init)!, parse.GetValue(Out)!),
+                Options = new SegmenterOptions
+                {
+                    ImageSize = parse.GetValue(ImageSize),
+                    WidthMultiplier = parse.GetValue(Width),
+                    Epochs = parse.GetValue(Epochs),
+                    BatchSize = parse.GetValue(BatchSize),
+                    LearningRate = parse.GetValue(LearningRate),
+                    Loss = new SegmentationLossWeights(parse.GetValue(BceWeight), parse.GetValue(DiceWeight), parse.GetValue(IouWeight), parse.GetValue(PositiveWeight)),
+                    FreezeEncoderEpochs = parse.GetValue(FreezeEpochs),
+                    Seed = parse.GetValue(Seed),
+                    Augmentation = ClassifyCommand.AugmentFrom(parse),
+                },
+            };
+            Check(request);
+            var outcome = SegmenterRun.Run(request, progress);
+            if (progress is JsonProgress json)
+            {
+                json.Write(new { @event = "result", package = outcome.Package.Package.Directory, current = outcome.Package.IsCurrent, threshold = outcome.Threshold.Value, validation = outcome.Validation.ToDictionary(), test = outcome.Test?.ToDictionary(), run = outcome.ReportDirectory });
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>
+    /// The segmenter's part of <c>trainer --recall-target R</c>: retrains from <c>Trainer:Segmenter:Data</c>, continuing
+    /// from the current package when there is one, with R as the pixel recall target.
+    /// </summary>
+    public static int Retrain(InspectionOptions options, RetrainSettings settings, ITrainingProgress progress)
+    {
+        var t = options.Trainer;
+        var s = t.Segmenter;
+        var models = settings.ModelsDirectory ?? options.Models.Directory;
+        var current = ResolveInit("current", models);
+        if (current is not null && PreviousWidth(current) is { } width && width != s.WidthMultiplier)
+        {
+            progress.Message(FormattableString.Invariant($"init: from scratch; the current segmenter {current.Manifest.Version} has width multiplier {width}, the config asks for {s.WidthMultiplier}"));
+            current = null;
+        }
+
+        var request = new SegmentRequest
+        {
+            Data = s.Data,
+            ModelsDirectory = models,
+            RecallTarget = settings.RecallTarget,
+            ValidationFraction = t.ValidationFraction,
+            TestFraction = t.TestFraction,
+            InitFrom = current,
+            Options = new SegmenterOptions
+            {
+                ImageSize = s.ImageSize,
+                WidthMultiplier = s.WidthMultiplier,
+                Epochs = s.Epochs,
+                BatchSize = s.BatchSize,
+                Seed = t.Seed,
+            },
+        };
+        Check(request);
+        SegmenterRun.Run(request, progress);
+        return 0;
+    }
+
+    private static ModelPackage? ResolveInit(string init, string modelsDirectory) => init switch
+    {
+        "scratch" => null,
+        "current" => ModelPackage.ResolveCurrent(modelsDirectory, ModelTasks.Segmenter) is null ? null : ModelPackage.OpenCurrent(modelsDirectory, ModelTasks.Segmenter),
+        _ => ModelPackage.Open(init),
+    };
+
+    private static double? PreviousWidth(ModelPackage package) =>
+        package.Manifest.Metrics.GetValueOrDefault("training")?.TryGetValue("width_multiplier", out var w) == true ? w : null;
+
+    private static void Check(SegmentRequest request)
+    {
+        var o = request.Options;
+        if (o.Epochs < 1 || o.BatchSize < 2)
+        {
+            throw new ArgumentException($"--epochs must be at least 1 and --batch-size at least 2 (got {o.Epochs}, {o.BatchSize})");
+        }
+
+        if (request.RecallTarget is { } r && r is <= 0 or > 1)
+        {
+            throw new ArgumentException($"--recall-target must be in (0, 1] (got {r})");
+        }
+
+        if (request.InitFrom is { } init && init.Manifest.Task != ModelTasks.Segmenter)
+        {
+            throw new ArgumentException($"--init {init.Directory}: a {init.Manifest.Task} package, not a segmenter");
+        }
+
+        if (request.InitFrom is { } previous && PreviousWidth(previous) is { } width && width != o.WidthMultiplier)
+        {
+            throw new ArgumentException(FormattableString.Invariant(
+                $"--init {previous.Directory}: that package has width multiplier {width}, this run {o.WidthMultiplier}; pass --width-multiplier {width}, or --init scratch"));
+        }
+    }
+}

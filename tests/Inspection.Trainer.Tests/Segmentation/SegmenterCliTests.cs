@@ -1,0 +1,88 @@
+using System.Text.Json;
+using Inspection.Config.Models;
+using Inspection.TestSupport;
+using Inspection.Trainer.Cli;
+using OpenCvSharp;
+using Xunit.Abstractions;
+
+namespace Inspection.Trainer.Tests.Segmentation;
+
+// Torch-heavy: run one at a time, so parallel test classes do not starve each other on a small machine.
+[Collection(SegmenterCollection.Name)]
+public sealed class SegmenterCliTests(ITestOutputHelper output)
+{
+    private static readonly string Trainer = Path.Combine(AppContext.BaseDirectory, "trainer");
+
+    private static string RunTrainer(params string[] args) => Tools.RunIn(null, TimeSpan.FromMinutes(10), Trainer, args);
+
+    [Fact]
+    public void Segment_with_a_recall_target_then_eval_json_reproduces_the_test_metrics_through_onnx_runtime()
+    {
+        using var dir = new TempDirectory("seg-cli");
+        var data = dir.Combine("data");
+        Directory.CreateDirectory(data);
+        for (var i = 0; i < 32; i++)
+        {
+            var (image, mask) = AerialScenes.Render(64, i, seed: 11);
+            using (image)
+            using (mask)
+            {
+                Cv2.ImWrite(Path.Combine(data, $"tile {i:D2}.jpg"), image);
+                Cv2.ImWrite(Path.Combine(data, $"tile {i:D2}.png"), mask);
+            }
+        }
+
+        var models = dir.Combine("models");
+        var trained = RunTrainer("segment", "--data", data, "--out", models, "--image-size", "64", "--epochs", "2", "--batch-size", "4",
+            "--recall-target", "0.9", "--init", "scratch", "--json", "--threads", "2");
+        output.WriteLine(trained);
+        var package = ModelPackage.OpenCurrent(models, ModelTasks.Segmenter);
+        var evaluated = RunTrainer("eval", "--model", Path.Combine(models, "segmenter", "current"), "--data", data, "--split", "test", "--json");
+        output.WriteLine(evaluated);
+
+        var result = JsonDocument.Parse(evaluated.Trim().Split('\n')[^1]).RootElement;
+        Assert.Equal("recall-target", package.Manifest.Threshold.Method);
+        Assert.True(package.Manifest.Threshold.Recall >= 0.9);
+        Assert.Equal(package.Manifest.Threshold.Value, result.GetProperty("threshold").GetDouble(), 9);
+        Assert.Equal(package.Manifest.Metrics["test"]["iou"], result.GetProperty("iou").GetDouble(), 2);
+        Assert.Equal(package.Manifest.Metrics["test"]["pixel_recall"], result.GetProperty("pixel_recall").GetDouble(), 2);
+        foreach (var key in new[] { "dice", "pixel_precision", "ms_per_image" })
+        {
+            Assert.True(result.TryGetProperty(key, out _), $"eval --json has no {key}");
+        }
+
+        Assert.Equal(5, result.GetProperty("images").GetInt32());
+        Assert.Contains(package.Manifest.Metrics["thresholds"].Keys, k => k == "best_iou_threshold");
+        var run = Path.Combine(models, "runs", $"segmenter-{package.Manifest.Version}");
+        Assert.True(File.Exists(Path.Combine(run, "examples.png")));
+        Assert.True(File.Exists(Path.Combine(run, "curves.png")));
+        Assert.True(File.Exists(Path.Combine(run, "metrics.json")));
+    }
+
+    [Fact]
+    public void Segment_on_a_folder_without_pairs_fails_with_the_folder_named()
+    {
+        using var dir = new TempDirectory("seg-cli-empty");
+        using var process = Tools.Start(Trainer, ["segment", "--data", dir.Path, "--out", dir.Combine("models")]);
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains($"{dir.Path}: no image files", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Quickstart_makes_a_current_classifier_and_segmenter()
+    {
+        using var dir = new TempDirectory("quickstart");
+        var progress = new TextProgress();
+
+        var code = QuickstartCommand.Run(dir.Path, images: 40, epochs: 1, progress);
+        output.WriteLine(progress.ToString());
+
+        Assert.Equal(0, code);
+        Assert.Equal(ModelTasks.Classifier, ModelPackage.OpenCurrent(dir.Path, ModelTasks.Classifier).Manifest.Task);
+        var segmenter = ModelPackage.OpenCurrent(dir.Path, ModelTasks.Segmenter);
+        Assert.Equal(128, segmenter.Manifest.Input.Width);
+    }
+}
