@@ -15,5 +15,13 @@ read -r passed failed skipped < <(cat "$results"/*.trx 2>/dev/null | grep -o '<C
   { for (i = 1; i <= NF; i++) { split($i, kv, "=\""); v = kv[2]; sub(/".*/, "", v);
       if (kv[1] == "passed") p += v; if (kv[1] == "failed") f += v; if (kv[1] == "notExecuted") s += v } }
   END { printf "%d %d %d\n", p, f, s }')
+# A test host that crashes leaves its unfinished test out of every counter: count each aborted run as a failure.
+for trx in "$results"/*.trx; do
+  [ -e "$trx" ] || continue
+  if grep -q '<ResultSummary outcome="\(Failed\|Aborted\|Error\)"' "$trx" && grep -q '<Counters [^>]* failed="0"' "$trx"; then
+    echo "test run aborted ($trx): $(grep -o '<Text>[^<]*' "$trx" | head -1 | cut -c7-)" >&2
+    failed=$((failed + 1))
+  fi
+done
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi

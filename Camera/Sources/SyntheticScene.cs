@@ -60,7 +60,7 @@ public static class SyntheticScene
             throw new ArgumentException($"synthetic frames need at least 32×32 pixels, got {width}×{height}");
         }
 
-        var random = new Random(HashCode.Combine(seed, frameNumber));
+        var random = new Random(StableSeed.Combine(seed, frameNumber));
         DrawSurface(image, width, height, random);
         mask.Create(height, width, MatType.CV_8UC1);
         mask.SetTo(Scalar.All(0));

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Inspection.Camera;
 using Inspection.Config.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -111,7 +112,7 @@ public sealed class Augmenter
     /// <summary>Augments a batch; returns new tensors (the inputs are not changed).</summary>
     public (Tensor Images, Tensor? Masks) Apply(Tensor images, Tensor? masks, int epoch, int batch)
     {
-        var random = new Random(HashCode.Combine(_seed, epoch, batch));
+        var random = new Random(StableSeed.Combine(_seed, epoch, batch));
         using var scope = NewDisposeScope();
         var (x, m) = Geometric(images, masks, random);
         if (_options.Brightness > 0 || _options.Contrast > 0 || _options.Noise > 0 || _options.BlurProbability > 0)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Inspection.Camera;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Metrics;
@@ -154,7 +155,7 @@ public sealed class ClassifierTrainer
             var epochStart = Stopwatch.GetTimestamp();
             _model.train();
             var order = Enumerable.Range(0, train.Count).ToArray();
-            new Random(HashCode.Combine(_options.Seed, epoch)).Shuffle(order);
+            new Random(StableSeed.Combine(_options.Seed, epoch)).Shuffle(order);
             double lossSum = 0;
             int lossCount = 0, skipped = 0, badInARow = 0;
             double lr = 0;

@@ -1,3 +1,4 @@
+using Inspection.Camera;
 using OpenCvSharp;
 
 namespace Inspection.Trainer.Tests.Segmentation;
@@ -11,7 +12,7 @@ public static class AerialScenes
     /// <summary>Renders scene <paramref name="index"/>: an 8-bit BGR image and a 0/255 mask of the panels.</summary>
     public static (Mat Image, Mat Mask) Render(int size, int index, int seed = 1)
     {
-        var random = new Random(HashCode.Combine(seed, index));
+        var random = new Random(StableSeed.Combine(seed, index));
         var image = new Mat(size, size, MatType.CV_8UC3);
         var mask = new Mat(size, size, MatType.CV_8UC1, Scalar.All(0));
 

@@ -7,8 +7,6 @@ using Xunit.Abstractions;
 
 namespace Inspection.Trainer.Tests.Segmentation;
 
-// Torch-heavy: run one at a time, so parallel test classes do not starve each other on a small machine.
-[Collection(SegmenterCollection.Name)]
 public sealed class SegmenterCliTests(ITestOutputHelper output)
 {
     private static readonly string Trainer = Path.Combine(AppContext.BaseDirectory, "trainer");

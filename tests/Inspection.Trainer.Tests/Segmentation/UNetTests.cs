@@ -4,8 +4,6 @@ using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Tests.Segmentation;
 
-// Torch-heavy: run one at a time, so parallel test classes do not starve each other on a small machine.
-[Collection(SegmenterCollection.Name)]
 public sealed class UNetTests
 {
     [Fact]
