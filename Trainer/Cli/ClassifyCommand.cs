@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Inspection.Config.Models;
+using Inspection.Config.Options;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets;
 using Inspection.Trainer.Datasets.Classification;
@@ -16,22 +17,24 @@ public static class ClassifyCommand
     /// <summary>Exit code when the model was trained and written but the gate kept the current one.</summary>
     public const int GateRejected = 2;
 
+    // Defaults shared with the config (Trainer:Classifier:*), so `trainer classify` and retraining from the config agree.
+    private static readonly TrainerOptions Defaults = new();
     private static readonly Option<string> Data = new("--data") { Description = "Dataset: a folder with good/ and defect/ subfolders, or a labels file (path probability [type] per line, like ELPV's labels.csv)", Required = true };
     private static readonly Option<string> Out = new("--out") { Description = "Models folder: the package goes to OUT/classifier/<version>, the run's report and checkpoints to OUT/runs/", Required = true };
     private static readonly Option<string> Arch = new("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.ClassifierNames)}", DefaultValueFactory = _ => Architectures.MobileNetV2 };
-    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size in pixels", DefaultValueFactory = _ => 128 };
-    private static readonly Option<double> Width = new("--width") { Description = "Width multiplier of the network", DefaultValueFactory = _ => 0.5 };
-    private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs at most (early stopping may end sooner)", DefaultValueFactory = _ => 20 };
-    private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 32 };
+    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size in pixels", DefaultValueFactory = _ => Defaults.Classifier.ImageSize };
+    private static readonly Option<double> Width = new("--width") { Description = "Width multiplier of the network", DefaultValueFactory = _ => Defaults.Classifier.WidthMultiplier };
+    private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs at most (early stopping may end sooner)", DefaultValueFactory = _ => Defaults.Classifier.Epochs };
+    private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => Defaults.Classifier.BatchSize };
     private static readonly Option<string> Optimizer = new("--optimizer") { Description = "adam or sgd (momentum 0.9, Nesterov)", DefaultValueFactory = _ => "adam" };
     private static readonly Option<double> Lr = new("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => 1e-3 };
     private static readonly Option<string> Schedule = new("--schedule") { Description = "Learning-rate schedule: cosine (one-epoch warm-up), step or constant", DefaultValueFactory = _ => "cosine" };
     private static readonly Option<double> ClipNorm = new("--clip-norm") { Description = "Clip gradients to this L2 norm", DefaultValueFactory = _ => 5.0 };
     private static readonly Option<int> Patience = new("--patience") { Description = "Stop after this many epochs without better validation AP (0 = never)", DefaultValueFactory = _ => 6 };
     private static readonly Option<double?> PosWeight = new("--pos-weight") { Description = "Loss weight of defective samples (default: good/defect ratio x sqrt(r/(1-r)))" };
-    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, shuffling, augmentation and initialisation", DefaultValueFactory = _ => 42 };
-    private static readonly Option<double> ValFraction = new("--val-fraction") { Description = "Fraction of each class held out for validation", DefaultValueFactory = _ => 0.15 };
-    private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Fraction of each class held out for the test", DefaultValueFactory = _ => 0.15 };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, shuffling, augmentation and initialisation", DefaultValueFactory = _ => Defaults.Seed };
+    private static readonly Option<double> ValFraction = new("--val-fraction") { Description = "Fraction of each class held out for validation", DefaultValueFactory = _ => Defaults.ValidationFraction };
+    private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Fraction of each class held out for the test", DefaultValueFactory = _ => Defaults.TestFraction };
     private static readonly Option<double> DefectCutoff = new("--defect-cutoff") { Description = "Labels file: probability at or above which an image is defective", DefaultValueFactory = _ => 0.5 };
     private static readonly Option<string> DefectClass = new("--defect-class") { Description = "Folder name of the defective class", DefaultValueFactory = _ => "defect" };
     private static readonly Option<string> GoodClass = new("--good-class") { Description = "Folder name of the good class", DefaultValueFactory = _ => "good" };

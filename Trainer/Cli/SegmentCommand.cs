@@ -10,13 +10,15 @@ namespace Inspection.Trainer.Cli;
 /// <summary><c>trainer segment</c>: train the segmentation model and write its package.</summary>
 public static class SegmentCommand
 {
+    // Defaults shared with the config (Trainer:Segmenter:*), so `trainer segment` and retraining from the config agree.
+    private static readonly TrainerOptions Defaults = new();
     private static readonly Option<string> Data = new("--data") { Description = "Dataset folder: images/ + masks/ (or annotations/, labels/), X.bmp + X_label.bmp, or X.jpg + X.png", Required = true };
     private static readonly Option<string> Out = new("--out") { Description = "Models directory; the package is written to OUT/segmenter/<version>/", Required = true };
     private static readonly Option<double?> RecallTarget = new("--recall-target") { Description = "Use the highest pixel threshold reaching this pixel recall on validation (default: the threshold of best IoU; both are reported)" };
-    private static readonly Option<int> Epochs = new("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => 20 };
-    private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 8 };
-    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size, a multiple of 32", DefaultValueFactory = _ => 256 };
-    private static readonly Option<double> Width = new("--width-multiplier") { Description = "Width multiplier of encoder and decoder", DefaultValueFactory = _ => 0.35 };
+    private static readonly Option<int> Epochs = new("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => Defaults.Segmenter.Epochs };
+    private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => Defaults.Segmenter.BatchSize };
+    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size, a multiple of 32", DefaultValueFactory = _ => Defaults.Segmenter.ImageSize };
+    private static readonly Option<double> Width = new("--width-multiplier") { Description = "Width multiplier of encoder and decoder", DefaultValueFactory = _ => Defaults.Segmenter.WidthMultiplier };
     private static readonly Option<double> LearningRate = new("--lr") { Description = "Peak learning rate (AdamW, cosine decay)", DefaultValueFactory = _ => 3e-3 };
     private static readonly Option<double> MaskThreshold = new("--mask-threshold") { Description = "Mask values above this are foreground (class-coded masks: 0)", DefaultValueFactory = _ => 0 };
     private static readonly Option<double> BceWeight = new("--bce") { Description = "Weight of the BCE term", DefaultValueFactory = _ => 1 };
@@ -25,9 +27,9 @@ public static class SegmentCommand
     private static readonly Option<double> PositiveWeight = new("--pos-weight") { Description = "BCE weight of foreground pixels (above 1 favours recall)", DefaultValueFactory = _ => 1 };
     private static readonly Option<string> Init = new("--init") { Description = "'scratch', 'current' (continue from OUT/segmenter/current when there is one) or a package folder", DefaultValueFactory = _ => "current" };
     private static readonly Option<int> FreezeEpochs = new("--freeze-encoder-epochs") { Description = "Epochs with a frozen encoder when continuing from a package", DefaultValueFactory = _ => 2 };
-    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, initialisation and augmentation", DefaultValueFactory = _ => 42 };
-    private static readonly Option<double> ValidationFraction = new("--validation-fraction") { Description = "Held out for validation (from the training part when the dataset has its own split)", DefaultValueFactory = _ => 0.15 };
-    private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Held out for test when the dataset has no split of its own", DefaultValueFactory = _ => 0.15 };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, initialisation and augmentation", DefaultValueFactory = _ => Defaults.Seed };
+    private static readonly Option<double> ValidationFraction = new("--validation-fraction") { Description = "Held out for validation (from the training part when the dataset has its own split)", DefaultValueFactory = _ => Defaults.ValidationFraction };
+    private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Held out for test when the dataset has no split of its own", DefaultValueFactory = _ => Defaults.TestFraction };
     private static readonly Option<int> Limit = new("--limit") { Description = "Use at most N pairs per dataset split, evenly spaced (quick runs)", DefaultValueFactory = _ => 0 };
     private static readonly Option<bool> NoCurrent = new("--no-current") { Description = "Write the package without making it current" };
 
