@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Inspection.Camera.Capture;
 using Inspection.Camera.Frames;
 using Inspection.Config.Options;
@@ -14,75 +13,6 @@ public sealed class StreamSourceTests(ITestOutputHelper output) : IDisposable
     private readonly TempDirectory _dir = new("streams");
 
     public void Dispose() => _dir.Dispose();
-
-    /// <summary>
-    /// ffmpeg 5.1 cannot itself listen as an RTSP server (its muxer only pushes), so ffmpeg publishes the clip to
-    /// rtsp-server-perl, a small RTSP relay, and the camera reads from the relay: the same path a real IP camera takes.
-    /// The relay accepts RTP over UDP only, so the camera uses transport=udp.
-    /// </summary>
-    private sealed class RtspServer : IDisposable
-    {
-        private readonly string _clip;
-        private readonly int _sourcePort = Tools.FreePort();
-        private readonly int _rtpStart = Random.Shared.Next(20_000, 30_000) * 2;
-        private Process? _relay;
-        private Process? _publisher;
-
-        public RtspServer(string clip)
-        {
-            _clip = clip;
-            Start();
-        }
-
-        public int Port { get; } = Tools.FreePort();
-
-        public string Url => $"rtsp://127.0.0.1:{Port}/line";
-
-        public void Start()
-        {
-            _relay = Tools.Start("rtsp-server-perl", ["-c", $"{Port}", "-s", $"{_sourcePort}", "--client_listen_address", "127.0.0.1", "--source_listen_address", "127.0.0.1", "--rtp_start_port", $"{_rtpStart}", "-l", "1"]);
-            WaitForPort(_sourcePort);
-            _publisher = Tools.Start("ffmpeg", ["-v", "error", "-re", "-stream_loop", "-1", "-i", _clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "udp", $"rtsp://127.0.0.1:{_sourcePort}/line"]);
-        }
-
-        public void Kill()
-        {
-            foreach (var p in new[] { _publisher, _relay })
-            {
-                if (p is { HasExited: false })
-                {
-                    p.Kill(entireProcessTree: true);
-                    p.WaitForExit();
-                }
-
-                p?.Dispose();
-            }
-
-            _publisher = _relay = null;
-        }
-
-        public void Dispose() => Kill();
-
-        private static void WaitForPort(int port)
-        {
-            var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromSeconds(15))
-            {
-                try
-                {
-                    using var client = new System.Net.Sockets.TcpClient();
-                    client.Connect(System.Net.IPAddress.Loopback, port);
-                    return;
-                }
-                catch (System.Net.Sockets.SocketException)
-                {
-                    Thread.Sleep(50);
-                }
-            }
-
-            throw new TimeoutException($"nothing listens on 127.0.0.1:{port}");
-        }
-    }
 
     private static async Task<List<Frame>> TakeAsync(CaptureLoop loop, int count)
     {

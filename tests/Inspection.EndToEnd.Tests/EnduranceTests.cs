@@ -145,6 +145,40 @@ public sealed class EnduranceTests(ITestOutputHelper output)
         }
     }
 
+    [RequiresToolFact("ffmpeg", "rtsp-server-perl")]
+    public async Task Rtsp_stream_that_flaps_is_reconnected_each_time_and_no_result_is_lost()
+    {
+        using var clips = new TempDirectory("e2e-rtsp-clip");
+        // 25 fps with a keyframe every 5 frames, so a new session has a picture within 0.2 s.
+        var clip = Tools.MakeVideo(clips.Combine("clip.mp4"), 160, 120, frames: 100, codecArgs: "-c:v libx264 -pix_fmt yuv420p -g 5");
+        using var server = new RtspServer(clip);
+        // Short ffmpeg timeouts (and the rig's 2 s stall timeout) so a lost stream is noticed within seconds; frequent
+        // stats so the reconnecting state shows in them.
+        await using var rig = await EnduranceRig.CreateAsync("e2e-rtsp-flap", $"{server.Url}?transport=udp&open_timeout_ms=3000&read_timeout_ms=1500",
+            configure: o => o.Mqtt.StatsInterval = TimeSpan.FromMilliseconds(200));
+        await rig.Daemon.StartAsync();
+        await rig.WaitForMoreResultsAsync(10, seconds: 60);
+        var clock = Stopwatch.StartNew();
+        for (var cycle = 1; cycle <= 4; cycle++)
+        {
+            var seen = rig.CameraStats().Count;
+            var reconnects = rig.CameraStats()[^1].GetProperty("reconnects").GetInt64();
+
+            server.Kill();
+            var lost = await rig.WaitForCameraStatsAsync(seen, c => c.GetProperty("state").GetString() is "reconnecting" or "stalled", "the stream lost");
+            server.Start();
+            var back = await rig.WaitForCameraStatsAsync(seen,
+                c => c.GetProperty("state").GetString() == "connected" && c.GetProperty("reconnects").GetInt64() > reconnects, "connected again", seconds: 60);
+            await rig.WaitForMoreResultsAsync(10);
+            output.WriteLine($"cycle {cycle}: {lost.GetProperty("state")} ({lost.GetProperty("last_error")}), then connected after " +
+                $"{back.GetProperty("reconnects").GetInt64() - reconnects} reconnect attempt(s); {rig.ResultsAtBroker} results at the broker after {clock.Elapsed.TotalSeconds:F1} s");
+        }
+
+        var account = await rig.StopAndAccountAsync();
+        output.WriteLine($"{account with { SeqsAtBroker = new HashSet<long>() }}");
+        account.AssertNothingLost("RTSP flaps");
+    }
+
     private static bool TryMountTmpfs(string path, string size)
     {
         try

@@ -63,6 +63,27 @@ public static class Tools
         return path;
     }
 
+    /// <summary>Waits until something accepts connections on 127.0.0.1:<paramref name="port"/> (15 s at most).</summary>
+    public static void WaitForPort(int port)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            try
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                client.Connect(System.Net.IPAddress.Loopback, port);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                Thread.Sleep(50);
+            }
+        }
+
+        throw new TimeoutException($"nothing listens on 127.0.0.1:{port}");
+    }
+
     /// <summary>A free TCP port on 127.0.0.1.</summary>
     public static int FreePort()
     {

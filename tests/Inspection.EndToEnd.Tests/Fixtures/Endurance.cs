@@ -84,6 +84,27 @@ public sealed class EnduranceRig : IAsyncDisposable
         }
     }
 
+    /// <summary>This camera's entries in the <c>stats</c> messages the broker got, oldest first.</summary>
+    public IReadOnlyList<JsonElement> CameraStats() =>
+        [.. Broker.ReceivedJson($"{DaemonUnderTest.Root}/stats").Select(s => s.GetProperty("cameras").GetProperty(Camera))];
+
+    /// <summary>Waits for a <c>stats</c> message, after the first <paramref name="after"/>, whose camera entry matches.</summary>
+    public async Task<JsonElement> WaitForCameraStatsAsync(int after, Func<JsonElement, bool> match, string what, double seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var stats = CameraStats();
+            if (stats.Skip(after).FirstOrDefault(match) is { ValueKind: JsonValueKind.Object } found)
+            {
+                return found;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"waited {seconds} s for stats showing {what}; the last: {stats.LastOrDefault()}");
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>Stops the daemon (it drains as at a SIGTERM) and reads where every result went.</summary>
     public async Task<ResultAccount> StopAndAccountAsync()
     {
