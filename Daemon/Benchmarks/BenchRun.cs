@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Inference;
@@ -33,6 +34,10 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
     public async Task<JsonObject> RunAsync(CancellationToken ct)
     {
         var options = settings.Options;
+
+        // Missing or broken packages are named before anything starts, instead of after the host's own stack trace.
+        ModelPackage.OpenCurrent(options.Models.Directory, ModelTasks.Classifier);
+        ModelPackage.OpenCurrent(options.Models.Directory, ModelTasks.Segmenter);
         var cameras = BenchCameras(options, settings.Cameras);
         var temp = Directory.CreateTempSubdirectory("inspectiond-bench-");
         var soak = settings.SoakMinutes > 0;

@@ -40,7 +40,15 @@ public static class BenchCommand
             {
                 report = new BenchRun(settings, Console.Error).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
             }
-            catch (Exception ex) when (ex is Config.Models.ModelPackageException or ArgumentException or TimeoutException)
+            catch (Config.Models.ModelPackageException ex)
+            {
+                var models = settings.Options.Models.Directory;
+                Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
+                Console.Error.WriteLine($"inspectiond bench: make models with 'trainer quickstart --out {models}' (small trained demo models) " +
+                    $"or 'trainer bench --export-models {models}' (the benchmarked networks, untrained: they cost the same to run)");
+                return 1;
+            }
+            catch (Exception ex) when (ex is ArgumentException or TimeoutException)
             {
                 Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
                 return 1;
