@@ -31,6 +31,10 @@ public static class ConfigValidator
         Check(o.Mqtt.StatsInterval > TimeSpan.Zero, "Mqtt:StatsInterval", "must be a positive duration such as 00:00:10");
         Check(o.Mqtt.MaxPayloadBytes is >= 256 and <= 16 * 1024 * 1024, "Mqtt:MaxPayloadBytes", $"must be between 256 and 16777216 (got {o.Mqtt.MaxPayloadBytes})");
         Check(o.Mqtt.PasswordFile.Length == 0 || o.Mqtt.Username.Length > 0, "Mqtt:PasswordFile", "is set but Mqtt:Username is empty");
+        var shared = o.Mqtt.SharedInspectTopic;
+        Check(shared.Length == 0 || (!string.IsNullOrWhiteSpace(shared) && shared.IndexOfAny(['+', '#']) < 0 && !shared.StartsWith('$')), "Mqtt:SharedInspectTopic",
+            $"must be empty or a plain topic without '+', '#' or a leading '$' (the daemon adds $share/{{group}}/ itself), e.g. inspection/pool/inspect (got '{shared}')");
+        Check(IsTopicLevel(o.Mqtt.ShareGroup), "Mqtt:ShareGroup", $"must be a non-empty share group name without '/', '+' or '#' (got '{o.Mqtt.ShareGroup}')");
         CheckFile(o.Mqtt.Tls.CaFile, "Mqtt:Tls:CaFile", "a PEM CA certificate", Check);
         CheckFile(o.Mqtt.Tls.CertFile, "Mqtt:Tls:CertFile", "a PEM client certificate", Check);
         CheckFile(o.Mqtt.Tls.KeyFile, "Mqtt:Tls:KeyFile", "a PEM private key", Check);

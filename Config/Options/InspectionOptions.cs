@@ -70,6 +70,14 @@ public sealed class MqttOptions
     /// <summary>Largest accepted payload on the inspect and command topics, in bytes.</summary>
     public int MaxPayloadBytes { get; set; } = 64 * 1024;
 
+    /// <summary>A plain topic (no wildcards), e.g. <c>inspection/pool/inspect</c>, that several daemons share for
+    /// inspection requests: the daemon also subscribes <c>$share/{ShareGroup}/{topic}</c> (MQTT 5 shared subscription),
+    /// so the broker hands each request to one daemon of the group. Empty: only the daemon's own inspect topic.</summary>
+    public string SharedInspectTopic { get; set; } = "";
+
+    /// <summary>Share group of <see cref="SharedInspectTopic"/>; daemons in the same group split the requests.</summary>
+    public string ShareGroup { get; set; } = "inspectors";
+
     /// <summary>TLS settings.</summary>
     public MqttTlsOptions Tls { get; set; } = new();
 }

@@ -15,9 +15,9 @@ using MQTTnet;
 
 namespace Inspection.Daemon.Commands;
 
-/// <summary>Handles <c>{root}/inspect</c> and <c>{root}/cmd/{reload,threshold,pause,resume}</c>. Messages are queued by
-/// the MQTT receive handler and worked off here one at a time (publishing from inside MQTTnet's handler would stall
-/// its receive loop). Every request gets an answer: the result, <c>ok</c>, or an error that names what was wrong.</summary>
+/// <summary>Handles <c>{root}/inspect</c> (and the shared request topic, if configured) and
+/// <c>{root}/cmd/{reload,threshold,pause,resume}</c>. Messages are queued by the MQTT receive handler and worked off
+/// here one at a time (publishing from inside MQTTnet's handler would stall its receive loop). Every request gets an answer: the result, <c>ok</c>, or an error that names what was wrong.</summary>
 public sealed partial class CommandService : DaemonWorker
 {
     public const string InspectCommand = "inspect";
@@ -49,7 +49,7 @@ public sealed partial class CommandService : DaemonWorker
 
     private Task OnMessage(MqttApplicationMessage message)
     {
-        var name = message.Topic == _topics.Inspect ? InspectCommand : _topics.CommandName(message.Topic);
+        var name = _topics.IsInspect(message.Topic) ? InspectCommand : _topics.CommandName(message.Topic);
         if (name is null or "reply")
         {
             // Our own replies (cmd/reply) and anything outside the device's tree are not requests.

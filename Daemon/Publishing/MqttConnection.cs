@@ -9,8 +9,8 @@ using MQTTnet.Protocol;
 namespace Inspection.Daemon.Publishing;
 
 /// <summary>The daemon's one MQTT client: connects with a retained <c>offline</c> last will, says <c>online</c>
-/// (retained), subscribes to its own inspect and command topics, and reconnects with exponential backoff and jitter
-/// (MQTTnet 5 has no managed client; this is it).</summary>
+/// (retained), subscribes to its own inspect and command topics (and the shared request topic, if set), and reconnects
+/// with exponential backoff and jitter (MQTTnet 5 has no managed client; this is it).</summary>
 public sealed partial class MqttConnection : IAsyncDisposable
 {
     private readonly MqttOptions _options;
@@ -118,10 +118,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
             try
             {
                 await _client.ConnectAsync(_clientOptions, ct).ConfigureAwait(false);
-                await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
-                    .WithTopicFilter(_topics.Inspect, MqttQualityOfServiceLevel.AtLeastOnce)
-                    .WithTopicFilter(_topics.Commands, MqttQualityOfServiceLevel.AtLeastOnce)
-                    .Build(), ct).ConfigureAwait(false);
+                await SubscribeAsync(ct).ConfigureAwait(false);
 
                 // "online" only once requests can be received: a controller may act on it at once.
                 await _client.PublishAsync(Message(_topics.Status, "online"u8.ToArray(), retain: true), ct).ConfigureAwait(false);
@@ -155,6 +152,25 @@ public sealed partial class MqttConnection : IAsyncDisposable
                     break;
                 }
             }
+        }
+    }
+
+    // Every connect starts a clean session, so the subscriptions are made again each time.
+    private async Task SubscribeAsync(CancellationToken ct)
+    {
+        var subscribe = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(_topics.Inspect, MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter(_topics.Commands, MqttQualityOfServiceLevel.AtLeastOnce);
+        if (_topics.SharedInspectFilter is { } shared)
+        {
+            subscribe.WithTopicFilter(shared, MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        var result = await _client.SubscribeAsync(subscribe.Build(), ct).ConfigureAwait(false);
+        foreach (var item in result.Items.Where(i => (int)i.ResultCode > (int)MqttClientSubscribeResultCode.GrantedQoS2))
+        {
+            // A broker without shared subscriptions (or an ACL) refuses a filter; the others still work, so say it and go on.
+            LogSubscribeRefused(_logger, item.TopicFilter.Topic, item.ResultCode.ToString());
         }
     }
 
@@ -256,6 +272,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT disconnected ({Reason}) {Error}; reconnecting")]
     private static partial void LogDisconnected(ILogger logger, string reason, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "MQTT broker refused the subscription {Filter}: {Reason}")]
+    private static partial void LogSubscribeRefused(ILogger logger, string filter, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT publish to {Topic} failed: {Error}")]
     private static partial void LogPublishFailed(ILogger logger, string topic, string error);

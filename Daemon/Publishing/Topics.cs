@@ -10,6 +10,8 @@ public sealed class Topics
         Device = options.Device.Length > 0 ? options.Device : System.Net.Dns.GetHostName();
         Root = $"{options.TopicPrefix}/{Device}";
         ClientId = options.ClientId.Length > 0 ? options.ClientId : $"inspectiond-{Device}";
+        SharedInspect = options.SharedInspectTopic.Length > 0 ? options.SharedInspectTopic : null;
+        SharedInspectFilter = SharedInspect is null ? null : $"$share/{options.ShareGroup}/{SharedInspect}";
     }
 
     public string Device { get; }
@@ -25,6 +27,16 @@ public sealed class Topics
     public string Models => $"{Root}/models";
 
     public string Inspect => $"{Root}/inspect";
+
+    /// <summary>The request topic several daemons share (Mqtt:SharedInspectTopic), or null.</summary>
+    public string? SharedInspect { get; }
+
+    /// <summary>The shared subscription for <see cref="SharedInspect"/>, <c>$share/{group}/{topic}</c>, or null.</summary>
+    public string? SharedInspectFilter { get; }
+
+    /// <summary>True for the daemon's own inspect topic and the shared one. The broker delivers a shared-subscription
+    /// message under its real topic, not the <c>$share/…</c> filter, so that is what is matched.</summary>
+    public bool IsInspect(string topic) => topic == Inspect || topic == SharedInspect;
 
     public string Commands => $"{Root}/cmd/+";
 

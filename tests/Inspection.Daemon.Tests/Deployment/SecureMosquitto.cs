@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests.Deployment;
@@ -69,13 +68,7 @@ public sealed class SecureMosquitto : IDisposable
 
     public void Dispose()
     {
-        if (!_broker.HasExited)
-        {
-            _broker.Kill();
-            _broker.WaitForExit();
-        }
-
-        _broker.Dispose();
+        Fixtures.Mosquitto.Stop(_broker);
         _dir.Dispose();
     }
 
@@ -92,27 +85,5 @@ public sealed class SecureMosquitto : IDisposable
             "-CAcreateserial", "-out", $"{name}.pem", "-days", "2", "-extfile", $"{name}.ext");
     }
 
-    private void WaitForPort(int port, string address = "127.0.0.1")
-    {
-        for (var i = 0; i < 200; i++)
-        {
-            if (_broker.HasExited)
-            {
-                throw new InvalidOperationException($"mosquitto exited {_broker.ExitCode}: {_broker.StandardError.ReadToEnd()}");
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                client.Connect(System.Net.IPAddress.Parse(address), port);
-                return;
-            }
-            catch (SocketException)
-            {
-                Thread.Sleep(50);
-            }
-        }
-
-        throw new TimeoutException($"mosquitto did not listen on {port}");
-    }
+    private void WaitForPort(int port, string address = "127.0.0.1") => Fixtures.Mosquitto.WaitForPort(_broker, port, address);
 }
