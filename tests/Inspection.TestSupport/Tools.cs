@@ -63,16 +63,22 @@ public static class Tools
         return path;
     }
 
-    /// <summary>Waits until something accepts connections on 127.0.0.1:<paramref name="port"/> (15 s at most).</summary>
-    public static void WaitForPort(int port)
+    /// <summary>Waits until something accepts connections on <paramref name="address"/>:<paramref name="port"/> (15 s at
+    /// most); fails at once, with its error output, if <paramref name="server"/> exits meanwhile.</summary>
+    public static void WaitForPort(int port, string address = "127.0.0.1", Process? server = null)
     {
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(15))
         {
+            if (server is { HasExited: true })
+            {
+                throw new InvalidOperationException($"{server.StartInfo.FileName} exited {server.ExitCode}: {server.StandardError.ReadToEnd()}");
+            }
+
             try
             {
                 using var client = new System.Net.Sockets.TcpClient();
-                client.Connect(System.Net.IPAddress.Loopback, port);
+                client.Connect(System.Net.IPAddress.Parse(address), port);
                 return;
             }
             catch (System.Net.Sockets.SocketException)
@@ -81,7 +87,7 @@ public static class Tools
             }
         }
 
-        throw new TimeoutException($"nothing listens on 127.0.0.1:{port}");
+        throw new TimeoutException($"nothing listens on {address}:{port}");
     }
 
     /// <summary>A free TCP port on 127.0.0.1.</summary>

@@ -47,9 +47,9 @@ public sealed class SecureMosquitto : IDisposable
             $"listener {ClientCertificatePort} 127.0.0.1\n{tls}require_certificate true\n" +
             $"listener {OtherAddressPort} {OtherAddress}\n{tls}");
         _broker = Tools.Start("mosquitto", ["-c", config]);
-        WaitForPort(PasswordPort);
-        WaitForPort(ClientCertificatePort);
-        WaitForPort(OtherAddressPort, OtherAddress);
+        Tools.WaitForPort(PasswordPort, server: _broker);
+        Tools.WaitForPort(ClientCertificatePort, server: _broker);
+        Tools.WaitForPort(OtherAddressPort, OtherAddress, _broker);
     }
 
     /// <summary>TLS with user name and password.</summary>
@@ -84,6 +84,4 @@ public sealed class SecureMosquitto : IDisposable
         Tools.RunIn(_dir.Path, TimeSpan.FromMinutes(1), "openssl", "x509", "-req", "-in", $"{name}.csr", "-CA", $"{ca}.pem", "-CAkey", $"{ca}.key",
             "-CAcreateserial", "-out", $"{name}.pem", "-days", "2", "-extfile", $"{name}.ext");
     }
-
-    private void WaitForPort(int port, string address = "127.0.0.1") => Fixtures.Mosquitto.WaitForPort(_broker, port, address);
 }

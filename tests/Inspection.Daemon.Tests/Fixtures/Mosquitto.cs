@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests.Fixtures;
@@ -31,32 +30,8 @@ public sealed class Mosquitto : IDisposable
     public static Process StartAndWait(string config, int port)
     {
         var broker = Tools.Start("mosquitto", ["-c", config]);
-        WaitForPort(broker, port);
+        Tools.WaitForPort(port, server: broker);
         return broker;
-    }
-
-    public static void WaitForPort(Process broker, int port, string address = "127.0.0.1")
-    {
-        for (var i = 0; i < 200; i++)
-        {
-            if (broker.HasExited)
-            {
-                throw new InvalidOperationException($"mosquitto exited {broker.ExitCode}: {broker.StandardError.ReadToEnd()}");
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                client.Connect(System.Net.IPAddress.Parse(address), port);
-                return;
-            }
-            catch (SocketException)
-            {
-                Thread.Sleep(50);
-            }
-        }
-
-        throw new TimeoutException($"mosquitto did not listen on {address}:{port}");
     }
 
     public static void Stop(Process broker)
