@@ -1,7 +1,7 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Inspection.Trainer.Training;
-using Spectre.Console;
 
 namespace Inspection.Trainer.Cli;
 
@@ -39,44 +39,69 @@ public sealed class JsonProgress(TextWriter output) : ITrainingProgress
 }
 
 /// <summary>
-/// A Spectre.Console progress bar over all steps of the run, its description showing epoch, loss and the last
-/// validation recall/precision, with elapsed and remaining time; plain lines when the output is not a terminal.
+/// A one-line progress bar over all steps of the run (epoch, loss, last validation recall/precision, elapsed and
+/// remaining time) when the output is a terminal; plain lines when it is not. It is drawn on the training thread, at
+/// most five times a second, and never from a thread of its own: TorchSharp passes temporary Scalars to libtorch by raw
+/// handle, and a garbage collection started by another thread's allocation in that moment lets their finalizer free them
+/// mid-call ("Expected false to be true" in toFloat, or worse). A renderer thread (as Spectre.Console's live progress
+/// has) made that race likely; see README, Trainer, "Known limitations".
 /// </summary>
-public sealed class ConsoleProgress : ITrainingProgress
+public sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrainingProgress
 {
-    private ProgressTask? _task;
-    private ProgressContext? _context;
+    private const int BarWidth = 24;
+    private static readonly TimeSpan RedrawEvery = TimeSpan.FromMilliseconds(200);
+    private readonly Stopwatch _clock = new();
+    private TimeSpan? _lastDraw;
+    private bool _barShown;
     private string _validation = "";
 
-    /// <summary>Runs <paramref name="work"/> with the bar shown (when interactive).</summary>
+    /// <summary>Progress on standard output, with the bar when it is a terminal.</summary>
+    public ConsoleProgress()
+        : this(Console.Out, !Console.IsOutputRedirected)
+    {
+    }
+
+    /// <summary>Runs <paramref name="work"/> and leaves the cursor on a fresh line.</summary>
     public T Run<T>(Func<ConsoleProgress, T> work)
     {
-        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        try
         {
             return work(this);
         }
-
-        return AnsiConsole.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                _context = ctx;
-                return work(this);
-            });
+        finally
+        {
+            ClearBar();
+        }
     }
 
     /// <inheritdoc />
     public void Step(int epoch, int epochs, int step, int steps, double loss)
     {
-        if (_context is null)
+        if (!interactive)
         {
             return;
         }
 
-        _task ??= _context.AddTask("training", maxValue: (double)epochs * steps);
-        _task.Value = ((double)(epoch - 1) * steps) + step;
-        _task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}/{epochs} loss {loss:F4}{_validation}"));
+        _clock.Start();
+        var now = _clock.Elapsed;
+        var done = ((double)(epoch - 1) * steps) + step;
+        var total = (double)epochs * steps;
+        if (now - _lastDraw < RedrawEvery && done < total)
+        {
+            return;
+        }
+
+        _lastDraw = now;
+        var fraction = total > 0 ? Math.Clamp(done / total, 0, 1) : 0;
+        var filled = (int)Math.Round(fraction * BarWidth);
+        var remaining = fraction > 0 ? TimeSpan.FromSeconds(now.TotalSeconds * (1 - fraction) / fraction) : (TimeSpan?)null;
+        var line = string.Create(CultureInfo.InvariantCulture,
+            $"[{new string('#', filled)}{new string('-', BarWidth - filled)}] {fraction,4:P0}  epoch {epoch}/{epochs} loss {loss:F4}{_validation}  {Clock(now)} elapsed, {(remaining is { } r ? Clock(r) : "--:--:--")} left");
+
+        // Carriage return and "erase to end of line" redraw the bar in place.
+        output.Write($"\r{line}\u001b[K");
+        output.Flush();
+        _barShown = true;
     }
 
     /// <inheritdoc />
@@ -90,14 +115,21 @@ public sealed class ConsoleProgress : ITrainingProgress
     /// <inheritdoc />
     public void Message(string text)
     {
-        if (_context is null)
+        ClearBar();
+        output.WriteLine(text);
+        output.Flush();
+        _lastDraw = null;
+    }
+
+    private static string Clock(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalHours:00}:{t.Minutes:00}:{t.Seconds:00}");
+
+    private void ClearBar()
+    {
+        if (_barShown)
         {
-            Console.Out.WriteLine(text);
-            Console.Out.Flush();
-        }
-        else
-        {
-            AnsiConsole.MarkupLine(Markup.Escape(text));
+            output.Write("\r\u001b[K");
+            output.Flush();
+            _barShown = false;
         }
     }
 }
