@@ -3,6 +3,7 @@ using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Commands;
 using Inspection.Daemon.Inference;
+using Inspection.Daemon.Logging;
 using Inspection.Daemon.Outbox;
 using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Publishing;
@@ -23,12 +24,22 @@ public static class DaemonHost
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
+        if (JournalLoggerProvider.UseJournalForProcess())
         {
-            o.SingleLine = true;
-            o.UseUtcTimestamp = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-        });
+            // Under systemd: native journal entries with structured fields (journalctl -u inspectiond CAMERA=cam1).
+            // Registered by factory, not as an instance, so the host disposes its socket.
+            builder.Services.AddSingleton<ILoggerProvider>(_ => JournalLoggerProvider.ForProcess());
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            });
+        }
+
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
