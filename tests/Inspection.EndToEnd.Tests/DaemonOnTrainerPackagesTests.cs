@@ -58,6 +58,7 @@ public sealed class DaemonOnTrainerPackagesTests(ITestOutputHelper output)
         Assert.Equal("s1", result.GetProperty("models").GetProperty("segmenter").GetString());
 
         // 2. The service: camera frames become results on the broker, made by the trainer's packages.
+        var retrained = TrainerPackages.WriteClassifiers(daemon.ModelsDir, 2).Single();
         await using var probe = await MqttProbe.ConnectAsync(broker.Port);
         await daemon.StartAsync();
         try
@@ -66,8 +67,7 @@ public sealed class DaemonOnTrainerPackagesTests(ITestOutputHelper output)
             Assert.All(results.Select(MqttProbe.Json), r => Assert.Equal("c1", r.GetProperty("models").GetProperty("classifier").GetString()));
 
             // 3. The trainer makes a new classifier current: the daemon swaps to it between frames.
-            using var retrained = Architectures.CreateClassifier(Architectures.MobileNetV2, 1, 0.25);
-            TrainerPackages.Write(daemon.ModelsDir, retrained, ModelTasks.Classifier, "c2");
+            ModelPackage.MakeCurrent(daemon.ModelsDir, ModelTasks.Classifier, retrained);
             await probe.WaitForJsonAsync($"{DaemonUnderTest.Root}/cmd/reply", r => r.GetProperty("ok").GetBoolean() && r.GetProperty("message").GetString()!.Contains("c2", StringComparison.Ordinal), seconds: 60);
             await probe.WaitForJsonAsync($"{DaemonUnderTest.Root}/cam1/result", r => r.GetProperty("models").GetProperty("classifier").GetString() == "c2", seconds: 60);
             var seqs = probe.On($"{DaemonUnderTest.Root}/cam1/result").Select(m => MqttProbe.Json(m).GetProperty("seq").GetInt64()).ToList();

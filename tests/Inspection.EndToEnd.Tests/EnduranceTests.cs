@@ -84,14 +84,13 @@ public sealed class EnduranceTests(ITestOutputHelper output)
     public async Task Hot_swaps_under_load_switch_versions_in_seq_order_without_losing_a_frame()
     {
         await using var rig = await EnduranceRig.CreateAsync("e2e-swap-load", FastCamera);
+        var retrained = TrainerPackages.WriteClassifiers(rig.Daemon.ModelsDir, 2, 3, 4);
         await rig.Daemon.StartAsync();
         await using var probe = await MqttProbe.ConnectAsync(rig.Broker.Port, $"{Root}/cmd/reply");
         await rig.WaitForMoreResultsAsync(10);
         for (var version = 2; version <= 4; version++)
         {
-            torch.manual_seed(version);
-            using var retrained = Architectures.CreateClassifier(Architectures.MobileNetV2, 1, 0.25);
-            TrainerPackages.Write(rig.Daemon.ModelsDir, retrained, ModelTasks.Classifier, $"c{version}");
+            ModelPackage.MakeCurrent(rig.Daemon.ModelsDir, ModelTasks.Classifier, retrained[version - 2]);
             var tag = $"c{version}";
             await probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("ok").GetBoolean() && r.GetProperty("message").GetString()!.Contains(tag, StringComparison.Ordinal), seconds: 60);
             await rig.WaitForMoreResultsAsync(10);

@@ -13,7 +13,8 @@ public static class TrainerPackages
     /// <summary>The input every test package takes: 64×64 grey.</summary>
     public static readonly InputSpec Input = new() { Width = 64, Height = 64, Channels = 1, Colour = "grey", Mean = [0.5f], Std = [0.25f] };
 
-    public static void Write(string models, nn.Module<Tensor, Tensor> model, string task, string version, double threshold = 0.5) =>
+    /// <summary>Writes a package, made current unless <paramref name="makeCurrent"/> is false; returns its folder.</summary>
+    public static string Write(string models, nn.Module<Tensor, Tensor> model, string task, string version, double threshold = 0.5, bool makeCurrent = true) =>
         ModelPackageWriter.Write(models, model, new PackageContent
         {
             Task = task,
@@ -22,7 +23,19 @@ public static class TrainerPackages
             Input = Input,
             Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = "logit" },
             Threshold = new ThresholdSpec { Value = threshold },
-        }, makeCurrent: true, log: TextWriter.Null);
+        }, makeCurrent, log: TextWriter.Null).Package.Directory;
+
+    /// <summary>
+    /// Writes classifier packages for later hot swaps, not yet current. Tests make them before a daemon starts: TorchSharp
+    /// work while the daemon's threads allocate can hit TorchSharp's Scalar finalizer race (README, Trainer).
+    /// </summary>
+    public static IReadOnlyList<string> WriteClassifiers(string models, params int[] versions) =>
+        versions.Select(version =>
+        {
+            torch.manual_seed(version);
+            using var classifier = Architectures.CreateClassifier(Architectures.MobileNetV2, 1, 0.25);
+            return Write(models, classifier, ModelTasks.Classifier, $"c{version}", makeCurrent: false);
+        }).ToList();
 
     /// <summary>Writes a MobileNetV2 classifier and a one-convolution segmenter and makes both current.</summary>
     public static void WriteBoth(string models, string version, double classifierThreshold = 0.5)
