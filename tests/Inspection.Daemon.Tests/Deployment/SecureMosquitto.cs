@@ -18,6 +18,12 @@ public sealed class SecureMosquitto : IDisposable
     private readonly System.Diagnostics.Process _broker;
 
     public SecureMosquitto()
+        : this(acl => acl)
+    {
+    }
+
+    /// <summary>With the repository's ACL as <paramref name="editAcl"/> changes it (e.g. optional lines uncommented).</summary>
+    internal SecureMosquitto(Func<string, string> editAcl)
     {
         MakeCa("ca", "Inspection Test CA");
         MakeCa("rogue-ca", "Rogue CA");
@@ -35,7 +41,7 @@ public sealed class SecureMosquitto : IDisposable
         }
 
         var acl = File("inspection.acl");
-        System.IO.File.Copy(Path.Combine(Repository.Root, "systemd", "mosquitto-inspection.acl"), acl);
+        System.IO.File.WriteAllText(acl, editAcl(System.IO.File.ReadAllText(Path.Combine(Repository.Root, "systemd", "mosquitto-inspection.acl"))));
         PasswordPort = Tools.FreePort();
         ClientCertificatePort = Tools.FreePort();
         OtherAddressPort = Tools.FreePort();
