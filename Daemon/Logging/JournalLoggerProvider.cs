@@ -94,10 +94,9 @@ public sealed class JournalLoggerProvider : ILoggerProvider, ISupportExternalSco
 
     private void Write<TState>(string category, LogLevel level, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        var message = "";
+        var message = Format(state, exception, formatter);
         try
         {
-            message = formatter(state, exception);
             var entry = new JournalEntry();
             entry.Add("MESSAGE", message);
             entry.Add("PRIORITY", Priority(level).ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -119,7 +118,7 @@ public sealed class JournalLoggerProvider : ILoggerProvider, ISupportExternalSco
         }
         catch (Exception ex)
         {
-            Fallback(ex, category, level, eventId, message.Length > 0 ? message : SafeFormat(state, exception, formatter), exception);
+            Fallback(ex, category, level, eventId, message, exception);
         }
     }
 
@@ -140,7 +139,7 @@ public sealed class JournalLoggerProvider : ILoggerProvider, ISupportExternalSco
         }
     }
 
-    private static string SafeFormat<TState>(TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    private static string Format<TState>(TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
         try
         {
