@@ -147,9 +147,9 @@ public static class ServiceCommands
             var root = $"{options.Mqtt.TopicPrefix}/{options.Mqtt.Device}";
             Console.WriteLine($$"""
                 inspectiond demo: broker on 127.0.0.1:{{options.Mqtt.Port}}, camera {{options.Cameras[0].Id}} = {{options.Cameras[0].Source}}, models from {{options.Models.Directory}}
-                  watch everything:   mosquitto_sub -h 127.0.0.1 -p {{options.Mqtt.Port}} -t 'inspection/#' -v
-                  ask for a part:     mosquitto_pub -h 127.0.0.1 -p {{options.Mqtt.Port}} -t {{root}}/inspect -m '{"part_id":"4711"}'
-                  change threshold:   mosquitto_pub -h 127.0.0.1 -p {{options.Mqtt.Port}} -t {{root}}/cmd/threshold -m '{"camera":"cam1","value":0.3}'
+                  watch everything:   mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {{options.Mqtt.Port}} -t 'inspection/#' -v
+                  ask for a part:     mosquitto_pub -V mqttv5 -h 127.0.0.1 -p {{options.Mqtt.Port}} -t {{root}}/inspect -m '{"part_id":"4711"}'
+                  change threshold:   mosquitto_pub -V mqttv5 -h 127.0.0.1 -p {{options.Mqtt.Port}} -t {{root}}/cmd/threshold -m '{"camera":"cam1","value":0.3}'
                   snapshots:          {{options.Snapshots.Directory}}
                 Ctrl-C stops it.
                 """);

@@ -18,6 +18,18 @@ public sealed partial class EmbeddedBroker(string host, int port, ILogger<Embedd
             .WithDefaultEndpointBoundIPAddress(address)
             .WithDefaultEndpointPort(port)
             .Build());
+
+        // MQTT 5 clients that send no client id (mosquitto_sub/pub by default) get one assigned. MQTTnet refuses an
+        // empty id from MQTT 3.1.1 clients whatever the handler does, so the demo's hints use -V mqttv5.
+        _server.ValidatingConnectionAsync += e =>
+        {
+            if (string.IsNullOrEmpty(e.ClientId))
+            {
+                e.AssignedClientIdentifier = $"anonymous-{Guid.NewGuid():N}";
+            }
+
+            return Task.CompletedTask;
+        };
         await _server.StartAsync().ConfigureAwait(false);
         LogStarted(logger, address.ToString(), port);
     }
