@@ -37,7 +37,12 @@ public sealed partial class MqttConnection : IAsyncDisposable
         {
             if (e.ClientWasConnected)
             {
-                LogDisconnected(_logger, e.Reason.ToString(), e.Exception?.Message ?? "");
+                if (!_stop.IsCancellationRequested)
+                {
+                    // Our own clean disconnect at shutdown is not news.
+                    LogDisconnected(_logger, e.Reason.ToString(), e.Exception?.Message ?? "");
+                }
+
                 Interlocked.Exchange(ref _connected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
                 _disconnectedSignal.TrySetResult();
             }
