@@ -55,6 +55,7 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
             await broker.StartAsync().ConfigureAwait(false);
 
             using var host = DaemonHost.Build(options, logging: ToStandardError);
+            ThreadPoolHeadroom.Reserve(cameras.Count); // the lanes stand in for the config's cameras
             await host.StartAsync(ct).ConfigureAwait(false);
             var services = host.Services;
             var mqtt = services.GetRequiredService<MqttConnection>();

@@ -50,6 +50,7 @@ public static class DaemonHost
             o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
         });
 
+        ThreadPoolHeadroom.Reserve(options.Cameras.Count);
         var s = builder.Services;
         s.AddSingleton(options);
         s.AddSingleton(options.Mqtt);

@@ -69,6 +69,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
     /// <summary>Successful connections so far; changes on every reconnect.</summary>
     public long Connections { get; private set; }
 
+    /// <summary>How many QoS 1 publishes the broker accepts in flight (MQTT 5 CONNACK Receive Maximum).</summary>
+    public int ReceiveMaximum { get; private set; } = ushort.MaxValue;
+
     public void Start() => _loop = Task.Run(() => KeepConnectedAsync(_stop.Token));
 
     private static MqttClientOptions BuildOptions(MqttOptions o, Topics topics)
@@ -122,7 +125,10 @@ public sealed partial class MqttConnection : IAsyncDisposable
             _disconnectedSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             try
             {
-                await _client.ConnectAsync(_clientOptions, ct).ConfigureAwait(false);
+                var connected = await _client.ConnectAsync(_clientOptions, ct).ConfigureAwait(false);
+
+                // The client library does not hold itself to the broker's receive maximum; the publisher does (0: none given).
+                ReceiveMaximum = connected.ReceiveMaximum is > 0 and var maximum ? maximum : ushort.MaxValue;
                 await SubscribeAsync(ct).ConfigureAwait(false);
 
                 // "online" only once requests can be received: a controller may act on it at once.

@@ -11,6 +11,7 @@ namespace Inspection.Daemon.Publishing;
 public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, Topics topics, ILogger<ResultPublisher> logger, PipelineHealth? health = null)
     : DaemonWorker(logger)
 {
+    private const int Window = 16;
     private long _published;
 
     public long Published => Interlocked.Read(ref _published);
@@ -20,6 +21,7 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var reader = sink.Reader;
+        var window = new List<OutboxEntry>(Window);
         while (true)
         {
             if (outbox.Count > 0 && mqtt.IsConnected)
@@ -44,15 +46,13 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
                 break;
             }
 
-            while (reader.TryRead(out var entry))
+            while (TakeWindow(reader, window))
             {
-                if (outbox.Count > 0 || !await SendAsync(entry, CancellationToken.None).ConfigureAwait(false))
-                {
-                    Store(entry);
-                }
+                await SendOrStoreAsync(window).ConfigureAwait(false);
 
-                // Sent or kept in the outbox: either way the result left the queue (the watchdog's "progress").
+                // Sent or kept in the outbox: either way the results left the queue (the watchdog's "progress").
                 health?.MarkProgress();
+                window.Clear();
             }
         }
 
@@ -62,6 +62,48 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
         }
 
         LogDrained(Logger, Published, outbox.Count);
+    }
+
+    private bool TakeWindow(System.Threading.Channels.ChannelReader<OutboxEntry> reader, List<OutboxEntry> window)
+    {
+        // A defect result takes two publishes; the broker's receive maximum bounds what may be in flight.
+        var room = Math.Min(Window, Math.Max(1, mqtt.ReceiveMaximum / 2));
+        while (window.Count < room && reader.TryRead(out var entry))
+        {
+            window.Add(entry);
+        }
+
+        return window.Count > 0;
+    }
+
+    // Up to Window results are in flight at once: waiting for each PUBACK before sending the next capped throughput at
+    // one broker round trip per result, and on a 2-core box those round trips wait for the CPU (README, Performance).
+    // The client writes packets in call order, so the broker still sees them in order. After the first failed send,
+    // that result and every later one of the window go to the outbox (a later one may then arrive twice: at-least-once,
+    // de-duplicable by id), so the order is kept across the outbox as well.
+    private async Task SendOrStoreAsync(List<OutboxEntry> window)
+    {
+        if (outbox.Count > 0 || !mqtt.IsConnected)
+        {
+            window.ForEach(Store);
+            return;
+        }
+
+        var sends = window.Select(entry => SendAsync(entry, CancellationToken.None)).ToList();
+        var failed = false;
+        for (var i = 0; i < window.Count; i++)
+        {
+            var sent = await sends[i].ConfigureAwait(false);
+            failed |= !sent;
+            if (failed)
+            {
+                Store(window[i]);
+            }
+            else
+            {
+                Interlocked.Increment(ref _published);
+            }
+        }
     }
 
     private async Task ReplayAsync(CancellationToken stoppingToken)
@@ -75,6 +117,7 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
             }
 
             outbox.Acknowledge(next.End);
+            Interlocked.Increment(ref _published);
             replayed++;
             if (stoppingToken.IsCancellationRequested && !mqtt.IsConnected)
             {
@@ -100,21 +143,15 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
         }
     }
 
+    // Both publishes start before either is awaited, so results and defects keep their order on their topics when
+    // several results are in flight. The defect topic feeds reject gates; a failure of either sends the pair again
+    // later (at-least-once).
     private async Task<bool> SendAsync(OutboxEntry entry, CancellationToken ct)
     {
-        if (!await mqtt.PublishAsync(MqttConnection.Message(topics.Result(entry.Camera), entry.Payload), ct).ConfigureAwait(false))
-        {
-            return false;
-        }
-
-        // The defect topic feeds reject gates; a failure here sends the pair again later (at-least-once).
-        if (entry.Defect && !await mqtt.PublishAsync(MqttConnection.Message(topics.Defect(entry.Camera), entry.Payload), ct).ConfigureAwait(false))
-        {
-            return false;
-        }
-
-        Interlocked.Increment(ref _published);
-        return true;
+        var result = mqtt.PublishAsync(MqttConnection.Message(topics.Result(entry.Camera), entry.Payload), ct);
+        var defect = entry.Defect ? mqtt.PublishAsync(MqttConnection.Message(topics.Defect(entry.Camera), entry.Payload), ct) : Task.FromResult(true);
+        var sent = await result.ConfigureAwait(false);
+        return await defect.ConfigureAwait(false) && sent;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "replayed {Count} results from the outbox; {Left} left")]
