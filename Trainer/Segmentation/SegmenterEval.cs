@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
+using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
 
 namespace Inspection.Trainer.Segmentation;
@@ -10,8 +10,10 @@ namespace Inspection.Trainer.Segmentation;
 /// <param name="Version">Package version.</param>
 /// <param name="Split">Which images: <c>all</c>, or a split reproduced from the manifest.</param>
 /// <param name="Metrics">Metrics at the manifest's threshold.</param>
-/// <param name="MillisecondsPerImage">ONNX Runtime time per image (session run only, one image at a time).</param>
-public sealed record SegmenterEvalReport(string Version, string Split, SegmentationMetrics Metrics, double MillisecondsPerImage)
+/// <param name="Inference">ONNX Runtime time per image: the session run only, one image at a time, after a warm-up run.</param>
+/// <param name="Threads">ONNX Runtime intra-op threads (0: its default, one per physical core).</param>
+/// <param name="Input">The package's input spec (the size the times are for).</param>
+public sealed record SegmenterEvalReport(string Version, string Split, SegmentationMetrics Metrics, LatencySummary Inference, int Threads, InputSpec Input)
 {
     /// <summary>Flat name → value form for <c>--json</c>: threshold, iou, dice, pixel_precision, pixel_recall, ….</summary>
     public Dictionary<string, object> ToJson()
@@ -19,7 +21,12 @@ public sealed record SegmenterEvalReport(string Version, string Split, Segmentat
         var json = Metrics.ToDictionary().ToDictionary(kv => kv.Key, kv => (object)kv.Value);
         json["version"] = Version;
         json["split"] = Split;
-        json["ms_per_image"] = MillisecondsPerImage;
+        json["ms_per_image"] = Inference.MeanMs;
+        json["ms_per_image_p50"] = Inference.P50Ms;
+        json["ms_per_image_p95"] = Inference.P95Ms;
+        json["threads"] = Threads;
+        json["input_width"] = Input.Width;
+        json["input_height"] = Input.Height;
         return json;
     }
 
@@ -27,7 +34,8 @@ public sealed record SegmenterEvalReport(string Version, string Split, Segmentat
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Version} on {Metrics.Images} images ({Split}) at pixel threshold {Metrics.Threshold:F3}:\n" +
         $"  IoU {Metrics.Iou:F4}  Dice {Metrics.Dice:F4}  pixel precision {Metrics.PixelPrecision:P2}  pixel recall {Metrics.PixelRecall:P2}\n" +
-        $"  per image: mean IoU {Metrics.MeanImageIou:F4}  mean Dice {Metrics.MeanImageDice:F4};  {MillisecondsPerImage:F1} ms per image in ONNX Runtime");
+        $"  per image: mean IoU {Metrics.MeanImageIou:F4}  mean Dice {Metrics.MeanImageDice:F4}\n" +
+        $"  ONNX Runtime per {Input.Width}x{Input.Height} image ({(Threads == 0 ? "default" : Threads.ToString(CultureInfo.InvariantCulture))} intra-op threads): {Inference}");
 }
 
 /// <summary><c>trainer eval</c> for segmenter packages: the package's ONNX graph on a dataset, at its own threshold.</summary>
@@ -69,8 +77,8 @@ public static class SegmenterEval
             throw new ArgumentException($"{data}: no images in split '{split}'");
         }
 
-        var clock = new Stopwatch();
-        var predictions = SegmenterEvaluation.PredictOnnx(package, samples, threads, clock);
-        return new SegmenterEvalReport(manifest.Version, split, predictions.MetricsAt(manifest.Threshold.Value), clock.Elapsed.TotalMilliseconds / samples.Count);
+        var runTimes = new List<double>(samples.Count);
+        var predictions = SegmenterEvaluation.PredictOnnx(package, samples, threads, runTimes);
+        return new SegmenterEvalReport(manifest.Version, split, predictions.MetricsAt(manifest.Threshold.Value), LatencySummary.From(runTimes), threads, manifest.Input);
     }
 }

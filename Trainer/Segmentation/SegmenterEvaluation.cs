@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Metrics;
@@ -63,8 +64,9 @@ public static class SegmenterEvaluation
     /// <param name="package">The package.</param>
     /// <param name="samples">Samples at the package's input size.</param>
     /// <param name="threads">ONNX Runtime intra-op threads (0: its default).</param>
-    /// <param name="runClock">When given, runs only while the session computes (for a per-image latency).</param>
-    public static SegmentationPredictions PredictOnnx(ModelPackage package, IReadOnlyList<SegmentationSample> samples, int threads = 0, System.Diagnostics.Stopwatch? runClock = null)
+    /// <param name="runTimes">When given, receives each image's session run time in milliseconds, after one untimed
+    /// warm-up run (the daemon warms its sessions up too, so the first run's allocations are not a per-image cost).</param>
+    public static SegmentationPredictions PredictOnnx(ModelPackage package, IReadOnlyList<SegmentationSample> samples, int threads = 0, List<double>? runTimes = null)
     {
         var manifest = package.Manifest;
         using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
@@ -75,12 +77,18 @@ public static class SegmenterEvaluation
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
         using var runOptions = new RunOptions();
         var probabilities = new List<float[]>();
+        if (runTimes is not null && samples.Count > 0)
+        {
+            batcher.Image(samples[0].Image, input);
+            using var warmUp = session.Run(runOptions, [manifest.Input.Name], [value], [manifest.Output.Name]);
+        }
+
         foreach (var sample in samples)
         {
             batcher.Image(sample.Image, input);
-            runClock?.Start();
+            var start = Stopwatch.GetTimestamp();
             using var results = session.Run(runOptions, [manifest.Input.Name], [value], [manifest.Output.Name]);
-            runClock?.Stop();
+            runTimes?.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             var output = results[0].GetTensorDataAsSpan<float>();
             var map = new float[output.Length];
             for (var i = 0; i < map.Length; i++)

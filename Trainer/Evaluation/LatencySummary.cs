@@ -1,0 +1,28 @@
+using System.Globalization;
+
+namespace Inspection.Trainer.Evaluation;
+
+/// <summary>Mean and nearest-rank percentiles of a set of per-image times, in milliseconds.</summary>
+/// <param name="MeanMs">Mean.</param>
+/// <param name="P50Ms">Median (nearest rank).</param>
+/// <param name="P95Ms">95th percentile (nearest rank).</param>
+/// <param name="Runs">How many times were measured.</param>
+public sealed record LatencySummary(double MeanMs, double P50Ms, double P95Ms, int Runs)
+{
+    /// <summary>Summarises <paramref name="milliseconds"/>; at least one value.</summary>
+    public static LatencySummary From(IReadOnlyCollection<double> milliseconds)
+    {
+        if (milliseconds.Count == 0)
+        {
+            throw new ArgumentException("no times to summarise", nameof(milliseconds));
+        }
+
+        var sorted = milliseconds.Order().ToArray();
+        return new LatencySummary(sorted.Average(), At(sorted, 0.50), At(sorted, 0.95), sorted.Length);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"mean {MeanMs:F1} ms, p50 {P50Ms:F1} ms, p95 {P95Ms:F1} ms over {Runs} runs");
+
+    private static double At(double[] sorted, double quantile) => sorted[Math.Max(0, (int)Math.Ceiling(quantile * sorted.Length) - 1)];
+}
