@@ -165,7 +165,7 @@ public static class ClassifyCommand
 public static class CommonOptions
 {
     /// <summary><c>--recall-target</c>.</summary>
-    public static readonly Option<double> RecallTarget = new("--recall-target") { Description = "Recall the decision threshold must reach on held-out data, in (0, 1)", DefaultValueFactory = _ => 0.99 };
+    public static readonly Option<double> RecallTarget = new("--recall-target") { Description = "Recall the decision threshold must reach on held-out data, in (0, 1)", DefaultValueFactory = _ => new TrainerOptions().RecallTarget };
 
     /// <summary><c>--threads</c>.</summary>
     public static readonly Option<int> Threads = new("--threads") { Description = "CPU threads for torch (0 = all cores)", DefaultValueFactory = _ => 0 };

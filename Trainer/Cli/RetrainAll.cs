@@ -1,6 +1,7 @@
 using Inspection.Config.Loading;
 using Inspection.Config.Options;
 using Inspection.Trainer.Training;
+using Microsoft.Extensions.Configuration;
 
 namespace Inspection.Trainer.Cli;
 
@@ -10,8 +11,18 @@ namespace Inspection.Trainer.Cli;
 /// <param name="Retrain">Retrains it; returns the exit code (0 made current, 2 gate kept the old one, else error).</param>
 public sealed record RetrainTask(string Name, Func<InspectionOptions, bool> IsConfigured, Func<InspectionOptions, RetrainSettings, ITrainingProgress, int> Retrain);
 
-/// <summary>What the command line adds to the config for a retrain-all run.</summary>
+/// <summary>What a retrain-all run uses besides the config: the recall target it settled on, and command-line flags.</summary>
 public sealed record RetrainSettings(double RecallTarget, bool Force, string? ModelsDirectory);
+
+/// <summary>What the command line asked for; null means "not given", so the config decides.</summary>
+/// <param name="RecallTarget"><c>--recall-target</c>, if given.</param>
+/// <param name="Threads"><c>--threads</c>, if given.</param>
+/// <param name="Force"><c>--force</c>.</param>
+/// <param name="ModelsDirectory"><c>--out</c>, if given.</param>
+public sealed record RetrainArguments(double? RecallTarget, int? Threads, bool Force, string? ModelsDirectory);
+
+/// <summary>A setting and where its value came from, for the run's first lines.</summary>
+public sealed record SettingSource<T>(T Value, string Source);
 
 /// <summary>
 /// <c>trainer --recall-target R</c>: retrains every model the config names data for (<c>Trainer:Classifier:Data</c>,
@@ -28,14 +39,31 @@ public static class RetrainAll
     ];
 
     /// <summary>Runs every configured task; the exit code is the worst of theirs (errors over gate rejections).</summary>
-    public static int Run(string configPath, RetrainSettings settings, ITrainingProgress progress)
+    public static int Run(string configPath, RetrainArguments arguments, ITrainingProgress progress)
     {
-        var options = ConfigLoader.Load(configPath);
+        var configuration = ConfigLoader.Build(configPath);
+        var options = ConfigLoader.Bind(configuration);
         var configured = Tasks.Where(t => t.IsConfigured(options)).ToList();
         if (configured.Count == 0)
         {
             throw new ArgumentException($"{configPath}: names no training data (set Trainer:Classifier:Data and/or Trainer:Segmenter:Data)");
         }
+
+        var recallTarget = Resolve(arguments.RecallTarget, "--recall-target", configuration, "Trainer:RecallTarget", options.Trainer.RecallTarget, configPath);
+        if (recallTarget.Value is <= 0 or >= 1)
+        {
+            throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {CommonOptions.F(recallTarget.Value)})");
+        }
+
+        progress.Message($"recall target {CommonOptions.F(recallTarget.Value)} ({recallTarget.Source})");
+        var threads = Resolve(arguments.Threads, "--threads", configuration, "Trainer:Threads", options.Trainer.Threads, configPath);
+        if (threads.Value > 0)
+        {
+            TorchSharp.torch.set_num_threads(threads.Value);
+        }
+
+        progress.Message($"torch threads {TorchSharp.torch.get_num_threads()} ({(threads.Value > 0 ? threads.Source : $"all cores; {threads.Source}")})");
+        var settings = new RetrainSettings(recallTarget.Value, arguments.Force, arguments.ModelsDirectory);
 
         var worst = 0;
         foreach (var task in configured)
@@ -57,6 +85,27 @@ public static class RetrainAll
         }
 
         return worst;
+    }
+
+    /// <summary>
+    /// The rule for a setting both the command line and the config can give: an explicit option wins, otherwise the
+    /// config's key (file or <c>INSPECTION__</c> environment), otherwise the built-in default the options carry.
+    /// </summary>
+    public static SettingSource<T> Resolve<T>(T? explicitValue, string option, IConfigurationRoot configuration, string key, T configured, string configPath)
+        where T : struct
+    {
+        if (explicitValue is { } given)
+        {
+            return new(given, $"from {option}");
+        }
+
+        var provider = configuration.Providers.LastOrDefault(p => p.TryGet(key, out _));
+        return provider switch
+        {
+            null => new(configured, $"default; {key} is not set in {configPath}"),
+            FileConfigurationProvider => new(configured, $"from {key} in {configPath}"),
+            _ => new(configured, $"from {ConfigLoader.EnvironmentPrefix}{key.Replace(":", "__", StringComparison.Ordinal)}"),
+        };
     }
 
     private static int RetrainClassifier(InspectionOptions options, RetrainSettings settings, ITrainingProgress progress)

@@ -14,13 +14,18 @@ public static class TrainerCli
         var config = new Option<string>("--config", "-c") { Description = "JSON config file (Trainer:*, Models:Directory)", DefaultValueFactory = _ => ConfigLoader.DefaultPath };
         var models = new Option<string?>("--out") { Description = "Models folder (default: the config's Models:Directory)" };
         var force = new Option<bool>("--force") { Description = "Make new packages current even if the quality gate rejects them" };
-        foreach (var option in new Option[] { config, models, force, CommonOptions.RecallTarget, CommonOptions.Threads, CommonOptions.Json })
+        // No built-in defaults here: what is not given on the command line comes from the config (then its defaults).
+        var recallTarget = new Option<double?>("--recall-target") { Description = "Recall target, in (0, 1) (default: the config's Trainer:RecallTarget, else 0.99)" };
+        foreach (var option in new Option[] { config, models, force, recallTarget, CommonOptions.Threads, CommonOptions.Json })
         {
             root.Options.Add(option);
         }
 
-        root.SetAction(parse => CommonOptions.Guarded(parse, progress => RetrainAll.Run(
-            parse.GetValue(config)!, new RetrainSettings(parse.GetValue(CommonOptions.RecallTarget), parse.GetValue(force), parse.GetValue(models)), progress)));
+        root.SetAction(parse => CommonOptions.Guarded(parse, progress => RetrainAll.Run(parse.GetValue(config)!, new RetrainArguments(
+            parse.GetValue(recallTarget),
+            parse.GetResult(CommonOptions.Threads) is { Implicit: false } ? parse.GetValue(CommonOptions.Threads) : null,
+            parse.GetValue(force),
+            parse.GetValue(models)), progress)));
         root.Subcommands.Add(DeviceCommand());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());

@@ -99,7 +99,7 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
     [Fact]
     public void Eval_command_reproduces_the_test_split_figures_in_onnx_runtime()
     {
-        var (code, stdout, _) = RunCli("eval", "--model", trained.Result.PackageDirectory, "--data", trained.Data, "--split", "test", "--json");
+        var (code, stdout, _) = TrainerProcess.Run("eval", "--model", trained.Result.PackageDirectory, "--data", trained.Data, "--split", "test", "--json");
 
         Assert.Equal(0, code);
         using var json = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
@@ -180,9 +180,9 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
         using var dir = new TempDirectory("bad");
         Directory.CreateDirectory(dir.Combine("not-a-package"));
 
-        var target = RunCli("classify", "--data", trained.Data, "--out", dir.Combine("models"), "--recall-target", "1.5");
-        var package = RunCli("eval", "--model", dir.Combine("not-a-package"), "--data", trained.Data);
-        var data = RunCli("classify", "--data", dir.Combine("missing"), "--out", dir.Combine("models"));
+        var target = TrainerProcess.Run("classify", "--data", trained.Data, "--out", dir.Combine("models"), "--recall-target", "1.5");
+        var package = TrainerProcess.Run("eval", "--model", dir.Combine("not-a-package"), "--data", trained.Data);
+        var data = TrainerProcess.Run("classify", "--data", dir.Combine("missing"), "--out", dir.Combine("models"));
 
         Assert.Equal(1, target.Code);
         Assert.Contains("--recall-target must be in (0, 1)", target.Stderr, StringComparison.Ordinal);
@@ -204,15 +204,6 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
         using var grid = OpenCvSharp.Cv2.ImRead(path);
         Assert.Equal(3 * 48, grid.Rows);
         Assert.Equal(5 * 48, grid.Cols);
-    }
-
-    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        using var process = Tools.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "trainer.dll"), .. args]);
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
     private static void CopyDirectory(string from, string to)
