@@ -9,11 +9,14 @@ namespace Inspection.Trainer.Cli;
 public sealed class JsonProgress(TextWriter output) : ITrainingProgress
 {
     private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    private readonly EtaClock _eta = new();
     private DateTime _lastStep;
 
     /// <inheritdoc />
     public void Step(int epoch, int epochs, int step, int steps, double loss)
     {
+        _eta.Step(epoch, epochs, step, steps);
+
         // At most one step line per second keeps the stream readable.
         if (step != steps && DateTime.UtcNow - _lastStep < TimeSpan.FromSeconds(1))
         {
@@ -21,11 +24,12 @@ public sealed class JsonProgress(TextWriter output) : ITrainingProgress
         }
 
         _lastStep = DateTime.UtcNow;
-        Write(new { @event = "step", epoch, epochs, step, steps, loss });
+        Write(new { @event = "step", epoch, epochs, step, steps, loss, elapsed_seconds = _eta.ElapsedSeconds, eta_seconds = _eta.RemainingSeconds });
     }
 
     /// <inheritdoc />
-    public void Epoch(EpochRecord record, int epochs, bool best) => Write(new { @event = "epoch", epochs, best, record });
+    public void Epoch(EpochRecord record, int epochs, bool best) =>
+        Write(new { @event = "epoch", epochs, best, record, elapsed_seconds = _eta.ElapsedSeconds, eta_seconds = _eta.RemainingSeconds });
 
     /// <inheritdoc />
     public void Message(string text) => Write(new { @event = "message", text });

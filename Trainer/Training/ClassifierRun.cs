@@ -80,6 +80,11 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {request.RecallTarget.ToString(CultureInfo.InvariantCulture)})");
         }
 
+        if (request.Training.Optimizer is not ("adam" or "sgd"))
+        {
+            throw new ArgumentException($"--optimizer must be adam or sgd (got '{request.Training.Optimizer}')");
+        }
+
         if (request.ImageSize < 32)
         {
             throw new ArgumentException($"--image-size must be at least 32 (got {request.ImageSize})");

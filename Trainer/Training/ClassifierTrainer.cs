@@ -134,6 +134,8 @@ public sealed class ClassifierTrainer
             "sgd" => optim.SGD(parameters, _options.LearningRate, momentum: _options.Momentum, weight_decay: _options.WeightDecay, nesterov: true),
             _ => throw new ArgumentException($"unknown optimizer '{_options.Optimizer}' (use adam or sgd)"),
         };
+        _progress.Message(FormattableString.Invariant(
+            $"optimizer: {optimizer.GetType().Name}, peak lr {_options.LearningRate}, {_options.Schedule} schedule{(_options.Optimizer == "sgd" ? $", momentum {_options.Momentum} (Nesterov)" : "")}"));
 
         var state = new CheckpointState();
         if (resume)
