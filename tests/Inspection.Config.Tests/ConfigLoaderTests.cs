@@ -114,6 +114,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("""{ "Models": { "Provider": "tpu" } }""", "Models:Provider")]
     [InlineData("""{ "Trainer": { "RecallTarget": 1.5 } }""", "Trainer:RecallTarget")]
     [InlineData("""{ "Trainer": { "Segmenter": { "ImageSize": 100 } } }""", "Trainer:Segmenter:ImageSize")]
+    [InlineData("""{ "Trainer": { "Segmenter": { "ImageSize": 48 } } }""", "Trainer:Segmenter:ImageSize")]
     [InlineData("""{ "Pipeline": { "ShutdownTimeout": "soon" } }""", "Pipeline:ShutdownTimeout")]
     [InlineData("""{ "Inspect": { "AllowedFolders": [ "relative/dir" ] } }""", "Inspect:AllowedFolders:0")]
     [InlineData("""{ "Mqtt": { "Tls": { "CaFile": "/nonexistent/ca.pem" } } }""", "Mqtt:Tls:CaFile")]
