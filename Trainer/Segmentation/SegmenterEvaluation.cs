@@ -46,6 +46,7 @@ public static class SegmenterEvaluation
         var probabilities = new List<float[]>();
         for (var start = 0; start < samples.Count; start += batchSize)
         {
+            using var noCollection = Training.NoCollection.Enter();
             using var scope = NewDisposeScope();
             var batch = samples.Skip(start).Take(batchSize).ToList();
             var p = model.forward(batcher.Inputs(batch.Select(s => s.Image).ToList())).sigmoid().cpu().contiguous();

@@ -206,6 +206,7 @@ public static class SegmenterTrainer
     private static double Step(UNetMobileNetV2 model, optim.Optimizer optimizer, SegmentationBatch batcher, Augmenter augmenter,
         List<SegmentationSample> batch, SegmenterOptions options, int epoch, int batchIndex)
     {
+        using var noCollection = NoCollection.Enter();
         using var scope = NewDisposeScope();
         var x = batcher.Inputs(batch.Select(s => s.Image).ToList());
         var y = batcher.Targets(batch.Select(s => s.Mask).ToList());
@@ -225,6 +226,7 @@ public static class SegmenterTrainer
         long intersection = 0, union = 0;
         for (var start = 0; start < validation.Count; start += options.BatchSize)
         {
+            using var noCollection = NoCollection.Enter();
             using var scope = NewDisposeScope();
             var batch = validation.Skip(start).Take(options.BatchSize).ToList();
             var logits = model.forward(batcher.Inputs(batch.Select(s => s.Image).ToList()));

@@ -252,6 +252,7 @@ public sealed class ClassifierTrainer
         using var noGrad = no_grad();
         for (var start = 0; start < set.Count; start += _options.BatchSize)
         {
+            using var noCollection = NoCollection.Enter();
             using var scope = NewDisposeScope();
             var batch = Enumerable.Range(start, Math.Min(_options.BatchSize, set.Count - start)).ToArray();
             var (x, y) = Batch(set, batch);
@@ -273,6 +274,7 @@ public sealed class ClassifierTrainer
 
     private (bool Ok, double Loss, string Why) TrainStep(TensorSet train, int[] batch, int epoch, int step, optim.Optimizer optimizer, Tensor posWeight)
     {
+        using var noCollection = NoCollection.Enter();
         using var scope = NewDisposeScope();
         optimizer.zero_grad();
         var (x, y) = Batch(train, batch);
