@@ -96,6 +96,7 @@ public static class OnnxExporter
 
     private static float[] TorchOutput(nn.Module<Tensor, Tensor> module, float[] input, long[] shape, out long[] outputShape)
     {
+        using var noCollection = Training.NoCollection.Enter();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var device = module.parameters().FirstOrDefault()?.device ?? CPU;
