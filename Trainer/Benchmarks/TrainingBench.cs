@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Inspection.Config.Models;
+using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -90,9 +91,5 @@ public static class TrainingBench
         }
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
+    private static double Median(List<double> values) => LatencySummary.From(values).P50Ms;
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Inspection.Trainer.Training;
@@ -54,7 +53,7 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrai
 {
     private const int BarWidth = 24;
     private static readonly TimeSpan RedrawEvery = TimeSpan.FromMilliseconds(200);
-    private readonly Stopwatch _clock = new();
+    private readonly EtaClock _eta = new();
     private TimeSpan? _lastDraw;
     private bool _barShown;
     private string _validation = "";
@@ -86,8 +85,8 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrai
             return;
         }
 
-        _clock.Start();
-        var now = _clock.Elapsed;
+        _eta.Step(epoch, epochs, step, steps);
+        var now = TimeSpan.FromSeconds(_eta.ElapsedSeconds);
         var done = ((double)(epoch - 1) * steps) + step;
         var total = (double)epochs * steps;
         if (now - _lastDraw < RedrawEvery && done < total)
@@ -98,9 +97,9 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrai
         _lastDraw = now;
         var fraction = total > 0 ? Math.Clamp(done / total, 0, 1) : 0;
         var filled = (int)Math.Round(fraction * BarWidth);
-        var remaining = fraction > 0 ? TimeSpan.FromSeconds(now.TotalSeconds * (1 - fraction) / fraction) : (TimeSpan?)null;
+        var left = _eta.RemainingSeconds is { } seconds ? Clock(TimeSpan.FromSeconds(seconds)) : "--:--:--";
         var line = string.Create(CultureInfo.InvariantCulture,
-            $"[{new string('#', filled)}{new string('-', BarWidth - filled)}] {fraction,4:P0}  epoch {epoch}/{epochs} loss {loss:F4}{_validation}  {Clock(now)} elapsed, {(remaining is { } r ? Clock(r) : "--:--:--")} left");
+            $"[{new string('#', filled)}{new string('-', BarWidth - filled)}] {fraction,4:P0}  epoch {epoch}/{epochs} loss {loss:F4}{_validation}  {Clock(now)} elapsed, {left} left");
 
         // Carriage return and "erase to end of line" redraw the bar in place.
         output.Write($"\r{line}\u001b[K");
