@@ -1,4 +1,4 @@
-using Inspection.Camera.Preprocessing;
+using Inspection.Inference.Preprocessing;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Pretrained;
