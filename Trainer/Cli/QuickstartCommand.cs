@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Inspection.Trainer.Quickstart;
 using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Models;
 using Inspection.Trainer.Training;
 
 namespace Inspection.Trainer.Cli;
@@ -58,6 +59,7 @@ public static class QuickstartCommand
                 Data = Path.Combine(scratch, "classification"),
                 ModelsDirectory = modelsDirectory,
                 RecallTarget = 0.95,
+                Arch = Architectures.MobileNetV2,
                 ImageSize = 96,
                 WidthMultiplier = 0.35,
                 Training = new TrainingOptions { Epochs = epochs, BatchSize = 16, LearningRate = 3e-3, Patience = 0, Seed = Seed },

@@ -4,6 +4,7 @@ using Inspection.Camera;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Metrics;
+using Inspection.Trainer.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -51,6 +52,18 @@ public sealed record TrainingOptions
 
     /// <summary>Seed of shuffling, augmentation and initialisation.</summary>
     public int Seed { get; init; } = 42;
+
+    /// <summary>Pretrained backbone: epochs at the start that train the head alone (backbone frozen, batch norm statistics kept).</summary>
+    public int FrozenBackboneEpochs { get; init; }
+
+    /// <summary>Pretrained backbone: its learning rate relative to the head's once it trains.</summary>
+    public double BackboneLearningRateFactor { get; init; } = 1;
+
+    /// <summary>Train the head alone on cached backbone features (<see cref="HeadOnlyTraining"/>).</summary>
+    public bool HeadOnly { get; init; }
+
+    /// <summary>Head-only: feature passes over the training split (the first unaugmented, the others augmented).</summary>
+    public int FeaturePasses { get; init; } = 4;
 
     /// <summary>Test hook: returns true for (epoch, step) whose loss should be replaced by NaN.</summary>
     public Func<int, int, bool>? InjectNonFiniteLoss { get; init; }
@@ -126,16 +139,32 @@ public sealed class ClassifierTrainer
     /// <summary>Runs training; <paramref name="checkpointDir"/> receives a checkpoint after every epoch and is read when <paramref name="resume"/>.</summary>
     public void Train(TensorSet train, TensorSet validation, double posWeight, string checkpointDir, bool resume)
     {
+        if (_options.HeadOnly)
+        {
+            var model = _model as IHasBackbone ?? throw new ArgumentException("--head-only needs a network with a pretrained backbone (--arch resnet18)");
+            var fit = HeadOnlyTraining.Fit(model, train, validation, posWeight, _options, _augmenter, _progress, _device);
+            (History, BestEpoch, TrainSeconds, ImagesPerSecond) = (fit.History, fit.BestEpoch, fit.Seconds, fit.ImagesPerSecond);
+            _model.eval();
+            return;
+        }
+
         Directory.CreateDirectory(checkpointDir);
-        var parameters = _model.parameters().ToList();
+        var backbone = (_model as IHasBackbone)?.Backbone.parameters().ToHashSet() ?? [];
+        var groups = _model.parameters().GroupBy(p => backbone.Contains(p) ? _options.BackboneLearningRateFactor : 1.0).ToList();
+        var factors = groups.Select(g => g.Key).ToArray();
         using var optimizer = _options.Optimizer switch
         {
-            "adam" => (OptimizerHelper)optim.Adam(parameters, _options.LearningRate, weight_decay: _options.WeightDecay),
-            "sgd" => optim.SGD(parameters, _options.LearningRate, momentum: _options.Momentum, weight_decay: _options.WeightDecay, nesterov: true),
+            "adam" => (OptimizerHelper)optim.Adam(groups.Select(g => new Adam.ParamGroup(g, lr: _options.LearningRate * g.Key, weight_decay: _options.WeightDecay)), _options.LearningRate, weight_decay: _options.WeightDecay),
+            "sgd" => optim.SGD(groups.Select(g => new SGD.ParamGroup(g, lr: _options.LearningRate * g.Key, momentum: _options.Momentum, weight_decay: _options.WeightDecay, nesterov: true)), _options.LearningRate, momentum: _options.Momentum, weight_decay: _options.WeightDecay, nesterov: true),
             _ => throw new ArgumentException($"unknown optimizer '{_options.Optimizer}' (use adam or sgd)"),
         };
         _progress.Message(FormattableString.Invariant(
             $"optimizer: {optimizer.GetType().Name}, peak lr {_options.LearningRate}, {_options.Schedule} schedule{(_options.Optimizer == "sgd" ? $", momentum {_options.Momentum} (Nesterov)" : "")}"));
+        if (_model is IHasBackbone)
+        {
+            _progress.Message(FormattableString.Invariant(
+                $"fine-tuning: head alone for {_options.FrozenBackboneEpochs} epoch(s) (backbone frozen), then the whole network with the backbone at {_options.BackboneLearningRateFactor} x the learning rate"));
+        }
 
         var state = new CheckpointState();
         if (resume)
@@ -156,6 +185,7 @@ public sealed class ClassifierTrainer
         {
             var epochStart = Stopwatch.GetTimestamp();
             _model.train();
+            (_model as IHasBackbone)?.FreezeBackbone(epoch <= _options.FrozenBackboneEpochs);
             var order = Enumerable.Range(0, train.Count).ToArray();
             new Random(StableSeed.Combine(_options.Seed, epoch)).Shuffle(order);
             double lossSum = 0;
@@ -165,9 +195,10 @@ public sealed class ClassifierTrainer
             for (var step = 0; step < steps; step++)
             {
                 lr = LearningRate(epoch, step, steps) * state.LearningRateScale;
+                var groupIndex = 0;
                 foreach (var group in optimizer.ParamGroups)
                 {
-                    group.LearningRate = lr;
+                    group.LearningRate = lr * factors[groupIndex++];
                 }
 
                 var batch = order.Skip(step * _options.BatchSize).Take(_options.BatchSize).ToArray();
