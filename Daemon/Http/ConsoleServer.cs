@@ -260,10 +260,18 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
 
             return Json(list);
         });
-        app.MapGet("/api/cameras/{id}/frame.jpg", (string id, int? width) =>
+        app.MapGet("/api/cameras/{id}/frame.jpg", (HttpContext context, string id, int? width) =>
         {
             using var frame = cameras.Find(id)?.TryGetLatest();
-            return frame is null ? HttpResults.NotFound() : Jpeg(frame.Image, width ?? 640, "no-store");
+            if (frame is null)
+            {
+                return HttpResults.NotFound();
+            }
+
+            // The page scales result regions (frame pixels) onto the picture with these.
+            context.Response.Headers["X-Frame-Width"] = frame.Image.Width.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers["X-Frame-Height"] = frame.Image.Height.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Jpeg(frame.Image, width ?? 640, "no-store");
         });
         app.MapPost("/api/cameras/{id}/flag", (string id) =>
         {
