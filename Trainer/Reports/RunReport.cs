@@ -181,7 +181,7 @@ public static class RunReport
         var rows = Math.Max(1, (worst.Count + columns - 1) / columns);
         using var canvas = new Mat(rows * (tile + 20), columns * tile, MatType.CV_8UC3, Scalar.All(255));
         var spec = d.Spec with { Width = tile, Height = tile, Channels = 3, Colour = "rgb", Mean = [0, 0, 0], Std = [1, 1, 1] };
-        using var preprocessor = new Camera.Preprocessing.Preprocessor(spec);
+        using var preprocessor = new Inspection.Inference.Preprocessing.Preprocessor(spec);
         var buffer = new float[preprocessor.TensorLength];
         for (var k = 0; k < worst.Count; k++)
         {

@@ -1,4 +1,5 @@
 using Inspection.Camera.Preprocessing;
+using Inspection.Inference.Preprocessing;
 using Inspection.Config.Models;
 using OpenCvSharp;
 using static TorchSharp.torch;

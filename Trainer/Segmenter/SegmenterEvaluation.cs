@@ -3,7 +3,7 @@ using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
-using Microsoft.ML.OnnxRuntime;
+using Inspection.Inference;
 using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Segmenter;
@@ -61,7 +61,7 @@ public static class SegmenterEvaluation
         return new SegmentationPredictions(samples, probabilities, samples.Select(s => batcher.MaskBytes(s.Mask)).ToList());
     }
 
-    /// <summary>Predicts with a package's <c>model.onnx</c> through ONNX Runtime on the CPU, one image at a time as the daemon does.</summary>
+    /// <summary>Predicts with a package's <c>model.onnx</c> through Inspection.Inference on the CPU, one image at a time as the daemon does.</summary>
     /// <param name="package">The package.</param>
     /// <param name="samples">Samples at the package's input size.</param>
     /// <param name="threads">ONNX Runtime intra-op threads (0: its default).</param>
@@ -70,33 +70,24 @@ public static class SegmenterEvaluation
     public static SegmentationPredictions PredictOnnx(ModelPackage package, IReadOnlyList<SegmentationSample> samples, int threads = 0, List<double>? runTimes = null)
     {
         var manifest = package.Manifest;
-        using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        using var session = new InferenceSession(package.OnnxPath, options);
+        using var model = OnnxModel.Load(package, threads);
+        using var runner = new OnnxRunner(model);
         using var batcher = new SegmentationBatch(manifest.Input);
-        var input = new float[batcher.ImageLength];
-        var shape = new long[] { 1, manifest.Input.Channels, manifest.Input.Height, manifest.Input.Width };
-        using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
-        using var runOptions = new RunOptions();
         var probabilities = new List<float[]>();
         if (runTimes is not null && samples.Count > 0)
         {
-            batcher.Image(samples[0].Image, input);
-            using var warmUp = session.Run(runOptions, [manifest.Input.Name], [value], [manifest.Output.Name]);
+            batcher.Image(samples[0].Image, runner.Input);
+            runner.Run();
         }
 
         foreach (var sample in samples)
         {
-            batcher.Image(sample.Image, input);
+            batcher.Image(sample.Image, runner.Input);
             var start = Stopwatch.GetTimestamp();
-            using var results = session.Run(runOptions, [manifest.Input.Name], [value], [manifest.Output.Name]);
+            runner.Run();
             runTimes?.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            var output = results[0].GetTensorDataAsSpan<float>();
-            var map = new float[output.Length];
-            for (var i = 0; i < map.Length; i++)
-            {
-                map[i] = manifest.Output.Kind == "logit" ? 1f / (1f + MathF.Exp(-output[i])) : output[i];
-            }
-
+            var map = new float[manifest.Input.Width * manifest.Input.Height];
+            ModelOutputs.PixelProbabilities(runner.Output, manifest.Output.Kind, map);
             probabilities.Add(map);
         }
 

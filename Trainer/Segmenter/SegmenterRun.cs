@@ -135,7 +135,7 @@ public static class SegmenterRun
             Task = ModelTasks.Segmenter,
             Arch = "unet-mobilenetv2",
             Input = training.Input,
-            Output = new OutputSpec { Name = "logit", Kind = "logit" },
+            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
             Threshold = threshold,
             Training = new TrainingSpec
             {

@@ -1,6 +1,7 @@
 using System.Text.Json;
-using Inspection.Camera.Postprocessing;
+using Inspection.Inference.Postprocessing;
 using Inspection.Camera.Preprocessing;
+using Inspection.Inference.Preprocessing;
 using Inspection.Camera.Sources;
 using Inspection.Config.Models;
 using Inspection.Config.Options;

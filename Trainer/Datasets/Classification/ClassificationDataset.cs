@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Inspection.Camera.Preprocessing;
+using Inspection.Inference.Preprocessing;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using OpenCvSharp;

@@ -3,10 +3,12 @@ using Inspection.Config.Options;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace Inspection.Daemon.Inference;
+namespace Inspection.Inference;
 
-/// <summary>One model package's ONNX Runtime session, checked against its manifest. Sessions are thread-safe; the
-/// buffers each caller runs with are its own (<see cref="ModelBuffers"/>).</summary>
+/// <summary>One model package's ONNX Runtime session, checked against its manifest. The daemon, <c>trainer eval</c>,
+/// the trainer's quality gate and its threshold choice all open packages through this, with the same session settings,
+/// so they compute the same numbers. Sessions are thread-safe; the buffers each caller runs with are its own
+/// (<see cref="OnnxRunner"/>).</summary>
 public sealed class OnnxModel : IDisposable
 {
     private OnnxModel(ModelPackage package, InferenceSession session, string provider, long[] inputShape, long[] outputShape)
@@ -20,34 +22,46 @@ public sealed class OnnxModel : IDisposable
         OutputNames = [session.OutputNames[0]];
     }
 
+    /// <summary>The package the session was created from.</summary>
     public ModelPackage Package { get; }
 
+    /// <summary>The package's manifest.</summary>
     public ModelManifest Manifest => Package.Manifest;
 
+    /// <summary>The ONNX Runtime session.</summary>
     public InferenceSession Session { get; }
 
     /// <summary><c>cuda</c> or <c>cpu</c>.</summary>
     public string Provider { get; }
 
+    /// <summary>Input shape for one image: [1, C, H, W].</summary>
     public long[] InputShape { get; }
 
+    /// <summary>Output shape for one image.</summary>
     public long[] OutputShape { get; }
 
+    /// <summary>The ONNX input name, as the array Run takes.</summary>
     public string[] InputNames { get; }
 
+    /// <summary>The ONNX output name, as the array Run takes.</summary>
     public string[] OutputNames { get; }
 
-    /// <summary>Creates the session, refusing a package whose ONNX input does not have the manifest's shape.</summary>
-    public static OnnxModel Load(ModelPackage package, ModelsOptions options, ProviderChoice providers)
+    /// <summary>Creates the session, refusing a package whose ONNX input does not have the manifest's shape or whose
+    /// output does not hold what the manifest's output kind says. Every ONNX Runtime error becomes a
+    /// <see cref="ModelPackageException"/> naming the package.</summary>
+    /// <param name="package">The package.</param>
+    /// <param name="threads">Intra-op threads; 0: ONNX Runtime's default (one per physical core).</param>
+    /// <param name="providers">Execution provider choice; null: CPU.</param>
+    public static OnnxModel Load(ModelPackage package, int threads = 0, ProviderChoice? providers = null)
     {
         using var sessionOptions = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (options.Threads > 0)
+        if (threads > 0)
         {
-            sessionOptions.IntraOpNumThreads = options.Threads;
+            sessionOptions.IntraOpNumThreads = threads;
             sessionOptions.InterOpNumThreads = 1;
         }
 
-        var provider = providers.Apply(sessionOptions);
+        var provider = providers?.Apply(sessionOptions) ?? "cpu";
         InferenceSession session;
         try
         {
@@ -71,8 +85,14 @@ public sealed class OnnxModel : IDisposable
                     $"{package.OnnxPath}: ONNX input '{session.InputNames[0]}' is {input.ElementDataType}[{string.Join(",", dims)}] but the manifest says float[{string.Join(",", expected)}] ({spec.Layout}); refusing the package");
             }
 
+            // Symbolic dimensions (and an output whose shape ONNX Runtime could not infer) take the shape the
+            // manifest's task and output kind imply; a graph that then computes something else fails at warm-up.
+            var implied = ImpliedOutputShape(package.Manifest);
             var outputDims = session.OutputMetadata[session.OutputNames[0]].Dimensions;
-            var outputShape = outputDims.Select((d, i) => (long)(d > 0 ? d : i switch { 0 => 1, 2 => spec.Height, 3 => spec.Width, _ => 1 })).ToArray();
+            var outputShape = outputDims.Length == 0
+                ? implied
+                : outputDims.Select((d, i) => d > 0 ? d : i < implied.Length ? implied[i] : 1L).ToArray();
+            CheckOutput(package, outputShape);
             return new OnnxModel(package, session, provider, expected.Select(d => (long)d).ToArray(), outputShape);
         }
         catch
@@ -82,8 +102,47 @@ public sealed class OnnxModel : IDisposable
         }
     }
 
+    private static long[] ImpliedOutputShape(ModelManifest manifest)
+    {
+        var perSample = ModelOutputs.ValuesPerSample(manifest.Output.Kind);
+        return manifest.Task == ModelTasks.Segmenter ? [1, perSample, manifest.Input.Height, manifest.Input.Width] : [1, perSample];
+    }
+
+    // The output kind fixes how many values per image (classifier) or planes per pixel (segmenter) there are.
+    private static void CheckOutput(ModelPackage package, long[] shape)
+    {
+        var manifest = package.Manifest;
+        var perSample = ModelOutputs.ValuesPerSample(manifest.Output.Kind);
+        var ok = manifest.Task == ModelTasks.Segmenter
+            ? shape.Length == 4 && shape[1] == perSample
+            : shape.Length >= 1 && shape.Skip(1).Aggregate(1L, (a, b) => a * b) == perSample;
+        if (!ok)
+        {
+            var expected = manifest.Task == ModelTasks.Segmenter ? $"[1,{perSample},H,W]" : $"[1,{perSample}]";
+            throw new ModelPackageException(
+                $"{package.OnnxPath}: ONNX output is [{string.Join(",", shape)}] but the manifest's output kind '{manifest.Output.Kind}' for a {manifest.Task} needs {expected}; refusing the package");
+        }
+    }
+
+    /// <summary>Runs the model twice on a zero image: the first runs allocate ONNX Runtime's arenas and pick kernels,
+    /// and a model that fails at run time (not only at load) fails here, before it serves. Errors become
+    /// <see cref="ModelPackageException"/> naming the package.</summary>
+    public void WarmUp()
+    {
+        using var runner = new OnnxRunner(this);
+        for (var i = 0; i < 2; i++)
+        {
+            runner.Run();
+        }
+    }
+
+    /// <summary>Floats in one image's output.</summary>
     public long OutputLength => OutputShape.Aggregate(1L, (a, b) => a * b);
 
+    /// <summary>Floats in one image's input.</summary>
+    public long InputLength => InputShape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>Disposes the session.</summary>
     public void Dispose() => Session.Dispose();
 }
 
@@ -93,6 +152,7 @@ public sealed class ProviderChoice(ModelProvider requested, Action<string> logOn
     private readonly object _gate = new();
     private bool? _cudaWorks;
 
+    /// <summary>Adds the chosen provider to <paramref name="sessionOptions"/>; returns <c>cuda</c> or <c>cpu</c>.</summary>
     public string Apply(SessionOptions sessionOptions)
     {
         if (requested == ModelProvider.Cpu)

@@ -1,7 +1,7 @@
 using Inspection.Config.Models;
 using OpenCvSharp;
 
-namespace Inspection.Camera.Preprocessing;
+namespace Inspection.Inference.Preprocessing;
 
 /// <summary>
 /// Turns an image into the NCHW float tensor a model's <see cref="InputSpec"/> describes: colour conversion, resize,

@@ -1,8 +1,8 @@
-using Inspection.Camera.Preprocessing;
+using Inspection.Inference.Preprocessing;
 using Inspection.Config.Models;
 using OpenCvSharp;
 
-namespace Inspection.Camera.Tests;
+namespace Inspection.Inference.Tests;
 
 public sealed class PreprocessorTests
 {

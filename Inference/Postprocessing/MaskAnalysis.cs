@@ -1,6 +1,6 @@
 using OpenCvSharp;
 
-namespace Inspection.Camera.Postprocessing;
+namespace Inspection.Inference.Postprocessing;
 
 /// <summary>One connected defect region of a segmentation map, in the map's pixel coordinates.</summary>
 /// <param name="X">Left edge of the bounding box.</param>

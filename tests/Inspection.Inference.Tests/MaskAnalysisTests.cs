@@ -1,7 +1,7 @@
-using Inspection.Camera.Postprocessing;
+using Inspection.Inference.Postprocessing;
 using OpenCvSharp;
 
-namespace Inspection.Camera.Tests;
+namespace Inspection.Inference.Tests;
 
 public sealed class MaskAnalysisTests
 {
