@@ -24,6 +24,15 @@ public sealed class InspectionOptions
     /// <summary>MQTT-triggered inspections.</summary>
     public InspectOptions Inspect { get; set; } = new();
 
+    /// <summary>Operator console: HTTP server, page, metrics, JSON API.</summary>
+    public HttpOptions Http { get; set; } = new();
+
+    /// <summary>Result history in SQLite.</summary>
+    public HistoryOptions History { get; set; } = new();
+
+    /// <summary>Review queue feeding retraining.</summary>
+    public ReviewOptions Review { get; set; } = new();
+
     /// <summary>What <c>trainer --recall-target R</c> retrains from.</summary>
     public TrainerOptions Trainer { get; set; } = new();
 }
@@ -128,6 +137,9 @@ public sealed class CameraOptions
 
     /// <summary>Time without a frame after which the source is considered stalled and reopened.</summary>
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Tampering alarm thresholds for this camera.</summary>
+    public TamperingOptions Tampering { get; set; } = new();
 }
 
 /// <summary>A rectangle in pixels. Width or height 0 means no crop.</summary>

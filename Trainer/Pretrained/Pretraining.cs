@@ -35,11 +35,13 @@ public static class Pretraining
     }
 
     /// <summary>
-    /// With a pretrained backbone: a short head-only phase, then everything with the backbone at a tenth of the learning
-    /// rate, so the first large gradients of a random head do not wreck the pretrained features.
+    /// With a pretrained backbone: the head alone first (backbone frozen, its batch-norm statistics kept), then
+    /// everything with the backbone at a tenth of the learning rate, so the first large gradients of a random head do not
+    /// wreck the pretrained features.
     /// </summary>
-    public static TrainingOptions FineTuning(TrainingOptions options, bool headOnly, bool pretrainedBackbone) =>
-        headOnly ? options with { HeadOnly = true }
-        : pretrainedBackbone ? options with { FrozenBackboneEpochs = Math.Min(HeadEpochs, options.Epochs - 1), BackboneLearningRateFactor = BackboneFactor }
-        : options;
+    public static IReadOnlyList<ParameterGroup> FineTuningGroups(ResNet18Classifier model, int epochs)
+    {
+        var (backbone, head) = ParameterGroup.Split(model, model.Backbone, "backbone", "head");
+        return [backbone with { LearningRateFactor = BackboneFactor, FrozenEpochs = Math.Min(HeadEpochs, epochs - 1) }, head];
+    }
 }

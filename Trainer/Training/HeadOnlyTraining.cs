@@ -9,9 +9,6 @@ using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Training;
 
-/// <summary>What a head-only fit produced.</summary>
-public sealed record HeadOnlyFit(List<EpochRecord> History, int BestEpoch, double Seconds, double ImagesPerSecond);
-
 /// <summary>
 /// <c>--head-only</c>: the backbone stays frozen, so its pooled features are computed once per training image and
 /// augmentation pass (the first pass unaugmented, the others with the run's augmentation) and once per validation
@@ -21,7 +18,7 @@ public sealed record HeadOnlyFit(List<EpochRecord> History, int BestEpoch, doubl
 public static class HeadOnlyTraining
 {
     /// <summary>Fits the head of <paramref name="model"/>; the backbone's weights do not change.</summary>
-    public static HeadOnlyFit Fit(IHasBackbone model, TensorSet train, TensorSet validation, double posWeight, TrainingOptions options,
+    public static TrainingResult Fit(IHasBackbone model, TensorSet train, TensorSet validation, double posWeight, TrainingOptions options,
         Augmenter augmenter, ITrainingProgress progress, Device device)
     {
         var started = Stopwatch.StartNew();
@@ -82,7 +79,8 @@ public static class HeadOnlyTraining
             var at05 = Confusion.At(scores, labels, 0.5);
             var ap = Ranking.AveragePrecision(scores, labels);
             var seconds = Stopwatch.GetElapsedTime(epochStart).TotalSeconds;
-            var record = new EpochRecord(epoch, lr, lossSum / count, valLoss, at05.Recall, at05.Precision, Ranking.Auroc(scores, labels), ap, 0, seconds, count / Math.Max(1e-9, seconds));
+            var metrics = new Dictionary<string, double> { ["AUROC"] = Ranking.Auroc(scores, labels), ["AP"] = ap };
+            var record = new EpochRecord(epoch, lr, lossSum / count, valLoss, at05.Recall, at05.Precision, metrics, 0, seconds, count / Math.Max(1e-9, seconds)) { Frozen = ["backbone"] };
             history.Add(record);
             var isBest = ap > bestAp;
             if (isBest)
@@ -106,7 +104,7 @@ public static class HeadOnlyTraining
 
         best!.Values.ToList().ForEach(t => t.Dispose());
         progress.Message($"head-only: features {featureSeconds:F1} s, head {started.Elapsed.TotalSeconds - featureSeconds:F1} s; head of epoch {bestEpoch} kept (validation AP {bestAp:F4})");
-        return new HeadOnlyFit(history, bestEpoch, started.Elapsed.TotalSeconds, (double)train.Count * passes / Math.Max(1e-9, featureSeconds));
+        return new TrainingResult(history, bestEpoch, started.Elapsed.TotalSeconds, (double)train.Count * passes / Math.Max(1e-9, featureSeconds));
     }
 
     private static Tensor Features(IHasBackbone model, TensorSet set, int batchSize, Augmenter? augmenter, int pass, Device device)

@@ -1,6 +1,7 @@
 using Inspection.Config.Models;
 using Inspection.TestSupport;
 using Inspection.Trainer.Augmentation;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Models;
@@ -53,11 +54,12 @@ public sealed class PretrainedClassifierTests
         ImageNetResNet18.Load(model.Backbone, spec);
         var before = Weights(model);
 
-        var headPhase = Pretraining.FineTuning(new TrainingOptions { Epochs = 2, BatchSize = 8, Patience = 0 }, headOnly: false, pretrainedBackbone: true);
-        Assert.Equal((1, Pretraining.BackboneFactor), (headPhase.FrozenBackboneEpochs, headPhase.BackboneLearningRateFactor));
-        Train(model, train, headPhase with { Epochs = 1 }, dir.Combine("a"));
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 8, Patience = 0 };
+        var groups = Pretraining.FineTuningGroups(model, options.Epochs);
+        Assert.Equal((1, Pretraining.BackboneFactor), (groups[0].FrozenEpochs, groups[0].LearningRateFactor));
+        Train(model, train, options with { Epochs = 1 }, groups, dir.Combine("a"));
         var afterHead = Weights(model);
-        Train(model, train, headPhase, dir.Combine("b"));
+        Train(model, train, options, groups, dir.Combine("b"));
         var afterAll = Weights(model);
 
         Assert.All(before.Where(kv => kv.Key.StartsWith("backbone.", StringComparison.Ordinal) && !kv.Key.EndsWith("num_batches_tracked", StringComparison.Ordinal)),
@@ -108,10 +110,10 @@ public sealed class PretrainedClassifierTests
     public void Input_size_from_the_data_keeps_the_aspect_and_never_upscales_much(int width, int height, int expectedWidth, int expectedHeight) =>
         Assert.Equal((expectedWidth, expectedHeight), InputSize.For(width, height, 32));
 
-    private static void Train(ResNet18Classifier model, TensorSet train, TrainingOptions options, string checkpoints)
+    private static void Train(ResNet18Classifier model, TensorSet train, TrainingOptions options, IReadOnlyList<ParameterGroup> groups, string checkpoints)
     {
-        var trainer = new ClassifierTrainer(model, options, new Augmenter(AugmentOptions.None, train.Spec, 1), new RecordingProgress(), CPU);
-        trainer.Train(train, train, posWeight: 1, checkpoints, resume: false);
+        using var task = new ClassifierTask(model, train, train, posWeight: 1, new Augmenter(AugmentOptions.None, train.Spec, 1), options.BatchSize, CPU, groups);
+        new TrainingLoop(options, new RecordingProgress()).Train(task, checkpoints, resume: false);
     }
 
     private static Dictionary<string, float[]> Weights(nn.Module model) =>
