@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets;
 using Inspection.Trainer.Datasets.Classification;

@@ -1,10 +1,11 @@
+using System.Text.Json.Serialization;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Packaging;
 using Inspection.Trainer.Training;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>Everything <c>trainer segment</c> needs.</summary>
 public sealed record SegmentRequest
@@ -34,7 +35,14 @@ public sealed record SegmentRequest
     public int Limit { get; init; }
 
     /// <summary>Package to continue from, or null for a fresh network.</summary>
+    [JsonIgnore]
     public ModelPackage? InitFrom { get; init; }
+
+    /// <summary>The folder of <see cref="InitFrom"/> (as recorded in the run's <c>request.json</c>).</summary>
+    public string? InitFromDirectory => InitFrom?.Directory;
+
+    /// <summary>Continue the latest unfinished segmenter run from its checkpoint.</summary>
+    public bool Resume { get; init; }
 
     /// <summary>Point <c>segmenter/current</c> at the new package.</summary>
     public bool MakeCurrent { get; init; } = true;
@@ -78,7 +86,7 @@ public static class SegmenterRun
             Height = options.ImageSize,
             Channels = request.InitFrom?.Manifest.Input.Channels,
             MaskThreshold = request.MaskThreshold,
-            Seed = options.Seed,
+            Seed = options.Training.Seed,
             ValidationFraction = request.ValidationFraction,
             TestFraction = request.TestFraction,
             Limit = request.Limit,
@@ -93,8 +101,9 @@ public static class SegmenterRun
     public static SegmentOutcome Run(SegmentationDataset data, SegmentRequest request, ITrainingProgress progress)
     {
         var options = request.Options;
-        var training = SegmenterTrainer.Train(data, options, request.InitFrom, progress);
-        var validation = SegmenterEvaluation.PredictTorch(training.Model, training.Input, data.In(Splits.Validation), options.BatchSize);
+        var (runDirectory, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Segmenter, request.Version, request.Resume, request, progress);
+        var training = SegmenterTask.Train(data, options, request.InitFrom, progress, RunFolder.Checkpoint(runDirectory), request.Resume);
+        var validation = SegmenterEvaluation.PredictTorch(training.Model, training.Input, data.In(Splits.Validation), options.Training.BatchSize);
         var thresholds = validation.Thresholds();
         var bestIou = thresholds.BestIou();
         var forRecall = request.RecallTarget is { } target ? thresholds.ForRecall(target) : null;
@@ -102,7 +111,7 @@ public static class SegmenterRun
         var validationMetrics = validation.MetricsAt(threshold.Value);
         var testSamples = data.In(Splits.Test);
         var test = testSamples.Count == 0 ? null
-            : SegmenterEvaluation.PredictTorch(training.Model, training.Input, testSamples, options.BatchSize).MetricsAt(threshold.Value);
+            : SegmenterEvaluation.PredictTorch(training.Model, training.Input, testSamples, options.Training.BatchSize).MetricsAt(threshold.Value);
 
         var metrics = new Dictionary<string, Dictionary<string, double>>
         {
@@ -143,11 +152,10 @@ public static class SegmenterRun
                 InitFrom = request.InitFrom?.Manifest.Version,
             },
             Metrics = metrics,
-            Version = request.Version,
+            Version = version,
         };
         var package = ModelPackageWriter.Write(request.ModelsDirectory, training.Model, content, request.MakeCurrent, log: new ProgressWriter(progress));
 
-        var reportDirectory = Path.Combine(Path.GetFullPath(request.ModelsDirectory), "runs", $"segmenter-{package.Package.Manifest.Version}");
         var report = new
         {
             Task = ModelTasks.Segmenter,
@@ -160,7 +168,7 @@ public static class SegmenterRun
             History = training.History,
             OnnxMaxAbsDifference = package.Export.MaxAbsDifference,
         };
-        SegmenterReport.Write(reportDirectory, training, thresholds.Curve(), validation, threshold.Value, report);
+        SegmenterReport.Write(runDirectory, training, thresholds.Curve(), validation, threshold.Value, report);
         progress.Message(FormattableString.Invariant(
             $"threshold {threshold.Value:F3} ({threshold.Method}); validation IoU {validationMetrics.Iou:F4} Dice {validationMetrics.Dice:F4} precision {validationMetrics.PixelPrecision:F4} recall {validationMetrics.PixelRecall:F4}"));
         if (test is not null)
@@ -169,8 +177,9 @@ public static class SegmenterRun
                 $"test ({test.Images} images): IoU {test.Iou:F4} Dice {test.Dice:F4} precision {test.PixelPrecision:F4} recall {test.PixelRecall:F4}"));
         }
 
-        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : "")}; report: {reportDirectory}");
-        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, reportDirectory);
+        RunFolder.MarkDone(runDirectory, package.Package.Directory);
+        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : "")}; report: {runDirectory}");
+        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory);
     }
 
     private static ThresholdSpec Choose(double? recallTarget, PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, PixelThresholds thresholds, ITrainingProgress progress)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets;
@@ -11,10 +10,11 @@ using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
 using Inspection.Trainer.Reports;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Inspection.Trainer.Training;
+namespace Inspection.Trainer.Classifier;
 
 /// <summary>Everything <c>trainer classify</c> needs.</summary>
 public sealed record ClassifyRequest
@@ -80,10 +80,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {request.RecallTarget.ToString(CultureInfo.InvariantCulture)})");
         }
 
-        if (request.Training.Optimizer is not ("adam" or "sgd"))
-        {
-            throw new ArgumentException($"--optimizer must be adam or sgd (got '{request.Training.Optimizer}')");
-        }
+        request.Training.Validate();
 
         if (request.ImageSize < 32)
         {
@@ -105,7 +102,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             progress.Message("  " + line);
         }
 
-        var (runDir, version) = RunDirectory(request);
+        var (runDir, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Classifier, request.Version, request.Resume, request, progress);
         var channels = request.Channels ?? dataset.DetectChannels();
         var initPackage = InitPackage(request, channels);
         var spec = InputSpecFor(dataset, channels, request.ImageSize, initPackage);
@@ -135,16 +132,16 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             progress.Message("init: from scratch");
         }
 
-        var posWeight = request.Training.PosWeight ?? ClassifierTrainer.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
+        var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
         progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
 
-        var trainer = new ClassifierTrainer(model, request.Training, new Augmenter(request.Augment, spec, request.Training.Seed), progress, device);
-        trainer.Train(train, validation, posWeight, Path.Combine(runDir, "checkpoint"), request.Resume);
+        using var task = new ClassifierTask(model, train, validation, posWeight, new Augmenter(request.Augment, spec, request.Training.Seed), request.Training.BatchSize, device);
+        var trained = new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
 
         var valLabels = validation.Images.Select(i => i.Defect).ToList();
         var testLabels = test.Images.Select(i => i.Defect).ToList();
-        var (_, valScores) = trainer.Evaluate(validation);
-        var (_, testScores) = trainer.Evaluate(test);
+        var (_, valScores) = task.Evaluate(validation);
+        var (_, testScores) = task.Evaluate(test);
         var choice = ThresholdSelection.ForRecall(valScores, valLabels, request.RecallTarget);
         var threshold = Math.Clamp(choice.Threshold, 1e-7, 1 - 1e-7);
         progress.Message("threshold: " + choice.Evidence());
@@ -169,9 +166,9 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             ["test_at_best_f1"] = testAtF1.ToDictionary(),
             ["training"] = new()
             {
-                ["images_per_second"] = trainer.ImagesPerSecond,
-                ["train_seconds"] = trainer.TrainSeconds,
-                ["best_epoch"] = trainer.BestEpoch,
+                ["images_per_second"] = trained.ImagesPerSecond,
+                ["train_seconds"] = trained.TrainSeconds,
+                ["best_epoch"] = trained.BestEpoch,
                 ["pos_weight"] = posWeight,
                 ["width_multiplier"] = request.WidthMultiplier,
             },
@@ -197,7 +194,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 Dataset = dataset.Source,
                 DatasetFingerprint = dataset.Fingerprint,
                 Split = dataset.SplitSummary(),
-                Epochs = trainer.History.Count,
+                Epochs = trained.History.Count,
                 Augmentation = request.Augment.Describe(),
                 InitFrom = initFrom,
             },
@@ -213,39 +210,12 @@ public sealed class ClassifierRun(ITrainingProgress progress)
 
         wall.Stop();
         metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
-        var report = new RunReportData(request, dataset, spec, trainer.History, trainer.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
-            valReport, testReport, testAtF1, bestF1.Threshold, replaced, replacedVersion, gate, makeCurrent, written, test.Images, wall.Elapsed, trainer.ImagesPerSecond);
+        var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
+            valReport, testReport, testAtF1, bestF1.Threshold, replaced, replacedVersion, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
         RunReport.Write(runDir, report);
-        File.WriteAllText(Path.Combine(runDir, "done"), written.Package.Directory + "\n");
+        RunFolder.MarkDone(runDir, written.Package.Directory);
         progress.Message($"report: {Path.Combine(runDir, "report.md")}");
         return new ClassifyResult(written.Package.Directory, makeCurrent, gate, runDir, choice, testReport);
-    }
-
-    private (string RunDir, string Version) RunDirectory(ClassifyRequest request)
-    {
-        var runs = Path.Combine(Path.GetFullPath(request.ModelsDirectory), "runs");
-        Directory.CreateDirectory(runs);
-        if (request.Resume)
-        {
-            var latest = Directory.GetDirectories(runs, "classifier-*")
-                .Where(d => File.Exists(Path.Combine(d, "checkpoint", "state.json")) && !File.Exists(Path.Combine(d, "done")))
-                .Order(StringComparer.Ordinal).LastOrDefault()
-                ?? throw new ArgumentException($"{runs}: no unfinished classifier run with a checkpoint to resume");
-            progress.Message($"resuming {latest}");
-            return (latest, Path.GetFileName(latest)["classifier-".Length..]);
-        }
-
-        var version = request.Version ?? DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
-        var dir = Path.Combine(runs, $"classifier-{version}");
-        for (var i = 2; Directory.Exists(dir) || Directory.Exists(Path.Combine(request.ModelsDirectory, ModelTasks.Classifier, version)); i++)
-        {
-            version = $"{request.Version ?? DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}-{i}";
-            dir = Path.Combine(runs, $"classifier-{version}");
-        }
-
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "request.json"), JsonSerializer.Serialize(request with { Training = request.Training with { InjectNonFiniteLoss = null } }, new JsonSerializerOptions { WriteIndented = true }));
-        return (dir, version);
     }
 
     private ModelPackage? InitPackage(ClassifyRequest request, int channels)
