@@ -4,6 +4,7 @@ using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Review;
 using Inspection.Daemon.Snapshots;
 using Inspection.TestSupport;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Cli;
 using Inspection.Trainer.Training;
 using Microsoft.Extensions.Logging.Abstractions;
