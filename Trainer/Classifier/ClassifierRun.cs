@@ -9,6 +9,7 @@ using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Pretrained;
 using Inspection.Trainer.Reports;
 using Inspection.Trainer.Training;
 using TorchSharp;
@@ -29,10 +30,16 @@ public sealed record ClassifyRequest
     public double RecallTarget { get; init; } = 0.99;
 
     /// <summary>Architecture name.</summary>
-    public string Arch { get; init; } = Architectures.MobileNetV2;
+    public string Arch { get; init; } = Architectures.ResNet18;
 
-    /// <summary>Square input size.</summary>
-    public int ImageSize { get; init; } = 128;
+    /// <summary><c>imagenet</c> (the pretrained ResNet-18), <c>none</c>, or null: imagenet for resnet18, none otherwise.</summary>
+    public string? Pretrained { get; init; }
+
+    /// <summary>Square input size; 0 chooses it from the data (<see cref="InputSize"/>).</summary>
+    public int ImageSize { get; init; }
+
+    /// <summary>Train only the head on cached backbone features (<see cref="HeadOnlyTraining"/>).</summary>
+    public bool HeadOnly { get; init; }
 
     /// <summary>Width multiplier.</summary>
     public double WidthMultiplier { get; init; } = 0.5;
@@ -82,9 +89,20 @@ public sealed class ClassifierRun(ITrainingProgress progress)
 
         request.Training.Validate();
 
-        if (request.ImageSize < 32)
+        if (request.ImageSize != 0 && request.ImageSize < 32)
         {
-            throw new ArgumentException($"--image-size must be at least 32 (got {request.ImageSize})");
+            throw new ArgumentException($"--image-size must be at least 32, or 0 to choose it from the data (got {request.ImageSize})");
+        }
+
+        var pretrained = Pretraining.Resolve(request.Arch, request.Pretrained);
+        if (request.Arch == Architectures.ResNet18 && request.ImageSize % ResNet18Encoder.SizeMultiple != 0)
+        {
+            throw new ArgumentException($"--image-size {request.ImageSize}: the ResNet-18 takes sides that are multiples of {ResNet18Encoder.SizeMultiple} (e.g. 224), or 0 to choose from the data");
+        }
+
+        if (request.HeadOnly && request.Arch != Architectures.ResNet18)
+        {
+            throw new ArgumentException($"--head-only trains the head on a pretrained backbone: it needs --arch {Architectures.ResNet18} (got {request.Arch})");
         }
 
         request.Augment.Validate();
@@ -105,7 +123,11 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         var (runDir, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Classifier, request.Version, request.Resume, request, progress);
         var channels = request.Channels ?? dataset.DetectChannels();
         var initPackage = InitPackage(request, channels);
-        var spec = InputSpecFor(dataset, channels, request.ImageSize, initPackage);
+        var (width, height, resize) = SizeFor(request, dataset);
+        var spec = initPackage is null && pretrained
+            ? ImageNetResNet18.InputSpecFor(channels, width, height, resize)
+            : InputSpecFor(dataset, channels, width, height, resize, initPackage);
+        progress.Message($"input: {spec.Width}x{spec.Height} {spec.Colour}, {spec.Resize}{(request.ImageSize == 0 ? " (from the training images' median size)" : "")}");
         var train = TensorSet.Build(dataset.In(Splits.Train), spec);
         var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
         var test = TensorSet.Build(dataset.In(Splits.Test), spec);
@@ -127,7 +149,13 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
             }
         }
-        else if (!request.Resume)
+        if (initFrom is null && !request.Resume && pretrained)
+        {
+            ImageNetResNet18.Load(((ResNet18Classifier)model).Backbone, spec);
+            initFrom = Pretraining.ImageNet;
+            progress.Message($"init: ImageNet ResNet-18 ({PretrainedFiles.ResNet18.Name} of {Pretraining.Source}; preprocessing folded into the stem)");
+        }
+        else if (initFrom is null && !request.Resume)
         {
             progress.Message("init: from scratch");
         }
@@ -135,8 +163,13 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
         progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
 
-        using var task = new ClassifierTask(model, train, validation, posWeight, new Augmenter(request.Augment, spec, request.Training.Seed), request.Training.BatchSize, device);
-        var trained = new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
+        // A pretrained (or package-initialised) ResNet-18 fine-tunes: head alone first, then the backbone at a lower rate.
+        var groups = initFrom is not null && model is ResNet18Classifier resnet ? Pretraining.FineTuningGroups(resnet, request.Training.Epochs) : null;
+        var augmenter = new Augmenter(request.Augment, spec, request.Training.Seed);
+        using var task = new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups);
+        var trained = request.HeadOnly
+            ? HeadOnlyTraining.Fit((ResNet18Classifier)model, train, validation, posWeight, request.Training, augmenter, progress, device)
+            : new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
 
         var valLabels = validation.Images.Select(i => i.Defect).ToList();
         var testLabels = test.Images.Select(i => i.Defect).ToList();
@@ -230,7 +263,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             var explicitPackage = PackageScorer.Open(request.Init);
             if (explicitPackage.Manifest.Arch != request.Arch || explicitPackage.Manifest.Input.Channels != channels)
             {
-                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s); this run trains a {request.Arch} with {channels}");
+                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s) ({explicitPackage.Manifest.Input.Colour}); this run trains a {request.Arch} with {channels} ({(channels == 1 ? "grey" : "rgb")}): pass --arch {explicitPackage.Manifest.Arch} --channels {explicitPackage.Manifest.Input.Channels}, or --init scratch");
             }
 
             return explicitPackage;
@@ -251,23 +284,37 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         return current;
     }
 
+    // An explicit --image-size is a square, stretched as before; 0 keeps the data's aspect ratio (letterboxed).
+    private (int Width, int Height, string Resize) SizeFor(ClassifyRequest request, ClassificationDataset dataset)
+    {
+        if (request.ImageSize != 0)
+        {
+            return (request.ImageSize, request.ImageSize, "stretch");
+        }
+
+        var (medianWidth, medianHeight) = InputSize.Median(dataset.In(Splits.Train));
+        var (width, height) = InputSize.For(medianWidth, medianHeight, request.Arch == Architectures.ResNet18 ? ResNet18Encoder.SizeMultiple : 16);
+        progress.Message($"input size from the data: median training image {medianWidth}x{medianHeight} -> {width}x{height}");
+        return (width, height, "letterbox");
+    }
+
     // Retraining from a package keeps its normalisation (the weights expect it); otherwise it is measured on the
     // training split, through the same preprocessor with identity normalisation.
-    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int size, ModelPackage? init)
+    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int width, int height, string resize, ModelPackage? init)
     {
         var colour = channels == 1 ? "grey" : "rgb";
         if (init is not null)
         {
-            return init.Manifest.Input with { Width = size, Height = size };
+            return init.Manifest.Input with { Width = width, Height = height, Resize = resize };
         }
 
-        var identity = new InputSpec { Width = size, Height = size, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray() };
+        var identity = new InputSpec { Width = width, Height = height, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray(), Resize = resize };
         var trainImages = dataset.In(Splits.Train);
         var sample = Enumerable.Range(0, Math.Min(256, trainImages.Count)).Select(i => trainImages[i * trainImages.Count / Math.Min(256, trainImages.Count)]).ToList();
         var set = TensorSet.Build(sample, identity);
         var mean = new float[channels];
         var std = new float[channels];
-        var plane = size * size;
+        var plane = width * height;
         for (var c = 0; c < channels; c++)
         {
             double sum = 0, sumSq = 0;
