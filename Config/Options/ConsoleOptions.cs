@@ -35,6 +35,9 @@ public sealed class HttpOptions
 /// <summary>The result history: every result indexed in SQLite next to the snapshots.</summary>
 public sealed class HistoryOptions
 {
+    /// <summary>Index results at all.</summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>SQLite file; empty means <c>{Snapshots:Directory}/history.db</c> (no history when both are empty).</summary>
     public string File { get; set; } = "";
 
@@ -45,6 +48,9 @@ public sealed class HistoryOptions
 /// <summary>The review queue: frames kept for an operator to label, which then feed retraining.</summary>
 public sealed class ReviewOptions
 {
+    /// <summary>File-name prefix of labelled review frames in the dataset; the trainer counts them as reviewed images.</summary>
+    public const string DatasetPrefix = "review-";
+
     /// <summary>Folder of frames waiting for a label; empty turns the queue off.</summary>
     public string Directory { get; set; } = "/var/lib/inspection/review";
 

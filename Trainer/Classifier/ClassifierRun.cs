@@ -112,6 +112,9 @@ public sealed class ClassifierRun(ITrainingProgress progress)
 
         var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
         progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
+        var reviewed = dataset.Reviewed();
+        progress.Message($"reviewed: {reviewed.Values.Sum()} images labelled in the daemon's review queue" +
+            (reviewed.Count > 0 ? $" ({string.Join(", ", reviewed.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))})" : ""));
         foreach (var line in dataset.BalanceLines())
         {
             progress.Message("  " + line);
