@@ -195,14 +195,14 @@ public sealed class ProcessTests
             Outbox = new { o.Outbox.Directory },
             Snapshots = new { o.Snapshots.Directory },
             Inspect = new { o.Inspect.AllowedFolders },
-            Pipeline = new { ShutdownTimeout = o.Pipeline.ShutdownTimeout.ToString("c") },
+            Pipeline = new { ShutdownTimeout = o.Pipeline.ShutdownTimeout.ToString("c"), o.Pipeline.ResultQueueCapacity },
         };
         var path = daemon.Temp.Combine("inspection.json");
         File.WriteAllText(path, JsonSerializer.Serialize(config));
         return path;
     }
 
-    private static System.Text.StringBuilder CollectOutput(Process process)
+    internal static System.Text.StringBuilder CollectOutput(Process process)
     {
         var output = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
