@@ -10,11 +10,16 @@ results=artifacts/test-results
 rm -rf "$results"
 status=0
 dotnet test Inspection.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" "$@" || status=$?
-# Sum the counters of every test run (one .trx per test project).
-read -r passed failed skipped < <(cat "$results"/*.trx 2>/dev/null | grep -o '<Counters [^>]*>' | awk '
+# Sum the counters of every test run (one .trx per test project). The trx counters leave skipped tests out
+# (notExecuted stays 0), so skipped tests are counted from their results' outcome instead.
+read -r passed failed < <(cat "$results"/*.trx 2>/dev/null | grep -o '<Counters [^>]*>' | awk '
   { for (i = 1; i <= NF; i++) { split($i, kv, "=\""); v = kv[2]; sub(/".*/, "", v);
-      if (kv[1] == "passed") p += v; if (kv[1] == "failed") f += v; if (kv[1] == "notExecuted") s += v } }
-  END { printf "%d %d %d\n", p, f, s }')
+      if (kv[1] == "passed") p += v; if (kv[1] == "failed") f += v } }
+  END { printf "%d %d\n", p, f }')
+skipped_names=$(cat "$results"/*.trx 2>/dev/null | { grep -o '<UnitTestResult [^>]*outcome="NotExecuted"' || true; } |
+  sed 's/.* testName="\([^"]*\)".*/\1/')
+skipped=$(printf '%s' "$skipped_names" | grep -c . || true)
+[ -z "$skipped_names" ] || printf '%s\n' "$skipped_names" | sed 's/^/skipped: /' >&2
 # A test host that crashes leaves its unfinished test out of every counter: count each aborted run as a failure.
 for trx in "$results"/*.trx; do
   [ -e "$trx" ] || continue

@@ -57,6 +57,7 @@ public sealed record ModelManifest
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter<OutputKind>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
     };
 
     /// <summary>Reads and checks a manifest; throws <see cref="ModelPackageException"/> naming the file and field.</summary>
@@ -122,7 +123,7 @@ public sealed record ModelManifest
     }
 }
 
-/// <summary>Input tensor layout and preprocessing. Shared by trainer and daemon through Camera's preprocessor.</summary>
+/// <summary>Input tensor layout and preprocessing. Shared by trainer and daemon through Inspection.Inference's preprocessor.</summary>
 public sealed record InputSpec
 {
     /// <summary>Tensor width.</summary>
@@ -159,8 +160,27 @@ public sealed record OutputSpec
     /// <summary>Name of the ONNX output.</summary>
     public string Name { get; init; } = "logit";
 
-    /// <summary><c>logit</c> (apply a sigmoid) or <c>probability</c>.</summary>
-    public string Kind { get; init; } = "logit";
+    /// <summary>What the output's numbers are; Inspection.Inference turns each kind into a defect probability.</summary>
+    public OutputKind Kind { get; init; } = OutputKind.Logit;
+}
+
+/// <summary>
+/// What a model's output holds, per image (classifier) or per pixel (segmenter). In the manifest as snake_case text;
+/// an unknown kind makes the manifest unreadable rather than being guessed at.
+/// </summary>
+public enum OutputKind
+{
+    /// <summary>One logit: probability = sigmoid(x). Output shape [N,1] (classifier) or [N,1,H,W] (segmenter).</summary>
+    Logit,
+
+    /// <summary>One probability in [0, 1], used as is.</summary>
+    Probability,
+
+    /// <summary>Two class logits (good, defect): probability = softmax(x)[1]. Shape [N,2] or [N,2,H,W].</summary>
+    TwoClassLogits,
+
+    /// <summary>Two class probabilities (good, defect): probability = x[1].</summary>
+    TwoClassProbabilities,
 }
 
 /// <summary>The decision threshold and the validation evidence behind it.</summary>

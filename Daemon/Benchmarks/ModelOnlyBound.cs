@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Inspection.Daemon.Inference;
+using Inspection.Inference;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Inspection.Daemon.Benchmarks;

@@ -1,9 +1,10 @@
 using System.Diagnostics;
-using Inspection.Camera.Postprocessing;
-using Inspection.Camera.Preprocessing;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Results;
+using Inspection.Inference;
+using Inspection.Inference.Postprocessing;
+using Inspection.Inference.Preprocessing;
 using OpenCvSharp;
 
 namespace Inspection.Daemon.Inference;
@@ -36,6 +37,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
 {
     private readonly MaskAnalyzer _masks = new();
     private readonly Mat _mask = new();
+    private float[] _probabilities = [];
     private ModelBuffers? _buffers;
     private Preprocessor? _classifierPre;
     private Preprocessor? _segmenterPre;
@@ -57,7 +59,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
             var preprocessed = Stopwatch.GetTimestamp();
             buffers.RunClassifier();
             var classified = Stopwatch.GetTimestamp();
-            var score = ToProbability(buffers.ClassifierOutput, set.Classifier.Manifest.Output.Kind);
+            var score = ModelOutputs.Probability(buffers.ClassifierOutput, set.Classifier.Manifest.Output.Kind);
             var threshold = store.ThresholdFor(camera, set);
             var models = new ResultModels(set.Classifier.Manifest.Version, set.Segmenter.Manifest.Version);
 
@@ -89,9 +91,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
             var shape = set.Segmenter.OutputShape;
             var manifest = set.Segmenter.Manifest;
             var mask = _mask;
-            var analysis = manifest.Output.Kind == "probability"
-                ? _masks.Analyze(buffers.SegmenterOutput, (int)shape[^1], (int)shape[^2], (float)manifest.Threshold.Value, pipeline.MinRegionArea, mask)
-                : _masks.AnalyzeLogits(buffers.SegmenterOutput, (int)shape[^1], (int)shape[^2], (float)manifest.Threshold.Value, pipeline.MinRegionArea, mask);
+            var analysis = AnalyzeMask(buffers.SegmenterOutput, manifest, (int)shape[^1], (int)shape[^2], mask);
             var segmentation = ToResult(analysis.ScaledTo(image.Cols, image.Rows));
             var done = Stopwatch.GetTimestamp();
             return new InspectionOutcome
@@ -128,23 +128,23 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
         a.Width == b.Width && a.Height == b.Height && a.Channels == b.Channels && a.Colour == b.Colour && a.Resize == b.Resize
         && a.Mean.AsSpan().SequenceEqual(b.Mean) && a.Std.AsSpan().SequenceEqual(b.Std);
 
-    private static double ToProbability(float[] output, string kind)
+    // A logit map is thresholded in logit space (no sigmoid per pixel); other kinds become probabilities first.
+    private MaskAnalysisResult AnalyzeMask(float[] output, ModelManifest manifest, int width, int height, Mat mask)
     {
-        // One value: a logit (or a probability); two: class scores for good/defect.
-        if (output.Length >= 2)
+        var threshold = (float)manifest.Threshold.Value;
+        if (manifest.Output.Kind == OutputKind.Logit)
         {
-            if (kind == "probability")
-            {
-                return output[1];
-            }
-
-            var max = Math.Max(output[0], output[1]);
-            var e0 = Math.Exp(output[0] - max);
-            var e1 = Math.Exp(output[1] - max);
-            return e1 / (e0 + e1);
+            return _masks.AnalyzeLogits(output, width, height, threshold, pipeline.MinRegionArea, mask);
         }
 
-        return kind == "probability" ? output[0] : 1.0 / (1.0 + Math.Exp(-output[0]));
+        if (manifest.Output.Kind == OutputKind.Probability)
+        {
+            return _masks.Analyze(output, width, height, threshold, pipeline.MinRegionArea, mask);
+        }
+
+        var map = _probabilities.Length == width * height ? _probabilities : _probabilities = new float[width * height];
+        ModelOutputs.PixelProbabilities(output, manifest.Output.Kind, map);
+        return _masks.Analyze(map, width, height, threshold, pipeline.MinRegionArea, mask);
     }
 
     private static SegmentationResult ToResult(MaskAnalysisResult analysis) => new(

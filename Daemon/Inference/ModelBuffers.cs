@@ -1,52 +1,38 @@
-using Microsoft.ML.OnnxRuntime;
+using Inspection.Inference;
 
 namespace Inspection.Daemon.Inference;
 
-/// <summary>Input and output tensors of one <see cref="ModelSet"/> for one caller: managed arrays wrapped once as
-/// <see cref="OrtValue"/>s (pinned for their lifetime), so a frame costs no tensor allocations.</summary>
+/// <summary>Input and output tensors of one <see cref="ModelSet"/> for one caller: one <see cref="OnnxRunner"/> per
+/// model, so a frame costs no tensor allocations.</summary>
 public sealed class ModelBuffers : IDisposable
 {
-    private readonly OrtValue[] _classifierIn;
-    private readonly OrtValue[] _classifierOut;
-    private readonly OrtValue[] _segmenterIn;
-    private readonly OrtValue[] _segmenterOut;
-    private readonly RunOptions _runOptions = new();
+    private readonly OnnxRunner _classifier;
+    private readonly OnnxRunner _segmenter;
 
     public ModelBuffers(ModelSet models)
     {
         Models = models;
-        ClassifierInput = new float[models.Classifier.InputShape.Aggregate(1L, (a, b) => a * b)];
-        ClassifierOutput = new float[models.Classifier.OutputLength];
-        SegmenterInput = new float[models.Segmenter.InputShape.Aggregate(1L, (a, b) => a * b)];
-        SegmenterOutput = new float[models.Segmenter.OutputLength];
-        _classifierIn = [OrtValue.CreateTensorValueFromMemory(ClassifierInput, models.Classifier.InputShape)];
-        _classifierOut = [OrtValue.CreateTensorValueFromMemory(ClassifierOutput, models.Classifier.OutputShape)];
-        _segmenterIn = [OrtValue.CreateTensorValueFromMemory(SegmenterInput, models.Segmenter.InputShape)];
-        _segmenterOut = [OrtValue.CreateTensorValueFromMemory(SegmenterOutput, models.Segmenter.OutputShape)];
+        _classifier = new OnnxRunner(models.Classifier);
+        _segmenter = new OnnxRunner(models.Segmenter);
     }
 
     public ModelSet Models { get; }
 
-    public float[] ClassifierInput { get; }
+    public float[] ClassifierInput => _classifier.Input;
 
-    public float[] ClassifierOutput { get; }
+    public float[] ClassifierOutput => _classifier.Output;
 
-    public float[] SegmenterInput { get; }
+    public float[] SegmenterInput => _segmenter.Input;
 
-    public float[] SegmenterOutput { get; }
+    public float[] SegmenterOutput => _segmenter.Output;
 
-    public void RunClassifier() =>
-        Models.Classifier.Session.Run(_runOptions, Models.Classifier.InputNames, _classifierIn, Models.Classifier.OutputNames, _classifierOut);
+    public void RunClassifier() => _classifier.Run();
 
-    public void RunSegmenter() =>
-        Models.Segmenter.Session.Run(_runOptions, Models.Segmenter.InputNames, _segmenterIn, Models.Segmenter.OutputNames, _segmenterOut);
+    public void RunSegmenter() => _segmenter.Run();
 
     public void Dispose()
     {
-        _classifierIn[0].Dispose();
-        _classifierOut[0].Dispose();
-        _segmenterIn[0].Dispose();
-        _segmenterOut[0].Dispose();
-        _runOptions.Dispose();
+        _classifier.Dispose();
+        _segmenter.Dispose();
     }
 }

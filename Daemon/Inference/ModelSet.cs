@@ -1,5 +1,6 @@
 using Inspection.Config.Models;
 using Inspection.Config.Options;
+using Inspection.Inference;
 
 namespace Inspection.Daemon.Inference;
 
@@ -29,13 +30,22 @@ public sealed class ModelSet
     {
         CheckTask(classifierPackage, ModelTasks.Classifier);
         CheckTask(segmenterPackage, ModelTasks.Segmenter);
-        var classifier = OnnxModel.Load(classifierPackage, options, providers);
+        var classifier = OnnxModel.Load(classifierPackage, options.Threads, providers);
         try
         {
-            var segmenter = OnnxModel.Load(segmenterPackage, options, providers);
-            var set = new ModelSet(classifier, segmenter);
-            set.WarmUp();
-            return set;
+            var segmenter = OnnxModel.Load(segmenterPackage, options.Threads, providers);
+            try
+            {
+                classifier.WarmUp();
+                segmenter.WarmUp();
+            }
+            catch
+            {
+                segmenter.Dispose();
+                throw;
+            }
+
+            return new ModelSet(classifier, segmenter);
         }
         catch
         {
@@ -49,17 +59,6 @@ public sealed class ModelSet
         if (package.Manifest.Task != task)
         {
             throw new ModelPackageException($"{package.Directory}: manifest task is '{package.Manifest.Task}', expected '{task}'");
-        }
-    }
-
-    // The first Run allocates ONNX Runtime's arenas and picks kernels; do it before the first real frame.
-    private void WarmUp()
-    {
-        using var buffers = new ModelBuffers(this);
-        for (var i = 0; i < 2; i++)
-        {
-            buffers.RunClassifier();
-            buffers.RunSegmenter();
         }
     }
 

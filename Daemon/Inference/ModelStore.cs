@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
+using Inspection.Inference;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Inference;

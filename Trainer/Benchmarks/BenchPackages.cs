@@ -20,7 +20,7 @@ public static class BenchPackages
                 Task = model.Task,
                 Arch = model.Arch,
                 Input = new InputSpec { Width = size, Height = size, Channels = 1, Colour = "grey", Mean = [0.5f], Std = [0.25f] },
-                Output = new OutputSpec { Name = model.Task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = "logit" },
+                Output = new OutputSpec { Name = model.Task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = OutputKind.Logit },
                 Threshold = new ThresholdSpec { Value = 0.5 },
                 Version = $"bench-{model.Arch}-{size}-{DateTime.UtcNow:yyyyMMddHHmmss}",
             }, makeCurrent: true, log: log);

@@ -1,12 +1,12 @@
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Classification;
-using Microsoft.ML.OnnxRuntime;
+using Inspection.Inference;
 
 namespace Inspection.Trainer.Evaluation;
 
 /// <summary>
-/// Scores images with a package's <c>model.onnx</c> in ONNX Runtime, preprocessed by its manifest's input spec through
-/// Camera's preprocessor: exactly what the daemon would compute. Used by <c>trainer eval</c> and by the quality gate to
+/// Scores images with a package's <c>model.onnx</c> through Inspection.Inference (the daemon's preprocessor, session
+/// settings and output decoding): exactly what the daemon would compute. Used by <c>trainer eval</c> and by the quality gate to
 /// measure the model being replaced.
 /// </summary>
 public static class PackageScorer
@@ -26,39 +26,21 @@ public static class PackageScorer
             : ModelPackage.Open(full);
     }
 
-    /// <summary>Defect probabilities for <paramref name="images"/>.</summary>
-    public static double[] Score(ModelPackage package, IReadOnlyList<LabelledImage> images, int batchSize = 16)
+    /// <summary>Defect probabilities for <paramref name="images"/>, one image at a time through the shared
+    /// <see cref="OnnxRunner"/>: bit-identical to what the daemon computes for the same decoded image.</summary>
+    public static double[] Score(ModelPackage package, IReadOnlyList<LabelledImage> images, int threads = 0) =>
+        Score(package, TensorSet.Build(images, package.Manifest.Input), threads);
+
+    /// <summary>Defect probabilities for tensors already preprocessed with the package's input spec.</summary>
+    public static double[] Score(ModelPackage package, TensorSet set, int threads = 0)
     {
         if (package.Manifest.Task != ModelTasks.Classifier)
         {
             throw new ModelPackageException($"{package.Directory}: is a {package.Manifest.Task} package, not a classifier");
         }
 
-        var set = TensorSet.Build(images, package.Manifest.Input);
-        var spec = package.Manifest.Input;
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        using var session = new InferenceSession(package.OnnxPath, options);
-        using var runOptions = new RunOptions();
-        var scores = new double[images.Count];
-        var length = spec.Channels * spec.Height * spec.Width;
-        for (var start = 0; start < images.Count; start += batchSize)
-        {
-            var n = Math.Min(batchSize, images.Count - start);
-            var data = new float[n * length];
-            for (var i = 0; i < n; i++)
-            {
-                set.Tensors[start + i].CopyTo(data, i * length);
-            }
-
-            using var input = OrtValue.CreateTensorValueFromMemory(data, [n, spec.Channels, spec.Height, spec.Width]);
-            using var results = session.Run(runOptions, [spec.Name], [input], [package.Manifest.Output.Name]);
-            var output = results[0].GetTensorDataAsSpan<float>();
-            for (var i = 0; i < n; i++)
-            {
-                scores[start + i] = package.Manifest.Output.Kind == "logit" ? 1 / (1 + Math.Exp(-output[i])) : output[i];
-            }
-        }
-
-        return scores;
+        using var model = OnnxModel.Load(package, threads);
+        using var runner = new OnnxRunner(model);
+        return set.Tensors.Select(t => runner.Score(t)).ToArray();
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
-using Inspection.Camera.Postprocessing;
+using Inspection.Inference.Postprocessing;
 using Inspection.Camera.Preprocessing;
+using Inspection.Inference.Preprocessing;
 using Inspection.Camera.Sources;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
@@ -11,7 +12,7 @@ using Inspection.TestSupport;
 using Inspection.Trainer.Cli;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Quickstart;
-using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Segmenter;
 using Microsoft.ML.OnnxRuntime;
 using OpenCvSharp;
 using TorchSharp;
@@ -99,7 +100,7 @@ public sealed class DaemonOnTrainerPackagesTests(ITestOutputHelper output)
         {
             Data = temp.Combine("scenes"),
             ModelsDirectory = daemon.ModelsDir,
-            Options = new SegmenterOptions { ImageSize = 64, WidthMultiplier = 0.35, Epochs = 3, BatchSize = 8, Seed = 3 },
+            Options = new SegmenterOptions { ImageSize = 64, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = 3, BatchSize = 8, Seed = 3 } },
             Version = "unet1",
         }, new JsonProgress(log));
         torch.manual_seed(7);

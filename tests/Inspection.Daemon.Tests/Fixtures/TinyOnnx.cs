@@ -20,12 +20,12 @@ public static class TinyOnnx
     public static void MakeCurrent(string modelsDirectory, string packageDirectory) =>
         ModelPackage.MakeCurrent(modelsDirectory, Path.GetFileName(Path.GetDirectoryName(packageDirectory))!, packageDirectory);
 
-    public static string WritePackage(string modelsDirectory, string task, string version, double threshold, int size = Size, int onnxSize = -1)
+    public static string WritePackage(string modelsDirectory, string task, string version, double threshold, int size = Size, int onnxSize = -1, byte[]? onnxBytes = null)
     {
         var dir = Path.Combine(modelsDirectory, task, version);
         Directory.CreateDirectory(dir);
         var onnx = Path.Combine(dir, ModelPackage.OnnxFile);
-        File.WriteAllBytes(onnx, task == ModelTasks.Classifier ? Classifier(onnxSize > 0 ? onnxSize : size) : Segmenter(onnxSize > 0 ? onnxSize : size));
+        File.WriteAllBytes(onnx, onnxBytes ?? (task == ModelTasks.Classifier ? Classifier(onnxSize > 0 ? onnxSize : size) : Segmenter(onnxSize > 0 ? onnxSize : size)));
         new ModelManifest
         {
             Task = task,
@@ -33,7 +33,7 @@ public static class TinyOnnx
             CreatedAt = DateTimeOffset.UtcNow,
             Arch = "tiny-test",
             Input = new InputSpec { Width = size, Height = size, Channels = 1, Colour = "grey", Mean = [0f], Std = [1f] },
-            Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = "logit" },
+            Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = OutputKind.Logit },
             Threshold = new ThresholdSpec { Value = threshold, RecallTarget = 0.99, Recall = 1, Precision = 0.9, Positives = 10 },
             OnnxSha256 = ModelManifest.Sha256Of(onnx),
         }.Save(Path.Combine(dir, ModelPackage.ManifestFile));
@@ -47,6 +47,11 @@ public static class TinyOnnx
 
     public static byte[] Segmenter(int size) => Model(size, [1, 1, size, size], "mask_logit",
         [Node("Sub", ["input", "half"], ["centred"]), Node("Mul", ["centred", "gain"], ["mask_logit"])]);
+
+    /// <summary>A classifier that loads (its declared input and [1,1] output match the manifest) but fails at its first
+    /// run: the graph really computes a whole map, which does not fit the one-value output buffer.</summary>
+    public static byte[] FailsAtRun(int size) => Model(size, [1, 1], "logit",
+        [Node("Sub", ["input", "half"], ["centred"]), Node("Mul", ["centred", "gain"], ["logit"])]);
 
     private static byte[] Model(int size, long[] outputShape, string output, byte[][] nodes)
     {

@@ -21,7 +21,7 @@ public static class TrainerPackages
             Arch = task == ModelTasks.Classifier ? Architectures.MobileNetV2 : "one-conv",
             Version = version,
             Input = Input,
-            Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = "logit" },
+            Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = OutputKind.Logit },
             Threshold = new ThresholdSpec { Value = threshold },
         }, makeCurrent, log: TextWriter.Null).Package.Directory;
 

@@ -1,0 +1,66 @@
+using Inspection.Config.Models;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Inspection.Inference;
+
+/// <summary>
+/// One caller's input and output tensors for one <see cref="OnnxModel"/>, batch 1: managed arrays wrapped once as
+/// <see cref="OrtValue"/>s (pinned for their lifetime), so a run costs no tensor allocations. Every consumer scores one
+/// image at a time through this, so the trainer's gate, <c>trainer eval</c> and the daemon get bit-identical numbers.
+/// Not thread-safe; one per thread of work.
+/// </summary>
+public sealed class OnnxRunner : IDisposable
+{
+    private readonly OrtValue[] _in;
+    private readonly OrtValue[] _out;
+    private readonly RunOptions _runOptions = new();
+
+    /// <summary>Allocates the buffers for <paramref name="model"/>.</summary>
+    public OnnxRunner(OnnxModel model)
+    {
+        Model = model;
+        Input = new float[model.InputLength];
+        Output = new float[model.OutputLength];
+        _in = [OrtValue.CreateTensorValueFromMemory(Input, model.InputShape)];
+        _out = [OrtValue.CreateTensorValueFromMemory(Output, model.OutputShape)];
+    }
+
+    /// <summary>The model this runs.</summary>
+    public OnnxModel Model { get; }
+
+    /// <summary>The NCHW input tensor of one image; fill it (e.g. with a <see cref="Preprocessing.Preprocessor"/>) before <see cref="Run"/>.</summary>
+    public float[] Input { get; }
+
+    /// <summary>The raw output of the last <see cref="Run"/>.</summary>
+    public float[] Output { get; }
+
+    /// <summary>Runs the model on <see cref="Input"/> into <see cref="Output"/>; an ONNX Runtime error becomes a
+    /// <see cref="ModelPackageException"/> naming the package.</summary>
+    public void Run()
+    {
+        try
+        {
+            Model.Session.Run(_runOptions, Model.InputNames, _in, Model.OutputNames, _out);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new ModelPackageException($"{Model.Package.OnnxPath}: ONNX Runtime failed running the model: {ex.Message}");
+        }
+    }
+
+    /// <summary>Runs <paramref name="tensor"/> (one image's NCHW floats) and returns the classifier's defect probability.</summary>
+    public double Score(ReadOnlySpan<float> tensor)
+    {
+        tensor.CopyTo(Input);
+        Run();
+        return ModelOutputs.Probability(Output, Model.Manifest.Output.Kind);
+    }
+
+    /// <summary>Releases the tensors.</summary>
+    public void Dispose()
+    {
+        _in[0].Dispose();
+        _out[0].Dispose();
+        _runOptions.Dispose();
+    }
+}

@@ -1,0 +1,352 @@
+using System.Diagnostics;
+using System.Globalization;
+using Inspection.Config.Models;
+using Inspection.Trainer.Augmentation;
+using Inspection.Trainer.Datasets;
+using Inspection.Trainer.Datasets.Classification;
+using Inspection.Trainer.Datasets.Segmentation;
+using Inspection.Trainer.Evaluation;
+using Inspection.Trainer.Metrics;
+using Inspection.Trainer.Models;
+using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Pretrained;
+using Inspection.Trainer.Reports;
+using Inspection.Trainer.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Inspection.Trainer.Classifier;
+
+/// <summary>Everything <c>trainer classify</c> needs.</summary>
+public sealed record ClassifyRequest
+{
+    /// <summary>Folder per class or labels file.</summary>
+    public required string Data { get; init; }
+
+    /// <summary>Models folder: the package goes to <c>classifier/&lt;version&gt;</c>, the run's report to <c>runs/</c>.</summary>
+    public required string ModelsDirectory { get; init; }
+
+    /// <summary>Recall the threshold must reach, in (0, 1).</summary>
+    public double RecallTarget { get; init; } = 0.99;
+
+    /// <summary>Architecture name.</summary>
+    public string Arch { get; init; } = Architectures.ResNet18;
+
+    /// <summary><c>imagenet</c> (the pretrained ResNet-18), <c>none</c>, or null: imagenet for resnet18, none otherwise.</summary>
+    public string? Pretrained { get; init; }
+
+    /// <summary>Square input size; 0 chooses it from the data (<see cref="InputSize"/>).</summary>
+    public int ImageSize { get; init; }
+
+    /// <summary>Train only the head on cached backbone features (<see cref="HeadOnlyTraining"/>).</summary>
+    public bool HeadOnly { get; init; }
+
+    /// <summary>Width multiplier.</summary>
+    public double WidthMultiplier { get; init; } = 0.5;
+
+    /// <summary>1, 3, or null to decide from the images.</summary>
+    public int? Channels { get; init; }
+
+    /// <summary>Dataset reading and split.</summary>
+    public ClassificationDataOptions DataOptions { get; init; } = new();
+
+    /// <summary>Optimisation.</summary>
+    public TrainingOptions Training { get; init; } = new();
+
+    /// <summary>Augmentation of the training split.</summary>
+    public AugmentOptions Augment { get; init; } = new();
+
+    /// <summary><c>auto</c> (the current package's weights when they fit), <c>scratch</c>, or a package folder.</summary>
+    public string Init { get; init; } = "auto";
+
+    /// <summary>Continue the latest unfinished run from its checkpoint.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Make the result current even if the gate says no.</summary>
+    public bool Force { get; init; }
+
+    /// <summary>Package version; default: UTC time.</summary>
+    public string? Version { get; init; }
+}
+
+/// <summary>Outcome of a run.</summary>
+public sealed record ClassifyResult(string PackageDirectory, bool IsCurrent, GateDecision Gate, string RunDirectory, ThresholdChoice Choice, BinaryReport Test);
+
+/// <summary>
+/// One classifier run end to end: read and split the data, train with recall-weighted loss, choose the threshold on
+/// validation, measure the untouched test split, apply the quality gate against the current model, write the package
+/// (as <c>current</c> only if the gate passes or <c>--force</c>), and write the report.
+/// </summary>
+public sealed class ClassifierRun(ITrainingProgress progress)
+{
+    /// <summary>Runs; throws <see cref="DatasetException"/>, <see cref="ModelPackageException"/>, <see cref="TrainingDivergedException"/> or <see cref="ArgumentException"/> with a message naming the problem.</summary>
+    public ClassifyResult Run(ClassifyRequest request)
+    {
+        if (!(request.RecallTarget > 0 && request.RecallTarget < 1))
+        {
+            throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {request.RecallTarget.ToString(CultureInfo.InvariantCulture)})");
+        }
+
+        request.Training.Validate();
+
+        if (request.ImageSize != 0 && request.ImageSize < 32)
+        {
+            throw new ArgumentException($"--image-size must be at least 32, or 0 to choose it from the data (got {request.ImageSize})");
+        }
+
+        var pretrained = Pretraining.Resolve(request.Arch, request.Pretrained);
+        if (request.Arch == Architectures.ResNet18 && request.ImageSize % ResNet18Encoder.SizeMultiple != 0)
+        {
+            throw new ArgumentException($"--image-size {request.ImageSize}: the ResNet-18 takes sides that are multiples of {ResNet18Encoder.SizeMultiple} (e.g. 224), or 0 to choose from the data");
+        }
+
+        if (request.HeadOnly && request.Arch != Architectures.ResNet18)
+        {
+            throw new ArgumentException($"--head-only trains the head on a pretrained backbone: it needs --arch {Architectures.ResNet18} (got {request.Arch})");
+        }
+
+        request.Augment.Validate();
+        var wall = Stopwatch.StartNew();
+        var device = cuda.is_available() ? CUDA : CPU;
+        progress.Message($"device: {(device.type == DeviceType.CUDA ? "cuda" : "cpu")}, {get_num_threads()} CPU threads");
+
+        var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
+        progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
+        var reviewed = dataset.Reviewed();
+        progress.Message($"reviewed: {reviewed.Values.Sum()} images labelled in the daemon's review queue" +
+            (reviewed.Count > 0 ? $" ({string.Join(", ", reviewed.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))})" : ""));
+        foreach (var line in dataset.BalanceLines())
+        {
+            progress.Message("  " + line);
+        }
+
+        var (runDir, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Classifier, request.Version, request.Resume, request, progress);
+        var channels = request.Channels ?? dataset.DetectChannels();
+        var initPackage = InitPackage(request, channels);
+        var (width, height, resize) = SizeFor(request, dataset);
+        var spec = initPackage is null && pretrained
+            ? ImageNetResNet18.InputSpecFor(channels, width, height, resize)
+            : InputSpecFor(dataset, channels, width, height, resize, initPackage);
+        progress.Message($"input: {spec.Width}x{spec.Height} {spec.Colour}, {spec.Resize}{(request.ImageSize == 0 ? " (from the training images' median size)" : "")}");
+        var train = TensorSet.Build(dataset.In(Splits.Train), spec);
+        var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
+        var test = TensorSet.Build(dataset.In(Splits.Test), spec);
+        dataset.WriteSplitFile(Path.Combine(runDir, "split.csv"));
+
+        manual_seed(request.Training.Seed);
+        using var model = Architectures.CreateClassifier(request.Arch, channels, request.WidthMultiplier);
+        string? initFrom = null;
+        if (initPackage is not null && !request.Resume)
+        {
+            try
+            {
+                ModelPackageWriter.LoadWeights(model, initPackage);
+                initFrom = initPackage.Manifest.Version;
+                progress.Message($"init: weights of package {initPackage.Manifest.Version} ({initPackage.Directory})");
+            }
+            catch (ModelPackageException ex) when (request.Init == "auto")
+            {
+                progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
+            }
+        }
+        if (initFrom is null && !request.Resume && pretrained)
+        {
+            ImageNetResNet18.Load(((ResNet18Classifier)model).Backbone, spec);
+            initFrom = Pretraining.ImageNet;
+            progress.Message($"init: ImageNet ResNet-18 ({PretrainedFiles.ResNet18.Name} of {Pretraining.Source}; preprocessing folded into the stem)");
+        }
+        else if (initFrom is null && !request.Resume)
+        {
+            progress.Message("init: from scratch");
+        }
+
+        var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
+        progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
+
+        // A pretrained (or package-initialised) ResNet-18 fine-tunes: head alone first, then the backbone at a lower rate.
+        var groups = initFrom is not null && model is ResNet18Classifier resnet ? Pretraining.FineTuningGroups(resnet, request.Training.Epochs) : null;
+        var augmenter = new Augmenter(request.Augment, spec, request.Training.Seed);
+        using var task = new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups);
+        var trained = request.HeadOnly
+            ? HeadOnlyTraining.Fit((ResNet18Classifier)model, train, validation, posWeight, request.Training, augmenter, progress, device)
+            : new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
+
+        var valLabels = validation.Images.Select(i => i.Defect).ToList();
+        var testLabels = test.Images.Select(i => i.Defect).ToList();
+        var (_, valScores) = task.Evaluate(validation);
+        var (_, testScores) = task.Evaluate(test);
+        var choice = ThresholdSelection.ForRecall(valScores, valLabels, request.RecallTarget);
+        var threshold = Math.Clamp(choice.Threshold, 1e-7, 1 - 1e-7);
+        progress.Message("threshold: " + choice.Evidence());
+        var valReport = BinaryReport.From(valScores, valLabels, threshold);
+        var testReport = BinaryReport.From(testScores, testLabels, threshold);
+        progress.Message(string.Create(CultureInfo.InvariantCulture,
+            $"test at that threshold: recall {testReport.Recall:P2} ({testReport.Tp} of {testReport.Tp + testReport.Fn}, 95% lower bound {testReport.RecallLowerBound:P2}), precision {testReport.Precision:P2}, specificity {testReport.Specificity:P2}, F1 {testReport.F1:F3}, AUROC {testReport.Auroc:F4}"));
+        var bestF1 = Ranking.BestF1(valScores, valLabels);
+        var testAtF1 = BinaryReport.From(testScores, testLabels, bestF1.Threshold);
+        progress.Message(string.Create(CultureInfo.InvariantCulture,
+            $"test at the validation F1-best threshold {bestF1.Threshold:F4}: accuracy {testAtF1.Accuracy:P2}, recall {testAtF1.Recall:P2}, precision {testAtF1.Precision:P2}"));
+
+        var (replaced, replacedVersion) = EvaluateCurrent(request.ModelsDirectory, test);
+        var gate = QualityGate.Decide(testReport, request.RecallTarget, replaced, replacedVersion);
+        var makeCurrent = gate.Pass || request.Force;
+        progress.Message($"gate: {(gate.Pass ? "PASS" : "FAIL")}: {gate.Reason}{(!gate.Pass && request.Force ? " (--force: made current anyway)" : "")}");
+
+        var metrics = new Dictionary<string, Dictionary<string, double>>
+        {
+            [Splits.Validation] = valReport.ToDictionary(),
+            [Splits.Test] = testReport.ToDictionary(),
+            ["test_at_best_f1"] = testAtF1.ToDictionary(),
+            ["training"] = new()
+            {
+                ["images_per_second"] = trained.ImagesPerSecond,
+                ["train_seconds"] = trained.TrainSeconds,
+                ["best_epoch"] = trained.BestEpoch,
+                ["pos_weight"] = posWeight,
+                ["width_multiplier"] = request.WidthMultiplier,
+            },
+        };
+        var content = new PackageContent
+        {
+            Task = ModelTasks.Classifier,
+            Arch = request.Arch,
+            Input = spec,
+            Threshold = new ThresholdSpec
+            {
+                Value = threshold,
+                RecallTarget = request.RecallTarget,
+                Method = "recall-target",
+                Recall = choice.Counts.Recall,
+                Precision = choice.Counts.Precision,
+                RecallLowerBound = choice.RecallLowerBound,
+                Confidence = choice.Confidence,
+                Positives = choice.Counts.Positives,
+            },
+            Training = new TrainingSpec
+            {
+                Dataset = dataset.Source,
+                DatasetFingerprint = dataset.Fingerprint,
+                Split = dataset.SplitSummary(),
+                Epochs = trained.History.Count,
+                Augmentation = request.Augment.Describe(),
+                InitFrom = initFrom,
+            },
+            Metrics = metrics,
+            Version = version,
+        };
+        var note = $"{(gate.Pass ? "PASSED" : "REJECTED")} by the quality gate: {gate.Reason}{(!gate.Pass && request.Force ? "\nMade current anyway with --force." : "")}\n";
+        var written = ModelPackageWriter.Write(request.ModelsDirectory, model, content, makeCurrent,
+            new Dictionary<string, string> { ["GATE.txt"] = note }, new ProgressWriter(progress));
+        progress.Message(makeCurrent
+            ? $"package {written.Package.Directory} is now current"
+            : $"package {written.Package.Directory} kept beside the current one (not made current): {gate.Reason}");
+
+        wall.Stop();
+        metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
+        var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
+            valReport, testReport, testAtF1, bestF1.Threshold, replaced, replacedVersion, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
+        RunReport.Write(runDir, report);
+        RunFolder.MarkDone(runDir, written.Package.Directory);
+        progress.Message($"report: {Path.Combine(runDir, "report.md")}");
+        return new ClassifyResult(written.Package.Directory, makeCurrent, gate, runDir, choice, testReport);
+    }
+
+    private ModelPackage? InitPackage(ClassifyRequest request, int channels)
+    {
+        if (request.Init == "scratch")
+        {
+            return null;
+        }
+
+        if (request.Init != "auto")
+        {
+            var explicitPackage = PackageScorer.Open(request.Init);
+            if (explicitPackage.Manifest.Arch != request.Arch || explicitPackage.Manifest.Input.Channels != channels)
+            {
+                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s) ({explicitPackage.Manifest.Input.Colour}); this run trains a {request.Arch} with {channels} ({(channels == 1 ? "grey" : "rgb")}): pass --arch {explicitPackage.Manifest.Arch} --channels {explicitPackage.Manifest.Input.Channels}, or --init scratch");
+            }
+
+            return explicitPackage;
+        }
+
+        if (ModelPackage.ResolveCurrent(request.ModelsDirectory, ModelTasks.Classifier) is null)
+        {
+            return null;
+        }
+
+        var current = ModelPackage.OpenCurrent(request.ModelsDirectory, ModelTasks.Classifier);
+        if (current.Manifest.Arch != request.Arch || current.Manifest.Input.Channels != channels)
+        {
+            progress.Message($"init: from scratch; the current package {current.Manifest.Version} is a {current.Manifest.Arch} with {current.Manifest.Input.Channels} channel(s)");
+            return null;
+        }
+
+        return current;
+    }
+
+    // An explicit --image-size is a square, stretched as before; 0 keeps the data's aspect ratio (letterboxed).
+    private (int Width, int Height, string Resize) SizeFor(ClassifyRequest request, ClassificationDataset dataset)
+    {
+        if (request.ImageSize != 0)
+        {
+            return (request.ImageSize, request.ImageSize, "stretch");
+        }
+
+        var (medianWidth, medianHeight) = InputSize.Median(dataset.In(Splits.Train));
+        var (width, height) = InputSize.For(medianWidth, medianHeight, request.Arch == Architectures.ResNet18 ? ResNet18Encoder.SizeMultiple : 16);
+        progress.Message($"input size from the data: median training image {medianWidth}x{medianHeight} -> {width}x{height}");
+        return (width, height, "letterbox");
+    }
+
+    // Retraining from a package keeps its normalisation (the weights expect it); otherwise it is measured on the
+    // training split, through the same preprocessor with identity normalisation.
+    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int width, int height, string resize, ModelPackage? init)
+    {
+        var colour = channels == 1 ? "grey" : "rgb";
+        if (init is not null)
+        {
+            return init.Manifest.Input with { Width = width, Height = height, Resize = resize };
+        }
+
+        var identity = new InputSpec { Width = width, Height = height, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray(), Resize = resize };
+        var trainImages = dataset.In(Splits.Train);
+        var sample = Enumerable.Range(0, Math.Min(256, trainImages.Count)).Select(i => trainImages[i * trainImages.Count / Math.Min(256, trainImages.Count)]).ToList();
+        var set = TensorSet.Build(sample, identity);
+        var mean = new float[channels];
+        var std = new float[channels];
+        var plane = width * height;
+        for (var c = 0; c < channels; c++)
+        {
+            double sum = 0, sumSq = 0;
+            foreach (var t in set.Tensors)
+            {
+                for (var k = c * plane; k < (c + 1) * plane; k++)
+                {
+                    sum += t[k];
+                    sumSq += t[k] * t[k];
+                }
+            }
+
+            var n = (double)plane * set.Count;
+            mean[c] = (float)(sum / n);
+            std[c] = (float)Math.Max(1e-3, Math.Sqrt(Math.Max(0, (sumSq / n) - (mean[c] * (double)mean[c]))));
+        }
+
+        return identity with { Mean = mean, Std = std };
+    }
+
+    private (BinaryReport?, string?) EvaluateCurrent(string modelsDirectory, TensorSet test)
+    {
+        if (ModelPackage.ResolveCurrent(modelsDirectory, ModelTasks.Classifier) is null)
+        {
+            return (null, null);
+        }
+
+        var current = ModelPackage.OpenCurrent(modelsDirectory, ModelTasks.Classifier);
+        var scores = PackageScorer.Score(current, test.Images);
+        var report = BinaryReport.From(scores, test.Images.Select(i => i.Defect).ToList(), current.Manifest.Threshold.Value);
+        progress.Message(string.Create(CultureInfo.InvariantCulture,
+            $"current model {current.Manifest.Version} on the same test images at its threshold {current.Manifest.Threshold.Value:F4}: recall {report.Recall:P2}, precision {report.Precision:P2}"));
+        return (report, current.Manifest.Version);
+    }
+}

@@ -1,0 +1,243 @@
+using System.Text.Json.Serialization;
+using Inspection.Config.Models;
+using Inspection.Trainer.Datasets.Segmentation;
+using Inspection.Trainer.Metrics;
+using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Training;
+
+namespace Inspection.Trainer.Segmenter;
+
+/// <summary>Everything <c>trainer segment</c> needs.</summary>
+public sealed record SegmentRequest
+{
+    /// <summary>Dataset folder.</summary>
+    public required string Data { get; init; }
+
+    /// <summary>Models directory; the package goes to <c>segmenter/&lt;version&gt;/</c> under it.</summary>
+    public required string ModelsDirectory { get; init; }
+
+    /// <summary>Training settings.</summary>
+    public SegmenterOptions Options { get; init; } = new();
+
+    /// <summary>Pick the highest threshold reaching this pixel recall on validation; null: the best-IoU threshold.</summary>
+    public double? RecallTarget { get; init; }
+
+    /// <summary>Mask values above this are foreground.</summary>
+    public double MaskThreshold { get; init; }
+
+    /// <summary>Validation fraction (of the training part when the dataset has its own split).</summary>
+    public double ValidationFraction { get; init; } = 0.15;
+
+    /// <summary>Test fraction when the dataset has no split of its own.</summary>
+    public double TestFraction { get; init; } = 0.15;
+
+    /// <summary>At most this many pairs per dataset split (0 = all).</summary>
+    public int Limit { get; init; }
+
+    /// <summary>Package to continue from, or null for a fresh network.</summary>
+    [JsonIgnore]
+    public ModelPackage? InitFrom { get; init; }
+
+    /// <summary>The folder of <see cref="InitFrom"/> (as recorded in the run's <c>request.json</c>).</summary>
+    public string? InitFromDirectory => InitFrom?.Directory;
+
+    /// <summary>Continue the latest unfinished segmenter run from its checkpoint.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Point <c>segmenter/current</c> at the new package.</summary>
+    public bool MakeCurrent { get; init; } = true;
+
+    /// <summary>Version folder name; null: the UTC time.</summary>
+    public string? Version { get; init; }
+}
+
+/// <summary>What a run produced.</summary>
+/// <param name="Package">The written package.</param>
+/// <param name="Threshold">The threshold written into the package.</param>
+/// <param name="BestIou">The best-IoU threshold on validation.</param>
+/// <param name="ForRecall">The recall-target threshold on validation (null when not asked or unreachable).</param>
+/// <param name="Validation">Validation metrics at the chosen threshold.</param>
+/// <param name="Test">Test metrics at the chosen threshold (null without a test split).</param>
+/// <param name="Training">The training history.</param>
+/// <param name="ReportDirectory">Where curves, example grid and metrics.json are.</param>
+public sealed record SegmentOutcome(
+    WrittenPackage Package,
+    ThresholdSpec Threshold,
+    PixelThresholdPoint BestIou,
+    PixelThresholdPoint? ForRecall,
+    SegmentationMetrics Validation,
+    SegmentationMetrics? Test,
+    SegmenterTraining Training,
+    string ReportDirectory);
+
+/// <summary>
+/// <c>trainer segment</c> end to end: load and split the pairs, train, choose the pixel threshold on validation,
+/// measure the test split, export and verify the ONNX graph, write the package (task <c>segmenter</c>) and its report.
+/// </summary>
+public static class SegmenterRun
+{
+    /// <summary>Loads the dataset named in the request and runs.</summary>
+    public static SegmentOutcome Run(SegmentRequest request, ITrainingProgress progress)
+    {
+        var options = request.Options;
+        var load = new SegmentationLoadOptions
+        {
+            Width = options.ImageSize,
+            Height = options.ImageSize,
+            Channels = request.InitFrom?.Manifest.Input.Channels,
+            MaskThreshold = request.MaskThreshold,
+            Seed = options.Training.Seed,
+            ValidationFraction = request.ValidationFraction,
+            TestFraction = request.TestFraction,
+            Limit = request.Limit,
+        };
+        using var data = SegmentationDataset.Load(request.Data, load, w => progress.Message($"warning: {w}"));
+        progress.Message($"data: {data.Scan.Root} ({data.Scan.Layout} layout, {data.Samples.Count} pairs, split {data.SplitSource}: " +
+            $"{data.In(Splits.Train).Count} train / {data.In(Splits.Validation).Count} validation / {data.In(Splits.Test).Count} test)");
+        return Run(data, request, progress);
+    }
+
+    /// <summary>Runs on an already loaded dataset.</summary>
+    public static SegmentOutcome Run(SegmentationDataset data, SegmentRequest request, ITrainingProgress progress)
+    {
+        var options = request.Options;
+        var (runDirectory, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Segmenter, request.Version, request.Resume, request, progress);
+        var training = SegmenterTask.Train(data, options, request.InitFrom, progress, RunFolder.Checkpoint(runDirectory), request.Resume);
+        var validation = SegmenterEvaluation.PredictTorch(training.Model, training.Input, data.In(Splits.Validation), options.Training.BatchSize);
+        var thresholds = validation.Thresholds();
+        var bestIou = thresholds.BestIou();
+        var forRecall = request.RecallTarget is { } target ? thresholds.ForRecall(target) : null;
+        var threshold = Choose(request.RecallTarget, bestIou, forRecall, thresholds, progress);
+        var validationMetrics = validation.MetricsAt(threshold.Value);
+        var testSamples = data.In(Splits.Test);
+        var test = testSamples.Count == 0 ? null
+            : SegmenterEvaluation.PredictTorch(training.Model, training.Input, testSamples, options.Training.BatchSize).MetricsAt(threshold.Value);
+
+        var metrics = new Dictionary<string, Dictionary<string, double>>
+        {
+            ["validation"] = validationMetrics.ToDictionary(),
+            ["thresholds"] = ThresholdSummary(bestIou, forRecall, request.RecallTarget),
+            ["training"] = new()
+            {
+                ["images_per_second"] = training.ImagesPerSecond,
+                ["epochs"] = training.History.Count,
+                ["best_epoch"] = training.BestEpoch,
+                ["width_multiplier"] = options.WidthMultiplier,
+            },
+        };
+        if (test is not null)
+        {
+            metrics["test"] = test.ToDictionary();
+        }
+
+        var content = new PackageContent
+        {
+            Task = ModelTasks.Segmenter,
+            Arch = "unet-mobilenetv2",
+            Input = training.Input,
+            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
+            Threshold = threshold,
+            Training = new TrainingSpec
+            {
+                Dataset = data.Scan.Root,
+                DatasetFingerprint = data.Fingerprint,
+                Split = data.SplitSummary(),
+                Epochs = training.History.Count,
+                Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
+                {
+                    ["joint_mask"] = "geometric transforms applied to image and mask alike",
+                    ["loss"] = options.Loss.ToString(),
+                    ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                },
+                InitFrom = request.InitFrom?.Manifest.Version,
+            },
+            Metrics = metrics,
+            Version = version,
+        };
+        var package = ModelPackageWriter.Write(request.ModelsDirectory, training.Model, content, request.MakeCurrent, log: new ProgressWriter(progress));
+
+        var report = new
+        {
+            Task = ModelTasks.Segmenter,
+            package.Package.Manifest.Version,
+            Threshold = threshold,
+            Validation = validationMetrics.ToDictionary(),
+            Test = test?.ToDictionary(),
+            Thresholds = metrics["thresholds"],
+            Training = metrics["training"],
+            History = training.History,
+            OnnxMaxAbsDifference = package.Export.MaxAbsDifference,
+        };
+        SegmenterReport.Write(runDirectory, training, thresholds.Curve(), validation, threshold.Value, report);
+        progress.Message(FormattableString.Invariant(
+            $"threshold {threshold.Value:F3} ({threshold.Method}); validation IoU {validationMetrics.Iou:F4} Dice {validationMetrics.Dice:F4} precision {validationMetrics.PixelPrecision:F4} recall {validationMetrics.PixelRecall:F4}"));
+        if (test is not null)
+        {
+            progress.Message(FormattableString.Invariant(
+                $"test ({test.Images} images): IoU {test.Iou:F4} Dice {test.Dice:F4} precision {test.PixelPrecision:F4} recall {test.PixelRecall:F4}"));
+        }
+
+        RunFolder.MarkDone(runDirectory, package.Package.Directory);
+        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : "")}; report: {runDirectory}");
+        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory);
+    }
+
+    private static ThresholdSpec Choose(double? recallTarget, PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, PixelThresholds thresholds, ITrainingProgress progress)
+    {
+        var point = bestIou;
+        var method = "best-iou";
+        if (recallTarget is { } target)
+        {
+            if (forRecall is null)
+            {
+                // Even the lowest threshold misses the target: say so and use the lowest, the closest one can get.
+                point = thresholds.Curve()[0];
+                method = "recall-target-unreached";
+                progress.Message(FormattableString.Invariant(
+                    $"warning: pixel recall {target} is not reached on validation at any threshold (best {point.Counts.Recall:F4} at {point.Threshold:F3})"));
+            }
+            else
+            {
+                point = forRecall;
+                method = "recall-target";
+            }
+        }
+
+        return new ThresholdSpec
+        {
+            Value = point.Threshold,
+            RecallTarget = recallTarget,
+            Method = method,
+            Recall = point.Counts.Recall,
+            Precision = point.Counts.Precision,
+            RecallLowerBound = ClopperPearson.Lower(point.Counts.TruePositive, point.Counts.Positives, 0.95),
+            Confidence = 0.95,
+            Positives = point.Counts.Positives,
+        };
+    }
+
+    private static Dictionary<string, double> ThresholdSummary(PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, double? recallTarget)
+    {
+        var summary = new Dictionary<string, double>
+        {
+            ["best_iou_threshold"] = bestIou.Threshold,
+            ["best_iou_iou"] = bestIou.Counts.Iou,
+            ["best_iou_pixel_recall"] = bestIou.Counts.Recall,
+            ["best_iou_pixel_precision"] = bestIou.Counts.Precision,
+        };
+        if (recallTarget is { } target)
+        {
+            summary["recall_target"] = target;
+        }
+
+        if (forRecall is not null)
+        {
+            summary["recall_target_threshold"] = forRecall.Threshold;
+            summary["recall_target_iou"] = forRecall.Counts.Iou;
+            summary["recall_target_pixel_recall"] = forRecall.Counts.Recall;
+            summary["recall_target_pixel_precision"] = forRecall.Counts.Precision;
+        }
+
+        return summary;
+    }
+}
