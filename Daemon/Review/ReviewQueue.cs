@@ -128,8 +128,8 @@ public sealed partial class ReviewQueue
         File.WriteAllText(Path.Combine(_options.Directory, id + ".json"), json.ToJsonString());
     }
 
-    /// <summary>Waiting frames, oldest first, each with its note and the frame's file name.</summary>
-    public JsonArray List()
+    /// <summary>The oldest <paramref name="limit"/> waiting frames, each with its note and the frame's file name.</summary>
+    public JsonArray List(int limit = int.MaxValue)
     {
         var list = new JsonArray();
         if (!Enabled || !Directory.Exists(_options.Directory))
@@ -137,7 +137,7 @@ public sealed partial class ReviewQueue
             return list;
         }
 
-        foreach (var frame in new DirectoryInfo(_options.Directory).EnumerateFiles("*.jpg").OrderBy(f => f.Name, StringComparer.Ordinal))
+        foreach (var frame in new DirectoryInfo(_options.Directory).EnumerateFiles("*.jpg").OrderBy(f => f.Name, StringComparer.Ordinal).Take(limit))
         {
             var id = Path.GetFileNameWithoutExtension(frame.Name);
             var notePath = Path.Combine(_options.Directory, id + ".json");
