@@ -1,10 +1,6 @@
 using Inspection.Config.Options;
-using Inspection.Daemon.History;
-using Inspection.Daemon.Pipeline;
-using Inspection.Daemon.Review;
-using Inspection.Daemon.Snapshots;
+using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
-using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
 
 namespace Inspection.Daemon.Tests.OperatorConsole;
@@ -21,10 +17,8 @@ public sealed class ReviewQueueTests
             Snapshots = new SnapshotsOptions { Directory = temp.Combine("snapshots") },
             Review = new ReviewOptions { Directory = temp.Combine("review"), DatasetDirectory = temp.Combine("dataset"), Band = 0.1, ConfidentSampleRate = 0, MaxCount = 2 },
         };
-        var sink = new ResultSink(options.Pipeline);
-        using var snapshots = new SnapshotWriter(options.Snapshots, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
-        using var history = new ResultHistory(options, sink, snapshots, TimeProvider.System, NullLogger<ResultHistory>.Instance);
-        var queue = new ReviewQueue(options, snapshots, history, NullLogger<ReviewQueue>.Instance);
+        using var parts = new ReviewParts(options);
+        var (queue, snapshots) = (parts.Queue, parts.Snapshots);
 
         Assert.Equal("uncertain", snapshots.ReviewReason(0.45, 0.5));
         Assert.Equal("uncertain", snapshots.ReviewReason(0.59, 0.5));
