@@ -33,7 +33,8 @@ public sealed class ConsoleSecurityTests
         using var temp = new TempDirectory("console-auth");
         await using var broker = new TestBroker();
         await broker.StartAsync();
-        var daemon = new DaemonUnderTest(temp, broker.Port);
+        // A camera whose URI holds a password (nothing listens there: it keeps failing, with errors that name the source).
+        var daemon = new DaemonUnderTest(temp, broker.Port, new CameraOptions { Id = "gate", Source = "rtsp://admin:s3cret-cam@127.0.0.1:9/stream" });
         await using var _ = daemon;
         File.WriteAllText(temp.Combine("console.password"), "s3cret\n");
         daemon.Options.Http = new HttpOptions { Listen = "0.0.0.0:0", PasswordFile = temp.Combine("console.password") };
@@ -56,6 +57,13 @@ public sealed class ConsoleSecurityTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/cameras")).StatusCode);
         var page = await http.GetAsync("/");
         Assert.DoesNotContain("s3cret", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await Task.Delay(500);
+        foreach (var path in new[] { "/api/cameras", "/api/stats", "/metrics", "/app.js" })
+        {
+            Assert.DoesNotContain("s3cret", await http.GetStringAsync(path), StringComparison.Ordinal);
+        }
+
+        Assert.Contains("rtsp://admin:***@127.0.0.1:9/stream", await http.GetStringAsync("/api/cameras"), StringComparison.Ordinal);
         var cookie = page.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(ConsoleServer.CsrfCookie, StringComparison.Ordinal));
         var token = cookie.Split(';')[0].Split('=')[1];
 
