@@ -76,6 +76,33 @@ public sealed class ConsoleSecurityTests
         Assert.Contains(log.Logger.Lines, m => m.Contains("console refused 403 POST /api/review/x/good", StringComparison.Ordinal) && m.Contains("evil.example", StringComparison.Ordinal));
     }
 
+    [RequiresToolFact("openssl")]
+    public async Task With_a_certificate_the_console_speaks_https_only_and_its_csrf_cookie_is_secure()
+    {
+        using var temp = new TempDirectory("console-tls");
+        Tools.RunIn(temp.Path, TimeSpan.FromMinutes(1), "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "console.key", "-out", "console.pem", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1");
+        await using var broker = new TestBroker();
+        await broker.StartAsync();
+        var daemon = new DaemonUnderTest(temp, broker.Port);
+        await using var _ = daemon;
+        daemon.Options.Http = new HttpOptions { Listen = "127.0.0.1:0", TlsCertFile = temp.Combine("console.pem"), TlsKeyFile = temp.Combine("console.key") };
+        TinyOnnx.WriteCurrent(daemon.ModelsDir, "v1");
+        await daemon.StartAsync();
+        var url = daemon.Host!.Services.GetRequiredService<ConsoleServer>().Url!;
+        Assert.StartsWith("https://127.0.0.1:", url, StringComparison.Ordinal);
+
+        using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(temp.Combine("console.pem")));
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert?.Thumbprint == certificate.Thumbprint };
+        using var https = new HttpClient(handler) { BaseAddress = new Uri(url) };
+        Assert.Equal("ok\n", await https.GetStringAsync("/healthz"));
+        var page = await https.GetAsync("/");
+        Assert.Contains("secure", page.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
+
+        using var plain = new HttpClient { BaseAddress = new Uri(url.Replace("https://", "http://", StringComparison.Ordinal)) };
+        await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetStringAsync("/healthz"));
+    }
+
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string path, string cookie, string header, string? origin = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path);
