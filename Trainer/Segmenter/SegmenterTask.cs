@@ -48,7 +48,15 @@ public sealed record SegmenterOptions
 }
 
 /// <summary>The trained network (best validation epoch) and its history.</summary>
-public sealed record SegmenterTraining(UNetMobileNetV2 Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond);
+/// <param name="Model">The network, with the best epoch's weights.</param>
+/// <param name="Input">Its input spec.</param>
+/// <param name="History">Epoch records.</param>
+/// <param name="BestEpoch">The epoch kept.</param>
+/// <param name="ImagesPerSecond">Training throughput over all steps.</param>
+/// <param name="LearningRate">The peak learning rate used (given, or found with <c>--lr auto</c>).</param>
+/// <param name="Search">The learning-rate sweep of <c>--lr auto</c> (null without it, or when resumed after it).</param>
+public sealed record SegmenterTraining(UNetMobileNetV2 Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond,
+    double LearningRate, LrFindResult? Search);
 
 /// <summary>
 /// The segmenter's part of <see cref="TrainingLoop"/>: <see cref="UNetMobileNetV2"/> with the weighted BCE/Dice/IoU loss
@@ -174,7 +182,7 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
         progress.Message(FormattableString.Invariant(
             $"segmenter: U-Net/MobileNetV2 x{options.WidthMultiplier} {options.ImageSize}x{options.ImageSize}x{task.Input.Channels}, {model.parameters().Sum(p => p.numel()):N0} parameters; {task.TrainCount} training, {task._validation.Count} validation images; {o.Epochs} epochs, batch {o.BatchSize}, loss {options.Loss}"));
         var result = new TrainingLoop(o, progress).Train(task, checkpointDirectory, resume);
-        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond);
+        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond, result.LearningRate, result.Search);
     }
 
     /// <inheritdoc />
