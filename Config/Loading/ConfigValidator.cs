@@ -84,17 +84,18 @@ public static class ConfigValidator
         Check(t.ValidationFraction is > 0 and < 0.5, "Trainer:ValidationFraction", $"must be between 0 and 0.5 (got {t.ValidationFraction})");
         Check(t.TestFraction is > 0 and < 0.5, "Trainer:TestFraction", $"must be between 0 and 0.5 (got {t.TestFraction})");
         Check(t.Threads >= 0, "Trainer:Threads", $"must be 0 (all cores) or more (got {t.Threads})");
-        CheckTask(t.Classifier, "Trainer:Classifier", 16, Check);
+        // 0: the trainer chooses the classifier's input size from the data.
+        CheckTask(t.Classifier, "Trainer:Classifier", 16, Check, zeroAllowed: true);
 
         // The U-Net halves the image five times and concatenates each level with its skip: sides must divide by 32.
         CheckTask(t.Segmenter, "Trainer:Segmenter", 32, Check);
         return errors;
     }
 
-    private static void CheckTask(TrainerTaskOptions t, string key, int sizeMultiple, Action<bool, string, string> check)
+    private static void CheckTask(TrainerTaskOptions t, string key, int sizeMultiple, Action<bool, string, string> check, bool zeroAllowed = false)
     {
-        check(t.ImageSize >= sizeMultiple && t.ImageSize <= 2048 && t.ImageSize % sizeMultiple == 0, $"{key}:ImageSize",
-            $"must be a multiple of {sizeMultiple} between {sizeMultiple} and 2048 (got {t.ImageSize})");
+        check((zeroAllowed && t.ImageSize == 0) || (t.ImageSize >= sizeMultiple && t.ImageSize <= 2048 && t.ImageSize % sizeMultiple == 0), $"{key}:ImageSize",
+            $"must be a multiple of {sizeMultiple} between {sizeMultiple} and 2048{(zeroAllowed ? ", or 0 (from the data)" : "")} (got {t.ImageSize})");
         check(t.Epochs is >= 1 and <= 10_000, $"{key}:Epochs", $"must be 1-10000 (got {t.Epochs})");
         check(t.BatchSize is >= 1 and <= 4096, $"{key}:BatchSize", $"must be 1-4096 (got {t.BatchSize})");
         check(t.WidthMultiplier is > 0 and <= 4, $"{key}:WidthMultiplier", $"must be in (0, 4] (got {t.WidthMultiplier})");

@@ -45,6 +45,9 @@ public sealed class HistoryOptions
 /// <summary>The review queue: frames kept for an operator to label, which then feed retraining.</summary>
 public sealed class ReviewOptions
 {
+    /// <summary>File-name prefix of labelled review frames in the dataset; the trainer counts them as reviewed images.</summary>
+    public const string DatasetPrefix = "review-";
+
     /// <summary>Folder of frames waiting for a label; empty turns the queue off.</summary>
     public string Directory { get; set; } = "/var/lib/inspection/review";
 

@@ -16,8 +16,6 @@ namespace Inspection.Daemon.Review;
 /// (the <c>review-</c> prefix lets the trainer count reviewed images).</summary>
 public sealed partial class ReviewQueue
 {
-    /// <summary>File-name prefix of labelled review frames in the dataset.</summary>
-    public const string DatasetPrefix = "review-";
     public static readonly IReadOnlyList<string> Labels = ["good", "defect"];
     private readonly ReviewOptions _options;
     private readonly SnapshotsOptions _snapshots;
@@ -166,7 +164,7 @@ public sealed partial class ReviewQueue
 
             var folder = Path.Combine(_options.DatasetDirectory, label);
             Directory.CreateDirectory(folder);
-            var target = Path.Combine(folder, DatasetPrefix + id + ".jpg");
+            var target = Path.Combine(folder, ReviewOptions.DatasetPrefix + id + ".jpg");
             File.Move(source, target, overwrite: true);
             File.Delete(Path.Combine(_options.Directory, id + ".json"));
             LogLabelled(_logger, id, label, target);

@@ -9,6 +9,7 @@ using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Pretrained;
 using Inspection.Trainer.Reports;
 using Inspection.Trainer.Training;
 using TorchSharp;
@@ -29,10 +30,16 @@ public sealed record ClassifyRequest
     public double RecallTarget { get; init; } = 0.99;
 
     /// <summary>Architecture name.</summary>
-    public string Arch { get; init; } = Architectures.MobileNetV2;
+    public string Arch { get; init; } = Architectures.ResNet18;
 
-    /// <summary>Square input size.</summary>
-    public int ImageSize { get; init; } = 128;
+    /// <summary><c>imagenet</c> (the pretrained ResNet-18), <c>none</c>, or null: imagenet for resnet18, none otherwise.</summary>
+    public string? Pretrained { get; init; }
+
+    /// <summary>Square input size; 0 chooses it from the data (<see cref="InputSize"/>).</summary>
+    public int ImageSize { get; init; }
+
+    /// <summary>Train only the head on cached backbone features (<see cref="HeadOnlyTraining"/>).</summary>
+    public bool HeadOnly { get; init; }
 
     /// <summary>Width multiplier.</summary>
     public double WidthMultiplier { get; init; } = 0.5;
@@ -82,8 +89,11 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         dataset.WriteSplitFile(Path.Combine(runDir, "split.csv"));
         var (spec, train, validation, test, model, initFrom, posWeight, device) = Prepare(request, dataset);
         using var disposeModel = model;
-        using var task = new ClassifierTask(model, train, validation, posWeight, new Augmenter(request.Augment, spec, request.Training.Seed), request.Training.BatchSize, device);
-        var trained = new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
+        var augmenter = new Augmenter(request.Augment, spec, request.Training.Seed);
+        using var task = CreateTask(request, model, train, validation, posWeight, augmenter, device, initFrom);
+        var trained = request.HeadOnly
+            ? HeadOnlyTraining.Fit((ResNet18Classifier)model, train, validation, posWeight, request.Training, augmenter, progress, device)
+            : new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
         if (trained.Search is not null)
         {
             LrFindPlot.Write(Path.Combine(runDir, "lr-find.png"), trained.Search);
@@ -173,16 +183,24 @@ public sealed class ClassifierRun(ITrainingProgress progress)
 
     /// <summary>
     /// The learning-rate range test (<c>trainer lr-find</c>) on the network and data a run with <paramref name="request"/>
-    /// would train; nothing is written.
+    /// would train (frozen parameter groups stay frozen, as in its first epoch); nothing is written.
     /// </summary>
     public LrFindResult FindLearningRate(ClassifyRequest request, LrFindOptions sweep)
     {
         Validate(request);
         var dataset = LoadDataset(request);
-        var (spec, train, validation, _, model, _, posWeight, device) = Prepare(request, dataset);
+        var (spec, train, validation, _, model, initFrom, posWeight, device) = Prepare(request, dataset);
         using var disposeModel = model;
-        using var task = new ClassifierTask(model, train, validation, posWeight, new Augmenter(request.Augment, spec, request.Training.Seed), request.Training.BatchSize, device);
+        using var task = CreateTask(request, model, train, validation, posWeight, new Augmenter(request.Augment, spec, request.Training.Seed), device, initFrom);
         return new TrainingLoop(request.Training, progress).FindLearningRate(task, sweep);
+    }
+
+    // A pretrained (or package-initialised) ResNet-18 fine-tunes: head alone first, then the backbone at a lower rate.
+    private static ClassifierTask CreateTask(ClassifyRequest request, nn.Module<Tensor, Tensor> model, TensorSet train, TensorSet validation, double posWeight,
+        Augmenter augmenter, Device device, string? initFrom)
+    {
+        var groups = initFrom is not null && model is ResNet18Classifier resnet ? Pretraining.FineTuningGroups(resnet, request.Training.Epochs) : null;
+        return new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups);
     }
 
     private static void Validate(ClassifyRequest request)
@@ -193,9 +211,26 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         }
 
         request.Training.Validate();
-        if (request.ImageSize < 32)
+
+        if (request.ImageSize != 0 && request.ImageSize < 32)
         {
-            throw new ArgumentException($"--image-size must be at least 32 (got {request.ImageSize})");
+            throw new ArgumentException($"--image-size must be at least 32, or 0 to choose it from the data (got {request.ImageSize})");
+        }
+
+        Pretraining.Resolve(request.Arch, request.Pretrained);
+        if (request.Arch == Architectures.ResNet18 && request.ImageSize % ResNet18Encoder.SizeMultiple != 0)
+        {
+            throw new ArgumentException($"--image-size {request.ImageSize}: the ResNet-18 takes sides that are multiples of {ResNet18Encoder.SizeMultiple} (e.g. 224), or 0 to choose from the data");
+        }
+
+        if (request.HeadOnly && request.Arch != Architectures.ResNet18)
+        {
+            throw new ArgumentException($"--head-only trains the head on a pretrained backbone: it needs --arch {Architectures.ResNet18} (got {request.Arch})");
+        }
+
+        if (request.HeadOnly && request.Training.AutoLearningRate)
+        {
+            throw new ArgumentException("--lr auto sweeps the training loop's steps; --head-only trains its head on cached features instead: give --lr a number");
         }
 
         request.Augment.Validate();
@@ -205,6 +240,9 @@ public sealed class ClassifierRun(ITrainingProgress progress)
     {
         var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
         progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
+        var reviewed = dataset.Reviewed();
+        progress.Message($"reviewed: {reviewed.Values.Sum()} images labelled in the daemon's review queue" +
+            (reviewed.Count > 0 ? $" ({string.Join(", ", reviewed.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))})" : ""));
         foreach (var line in dataset.BalanceLines())
         {
             progress.Message("  " + line);
@@ -213,19 +251,24 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         return dataset;
     }
 
-    // The input spec, tensor sets, network (with the init package's weights unless resuming) and loss weight of a run.
+    // The input spec, tensor sets, network (with the init package's or the pretrained weights unless resuming) and loss weight of a run.
     private (InputSpec Spec, TensorSet Train, TensorSet Validation, TensorSet Test, nn.Module<Tensor, Tensor> Model, string? InitFrom, double PosWeight, Device Device) Prepare(
         ClassifyRequest request, ClassificationDataset dataset)
     {
+        var pretrained = Pretraining.Resolve(request.Arch, request.Pretrained);
         var device = cuda.is_available() ? CUDA : CPU;
         progress.Message($"device: {(device.type == DeviceType.CUDA ? "cuda" : "cpu")}, {get_num_threads()} CPU threads");
+
         var channels = request.Channels ?? dataset.DetectChannels();
         var initPackage = InitPackage(request, channels);
-        var spec = InputSpecFor(dataset, channels, request.ImageSize, initPackage);
+        var (width, height, resize) = SizeFor(request, dataset);
+        var spec = initPackage is null && pretrained
+            ? ImageNetResNet18.InputSpecFor(channels, width, height, resize)
+            : InputSpecFor(dataset, channels, width, height, resize, initPackage);
+        progress.Message($"input: {spec.Width}x{spec.Height} {spec.Colour}, {spec.Resize}{(request.ImageSize == 0 ? " (from the training images' median size)" : "")}");
         var train = TensorSet.Build(dataset.In(Splits.Train), spec);
         var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
         var test = TensorSet.Build(dataset.In(Splits.Test), spec);
-
         manual_seed(request.Training.Seed);
         var model = Architectures.CreateClassifier(request.Arch, channels, request.WidthMultiplier);
         string? initFrom = null;
@@ -242,13 +285,20 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
             }
         }
-        else if (!request.Resume)
+        if (initFrom is null && !request.Resume && pretrained)
+        {
+            ImageNetResNet18.Load(((ResNet18Classifier)model).Backbone, spec);
+            initFrom = Pretraining.ImageNet;
+            progress.Message($"init: ImageNet ResNet-18 ({PretrainedFiles.ResNet18.Name} of {Pretraining.Source}; preprocessing folded into the stem)");
+        }
+        else if (initFrom is null && !request.Resume)
         {
             progress.Message("init: from scratch");
         }
 
         var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
         progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
+
         return (spec, train, validation, test, model, initFrom, posWeight, device);
     }
 
@@ -264,7 +314,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             var explicitPackage = PackageScorer.Open(request.Init);
             if (explicitPackage.Manifest.Arch != request.Arch || explicitPackage.Manifest.Input.Channels != channels)
             {
-                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s); this run trains a {request.Arch} with {channels}");
+                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s) ({explicitPackage.Manifest.Input.Colour}); this run trains a {request.Arch} with {channels} ({(channels == 1 ? "grey" : "rgb")}): pass --arch {explicitPackage.Manifest.Arch} --channels {explicitPackage.Manifest.Input.Channels}, or --init scratch");
             }
 
             return explicitPackage;
@@ -285,23 +335,37 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         return current;
     }
 
+    // An explicit --image-size is a square, stretched as before; 0 keeps the data's aspect ratio (letterboxed).
+    private (int Width, int Height, string Resize) SizeFor(ClassifyRequest request, ClassificationDataset dataset)
+    {
+        if (request.ImageSize != 0)
+        {
+            return (request.ImageSize, request.ImageSize, "stretch");
+        }
+
+        var (medianWidth, medianHeight) = InputSize.Median(dataset.In(Splits.Train));
+        var (width, height) = InputSize.For(medianWidth, medianHeight, request.Arch == Architectures.ResNet18 ? ResNet18Encoder.SizeMultiple : 16);
+        progress.Message($"input size from the data: median training image {medianWidth}x{medianHeight} -> {width}x{height}");
+        return (width, height, "letterbox");
+    }
+
     // Retraining from a package keeps its normalisation (the weights expect it); otherwise it is measured on the
     // training split, through the same preprocessor with identity normalisation.
-    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int size, ModelPackage? init)
+    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int width, int height, string resize, ModelPackage? init)
     {
         var colour = channels == 1 ? "grey" : "rgb";
         if (init is not null)
         {
-            return init.Manifest.Input with { Width = size, Height = size };
+            return init.Manifest.Input with { Width = width, Height = height, Resize = resize };
         }
 
-        var identity = new InputSpec { Width = size, Height = size, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray() };
+        var identity = new InputSpec { Width = width, Height = height, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray(), Resize = resize };
         var trainImages = dataset.In(Splits.Train);
         var sample = Enumerable.Range(0, Math.Min(256, trainImages.Count)).Select(i => trainImages[i * trainImages.Count / Math.Min(256, trainImages.Count)]).ToList();
         var set = TensorSet.Build(sample, identity);
         var mean = new float[channels];
         var std = new float[channels];
-        var plane = size * size;
+        var plane = width * height;
         for (var c = 0; c < channels; c++)
         {
             double sum = 0, sumSq = 0;

@@ -21,8 +21,9 @@ public sealed class ClassifierTask : ITrainingTask, IDisposable
     private readonly Device _device;
     private readonly int _batchSize;
 
-    /// <summary>Creates the task; the model is moved to <paramref name="device"/>.</summary>
-    public ClassifierTask(nn.Module<Tensor, Tensor> model, TensorSet train, TensorSet validation, double posWeight, Augmenter augmenter, int batchSize, Device device)
+    /// <summary>Creates the task; the model is moved to <paramref name="device"/>. Without <paramref name="groups"/> all parameters train alike.</summary>
+    public ClassifierTask(nn.Module<Tensor, Tensor> model, TensorSet train, TensorSet validation, double posWeight, Augmenter augmenter, int batchSize, Device device,
+        IReadOnlyList<ParameterGroup>? groups = null)
     {
         Model = model;
         _train = train;
@@ -32,7 +33,7 @@ public sealed class ClassifierTask : ITrainingTask, IDisposable
         _device = device;
         model.to(device);
         _posWeight = tensor(new[] { (float)posWeight }).to(device);
-        ParameterGroups = [ParameterGroup.Of("all", model)];
+        ParameterGroups = groups ?? [ParameterGroup.Of("all", model)];
     }
 
     /// <inheritdoc />

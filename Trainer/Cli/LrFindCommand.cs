@@ -16,7 +16,7 @@ public static class LrFindCommand
     private static readonly TrainerOptions Defaults = new();
     private static readonly Option<string> Data = new("--data") { Description = "Classifier data (folder with good/ and defect/, or a labels file) or segmenter data (image/mask pairs)", Required = true };
     private static readonly Option<string?> Arch = new("--arch") { Description = $"Classifier: {string.Join(", ", Architectures.ClassifierNames)}; segmenter: {Segmenter}. Default: the classifier's default for classifier data, else the segmenter" };
-    private static readonly Option<int?> ImageSize = new("--image-size") { Description = "Square input size (default: the classifier's or segmenter's)" };
+    private static readonly Option<int?> ImageSize = new("--image-size") { Description = "Square input size (default: as classify and segment)" };
     private static readonly Option<double?> Width = new("--width-multiplier") { Description = "Width multiplier (default: the classifier's or segmenter's)" };
     private static readonly Option<int?> BatchSize = new("--batch-size") { Description = "Mini-batch size (default: the classifier's or segmenter's)" };
     private static readonly Option<string?> Optimizer = new("--optimizer") { Description = "adam, adamw or sgd (default: adam for the classifier, adamw for the segmenter)" };
@@ -29,7 +29,7 @@ public static class LrFindCommand
     /// <summary>The command.</summary>
     public static Command Create()
     {
-        var command = new Command("lr-find", "Learning-rate range test: train from scratch with an exponentially growing learning rate, plot the loss against it and suggest the rate of the steepest fall (classify/segment --lr auto run the same)");
+        var command = new Command("lr-find", "Learning-rate range test: train the network a classify/segment run would start from (pretrained where that is the default; no package) with an exponentially growing learning rate, plot the loss against it and suggest the rate of the steepest fall (classify/segment --lr auto run the same)");
         foreach (var option in new Option[] { Data, Arch, ImageSize, Width, BatchSize, Optimizer, Start, End, Steps, Plot, Seed, CommonOptions.RecallTarget, CommonOptions.Threads, CommonOptions.Json })
         {
             command.Options.Add(option);
@@ -83,7 +83,7 @@ public static class LrFindCommand
         var request = new ClassifyRequest
         {
             Data = data,
-            ModelsDirectory = "", // lr-find trains from scratch and writes only its plot
+            ModelsDirectory = "", // lr-find starts from no package and writes only its plot
             Arch = arch,
             RecallTarget = parse.GetValue(CommonOptions.RecallTarget),
             ImageSize = parse.GetValue(ImageSize) ?? c.ImageSize,

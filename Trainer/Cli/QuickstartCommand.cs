@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Quickstart;
+using Inspection.Trainer.Models;
 using Inspection.Trainer.Segmenter;
 using Inspection.Trainer.Training;
 
@@ -59,6 +60,7 @@ public static class QuickstartCommand
                 Data = Path.Combine(scratch, "classification"),
                 ModelsDirectory = modelsDirectory,
                 RecallTarget = 0.95,
+                Arch = Architectures.MobileNetV2,
                 ImageSize = 96,
                 WidthMultiplier = 0.35,
                 Training = new TrainingOptions { Epochs = epochs, BatchSize = 16, LearningRate = 3e-3, Patience = 0, Seed = Seed },

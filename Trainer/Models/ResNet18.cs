@@ -157,12 +157,28 @@ public sealed class ResNet18Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 }
 
+/// <summary>A network made of a (pretrained) backbone and a small head trained on top of it.</summary>
+public interface IHasBackbone
+{
+    /// <summary>The feature extractor.</summary>
+    nn.Module Backbone { get; }
+
+    /// <summary>The head's input for a batch: the backbone's pooled features.</summary>
+    Tensor PooledFeatures(Tensor input);
+
+    /// <summary>The head alone, on pooled features.</summary>
+    Linear Head { get; }
+
+    /// <summary>Freezes (no gradients, batch norm statistics kept) or unfreezes the backbone.</summary>
+    void FreezeBackbone(bool frozen);
+}
+
 /// <summary>
 /// ResNet-18 classifier: backbone (last feature map, stride 32, 512 channels) → global average pooling → one linear
 /// logit. The head reads the pooled features only, so the logit is the average of the head applied at each position of
 /// the feature map (what a class activation map shows).
 /// </summary>
-public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable
+public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IHasBackbone
 {
     private readonly ResNet18Encoder backbone;
     private readonly Linear fc;
@@ -179,8 +195,14 @@ public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExporta
     /// <summary>The feature extractor.</summary>
     public ResNet18Encoder Backbone => backbone;
 
+    /// <inheritdoc />
+    nn.Module IHasBackbone.Backbone => backbone;
+
     /// <summary>The linear head on the pooled features.</summary>
     public Linear Head => fc;
+
+    /// <inheritdoc />
+    public void FreezeBackbone(bool frozen) => backbone.Freeze(frozen, training);
 
     /// <summary>The 512-d globally average-pooled features.</summary>
     public Tensor PooledFeatures(Tensor input)

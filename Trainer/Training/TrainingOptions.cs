@@ -57,6 +57,9 @@ public sealed record TrainingOptions
     /// <summary>Seed of the split, shuffling, augmentation and initialisation.</summary>
     public int Seed { get; init; } = 42;
 
+    /// <summary>Classifier <c>--head-only</c>: feature passes over the training split (the first unaugmented, the others augmented).</summary>
+    public int FeaturePasses { get; init; } = 4;
+
     /// <summary>Test hook: returns true for (epoch, step) whose loss should be replaced by NaN.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public Func<int, int, bool>? InjectNonFiniteLoss { get; init; }

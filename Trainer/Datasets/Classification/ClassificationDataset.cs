@@ -72,6 +72,11 @@ public sealed class ClassificationDataset
     /// <summary>SHA-256 over ids, labels, file sizes and splits.</summary>
     public string Fingerprint { get; }
 
+    /// <summary>Images an operator labelled in the daemon's review queue (named <c>review-*</c>), per split.</summary>
+    public IReadOnlyDictionary<string, int> Reviewed() =>
+        Images.Where(i => System.IO.Path.GetFileName(i.Path).StartsWith(Inspection.Config.Options.ReviewOptions.DatasetPrefix, StringComparison.Ordinal))
+            .GroupBy(i => i.Split).ToDictionary(g => g.Key, g => g.Count());
+
     /// <summary>Images of one split (<c>all</c> for every image).</summary>
     public IReadOnlyList<LabelledImage> In(string split) => split == "all" ? Images : Images.Where(i => i.Split == split).ToList();
 
