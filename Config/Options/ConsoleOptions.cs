@@ -35,6 +35,9 @@ public sealed class HttpOptions
 /// <summary>The result history: every result indexed in SQLite next to the snapshots.</summary>
 public sealed class HistoryOptions
 {
+    /// <summary>Index results at all.</summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>SQLite file; empty means <c>{Snapshots:Directory}/history.db</c> (no history when both are empty).</summary>
     public string File { get; set; } = "";
 

@@ -90,7 +90,8 @@ public sealed partial class ResultHistory : DaemonWorker
     public long Dropped => Interlocked.Read(ref _dropped);
 
     public static string PathFor(InspectionOptions options) =>
-        options.History.File.Length > 0 ? options.History.File
+        !options.History.Enabled ? ""
+        : options.History.File.Length > 0 ? options.History.File
         : options.Snapshots.Directory.Length > 0 ? System.IO.Path.Combine(options.Snapshots.Directory, "history.db") : "";
 
     /// <summary>The camera's most recent result (kept in memory), or null before its first.</summary>

@@ -89,6 +89,19 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
     }
 
     [Fact]
+    public async Task The_grafana_dashboard_queries_only_metrics_the_daemon_exposes()
+    {
+        var dashboard = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Inspection.TestSupport.Repository.Root, "monitoring", "grafana-dashboard.json")))!;
+        var queried = dashboard["panels"]!.AsArray().SelectMany(p => p!["targets"]!.AsArray())
+            .SelectMany(t => System.Text.RegularExpressions.Regex.Matches((string)t!["expr"]!, "inspection_[a-z_]+").Select(m => m.Value))
+            .Select(m => m.EndsWith("_bucket", StringComparison.Ordinal) ? m[..^7] : m).Distinct().ToList();
+        Assert.True(queried.Count >= 10, string.Join(", ", queried));
+        await fixture.WaitForJsonAsync("/api/results?camera=tamper&limit=1", r => r.GetArrayLength() == 1);
+        var metrics = await fixture.Http.GetStringAsync("/metrics");
+        Assert.All(queried, name => Assert.Contains($"# TYPE {name} ", metrics, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Camera_passwords_never_reach_the_page() =>
         Assert.Equal("rtsp://cam.local/stream", Inspection.Daemon.Http.ConsoleServer.WithoutCredentials("rtsp://admin:secret@cam.local/stream"));
 
