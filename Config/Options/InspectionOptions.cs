@@ -269,8 +269,8 @@ public sealed class TrainerOptions
     /// <summary>Defect classifier: the ImageNet-pretrained ResNet-18 fine-tuned (10 epochs), input size from the data (0).</summary>
     public TrainerTaskOptions Classifier { get; set; } = new() { Arch = "resnet18", ImageSize = 0, Epochs = 10 };
 
-    /// <summary>Segmentation model. Width 0.35 and batch 8 by default: the small U-Net a CPU-only site can retrain.</summary>
-    public TrainerTaskOptions Segmenter { get; set; } = new() { Arch = "unet-mobilenetv2", ImageSize = 256, BatchSize = 8, WidthMultiplier = 0.35 };
+    /// <summary>Segmentation model: U-Net on the ImageNet-pretrained ResNet-18; decoder width 0.35 and batch 8 by default.</summary>
+    public TrainerTaskOptions Segmenter { get; set; } = new() { Arch = "unet-resnet18", ImageSize = 256, BatchSize = 8, WidthMultiplier = 0.35 };
 }
 
 /// <summary>Training settings of one model.</summary>

@@ -12,10 +12,9 @@ namespace Inspection.Trainer.Cli;
 /// <summary><c>trainer lr-find</c>: the learning-rate range test on classifier or segmenter data; a plot and the suggested rate.</summary>
 public static class LrFindCommand
 {
-    private const string Segmenter = "unet-mobilenetv2";
     private static readonly TrainerOptions Defaults = new();
     private static readonly Option<string> Data = new("--data") { Description = "Classifier data (folder with good/ and defect/, or a labels file) or segmenter data (image/mask pairs)", Required = true };
-    private static readonly Option<string?> Arch = new("--arch") { Description = $"Classifier: {string.Join(", ", Architectures.ClassifierNames)}; segmenter: {Segmenter}. Default: the classifier's default for classifier data, else the segmenter" };
+    private static readonly Option<string?> Arch = new("--arch") { Description = $"Classifier: {string.Join(", ", Architectures.ClassifierNames)}; segmenter: {string.Join(", ", Architectures.SegmenterNames)}. Default: classify's default for classifier data, else segment's" };
     private static readonly Option<int?> ImageSize = new("--image-size") { Description = "Square input size (default: as classify and segment)" };
     private static readonly Option<double?> Width = new("--width-multiplier") { Description = "Width multiplier (default: the classifier's or segmenter's)" };
     private static readonly Option<int?> BatchSize = new("--batch-size") { Description = "Mini-batch size (default: the classifier's or segmenter's)" };
@@ -38,12 +37,12 @@ public static class LrFindCommand
         command.SetAction(parse => CommonOptions.Guarded(parse, progress =>
         {
             var data = parse.GetValue(Data)!;
-            var arch = parse.GetValue(Arch) ?? (IsClassifierData(data) ? new ClassifyRequest { Data = data, ModelsDirectory = "" }.Arch : Segmenter);
+            var arch = parse.GetValue(Arch) ?? (IsClassifierData(data) ? new ClassifyRequest { Data = data, ModelsDirectory = "" }.Arch : new SegmenterOptions().Arch);
             var sweep = new LrFindOptions { Start = parse.GetValue(Start), End = parse.GetValue(End), Steps = parse.GetValue(Steps) };
             sweep.Validate();
-            var result = arch == Segmenter ? Segment(parse, data, sweep, progress)
+            var result = Architectures.SegmenterNames.Contains(arch) ? Segment(parse, data, arch, sweep, progress)
                 : Architectures.ClassifierNames.Contains(arch) ? Classify(parse, data, arch, sweep, progress)
-                : throw new ArgumentException($"--arch: unknown architecture '{arch}' (classifier: {string.Join(", ", Architectures.ClassifierNames)}; segmenter: {Segmenter})");
+                : throw new ArgumentException($"--arch: unknown architecture '{arch}' (classifier: {string.Join(", ", Architectures.ClassifierNames)}; segmenter: {string.Join(", ", Architectures.SegmenterNames)})");
             var plot = LrFindPlot.Write(Path.GetFullPath(parse.GetValue(Plot)!), result);
             if (progress is JsonProgress json)
             {
@@ -95,7 +94,7 @@ public static class LrFindCommand
         return new ClassifierRun(progress).FindLearningRate(request, sweep);
     }
 
-    private static LrFindResult Segment(ParseResult parse, string data, LrFindOptions sweep, ITrainingProgress progress)
+    private static LrFindResult Segment(ParseResult parse, string data, string arch, LrFindOptions sweep, ITrainingProgress progress)
     {
         var s = Defaults.Segmenter;
         var training = SegmenterOptions.DefaultTraining;
@@ -107,6 +106,7 @@ public static class LrFindCommand
             TestFraction = Defaults.TestFraction,
             Options = new SegmenterOptions
             {
+                Arch = arch,
                 ImageSize = parse.GetValue(ImageSize) ?? s.ImageSize,
                 WidthMultiplier = parse.GetValue(Width) ?? s.WidthMultiplier,
                 Training = training with { BatchSize = parse.GetValue(BatchSize) ?? s.BatchSize, Optimizer = parse.GetValue(Optimizer) ?? training.Optimizer, Seed = parse.GetValue(Seed) },

@@ -2,7 +2,9 @@ using System.Text.Json.Serialization;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Metrics;
+using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Pretrained;
 using Inspection.Trainer.Reports;
 using Inspection.Trainer.Training;
 
@@ -92,7 +94,7 @@ public static class SegmenterRun
     {
         request.Options.Training.Validate();
         using var data = Load(request, progress);
-        using var task = SegmenterTask.Create(data, request.Options, request.InitFrom);
+        using var task = SegmenterTask.Create(data, SegmenterTask.WithLossFromMasks(data, request.Options, progress), request.InitFrom);
         using var model = task.Model;
         return new TrainingLoop(request.Options.Training, progress).FindLearningRate(task, sweep);
     }
@@ -159,7 +161,7 @@ public static class SegmenterRun
         var content = new PackageContent
         {
             Task = ModelTasks.Segmenter,
-            Arch = "unet-mobilenetv2",
+            Arch = options.Arch,
             Input = training.Input,
             Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
             Threshold = threshold,
@@ -172,10 +174,10 @@ public static class SegmenterRun
                 Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
                 {
                     ["joint_mask"] = "geometric transforms applied to image and mask alike",
-                    ["loss"] = options.Loss.ToString(),
+                    ["loss"] = training.Loss.ToString(),
                     ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 },
-                InitFrom = request.InitFrom?.Manifest.Version,
+                InitFrom = request.InitFrom?.Manifest.Version ?? (Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18) ? Pretraining.ImageNet : null),
             },
             Metrics = metrics,
             Version = version,

@@ -70,7 +70,7 @@ public sealed class LrFindTests
 
         Assert.True(code == 0, stderr);
         var result = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
-        Assert.Equal("unet-mobilenetv2", result.GetProperty("arch").GetString());
+        Assert.Equal(new Segmenter.SegmenterOptions().Arch, result.GetProperty("arch").GetString());
         Assert.InRange(result.GetProperty("suggested_lr").GetDouble(), 1e-5, 10);
         Assert.True(File.Exists(dir.Combine("seg.png")));
         Assert.Equal(1, bad.Code);
