@@ -79,6 +79,19 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             return;
         }
 
+        X509Certificate2? certificate = null;
+        if (Tls)
+        {
+            try
+            {
+                certificate = X509Certificate2.CreateFromPemFile(_options.Http.TlsCertFile, _options.Http.TlsKeyFile);
+            }
+            catch (CryptographicException ex)
+            {
+                throw new ConfigException([new ConfigError("Http:TlsCertFile", $"'{_options.Http.TlsCertFile}' with key '{_options.Http.TlsKeyFile}' is not a usable PEM certificate and key: {ex.Message}")]);
+            }
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
@@ -86,9 +99,9 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             k.AddServerHeader = false;
             k.Listen(endpoint, listen =>
             {
-                if (Tls)
+                if (certificate is not null)
                 {
-                    listen.UseHttps(X509Certificate2.CreateFromPemFile(_options.Http.TlsCertFile, _options.Http.TlsKeyFile));
+                    listen.UseHttps(certificate);
                 }
             });
         });
@@ -249,7 +262,7 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
                 list.Add(new JsonObject
                 {
                     ["id"] = p.Id,
-                    ["source"] = WithoutCredentials(p.Camera.Source),
+                    ["source"] = EffectiveSettings.MaskUriCredentials(p.Camera.Source), // as check-config shows it: no password
                     ["state"] = p.Failure is null ? stats.State.ToString().ToLowerInvariant() : "failed",
                     ["paused"] = p.Paused,
                     ["fps"] = Math.Round(stats.Fps, 2),
@@ -302,7 +315,7 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
 
         app.MapGet("/snapshots/{file}", (string file, int? width) => ServeFile(_options.Snapshots.Directory, file, width));
         app.MapGet("/review/{file}", (string file, int? width) => ServeFile(_options.Review.Directory, file, width));
-        app.MapGet("/api/review", () => Json(review.List()));
+        app.MapGet("/api/review", (int? limit) => Json(new JsonObject { ["waiting"] = review.Count, ["items"] = review.List(Math.Clamp(limit ?? 48, 1, 1000)) }));
         app.MapPost("/api/review/{id}/{label}", (string id, string label) =>
             !ReviewQueue.Labels.Contains(label) ? HttpResults.BadRequest(new { error = $"label '{label}' is not one of good, defect" })
             : review.Label(id, label) is { } moved ? Json(new JsonObject { ["id"] = id, ["label"] = label, ["path"] = moved })
@@ -360,11 +373,6 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
 
     private static IResult Json(JsonNode? node, int status = 200) =>
         HttpResults.Text(node?.ToJsonString() ?? "null", "application/json", Encoding.UTF8, status);
-
-    /// <summary>A source URI as the page may show it: user name and password removed.</summary>
-    public static string WithoutCredentials(string source) =>
-        Uri.TryCreate(source, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
-            ? new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString() : source;
 
     private sealed class BytesResult(byte[] bytes, string type, string cache) : IResult
     {

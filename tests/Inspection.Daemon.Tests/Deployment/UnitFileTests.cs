@@ -74,9 +74,11 @@ public sealed class UnitFileTests(ITestOutputHelper output)
         var watchdog = SdNotify.ParseTimeSpan(Units.Value(Unit, "Service", "WatchdogSec"));
         Assert.InRange(watchdog, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5));
 
-        // Writable: exactly the two folders the daemon writes, as the default config names them; models read-only.
+        // Writable: exactly the folders the daemon writes, as the default config names them (the review queue moves
+        // labelled frames into the classifier dataset); models read-only.
         var writable = Units.Value(Unit, "Service", "ReadWritePaths").Split(' ').Order(StringComparer.Ordinal);
-        Assert.Equal(new[] { options.Outbox.Directory, options.Snapshots.Directory }.Order(StringComparer.Ordinal), writable);
+        Assert.Equal(new[] { options.Outbox.Directory, options.Snapshots.Directory, options.Review.Directory, options.Review.DatasetDirectory }
+            .Order(StringComparer.Ordinal), writable);
         Assert.Equal(options.Models.Directory, Units.Value(Unit, "Service", "ReadOnlyPaths"));
 
         // Memory bounded: a leak or a request the checks miss cannot take the host down.
