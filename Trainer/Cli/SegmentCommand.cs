@@ -32,6 +32,12 @@ public static class SegmentCommand
     private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Held out for test when the dataset has no split of its own", DefaultValueFactory = _ => Defaults.TestFraction };
     private static readonly Option<int> Limit = new("--limit") { Description = "Use at most N pairs per dataset split, evenly spaced (quick runs)", DefaultValueFactory = _ => 0 };
     private static readonly Option<bool> NoCurrent = new("--no-current") { Description = "Write the package without making it current" };
+    private static readonly Option<bool> Force = new("--force") { Description = "Make the new package current even if the quality gate rejects it (recorded in the manifest)" };
+    private static readonly SegmenterGatePolicy GateDefaults = new();
+    private static readonly Option<double> MinIou = new("--min-iou") { Description = "Gate: test IoU floor", DefaultValueFactory = _ => GateDefaults.MinIou };
+    private static readonly Option<double> MinDice = new("--min-dice") { Description = "Gate: test Dice floor", DefaultValueFactory = _ => GateDefaults.MinDice };
+    private static readonly Option<double> MinPixelRecall = new("--min-pixel-recall") { Description = "Gate: test pixel recall floor", DefaultValueFactory = _ => GateDefaults.MinPixelRecall };
+    private static readonly Option<double> MaxIouDrop = new("--max-iou-drop") { Description = "Gate: how much lower than the deployed segmenter's IoU (same test images) the new one's may be", DefaultValueFactory = _ => GateDefaults.MaxIouDrop };
 
     /// <summary>Builds the command.</summary>
     public static Command Create()
@@ -40,7 +46,7 @@ public static class SegmentCommand
         Option[] options =
         [
             Data, Out, RecallTarget, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
-            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, CommonOptions.Threads, CommonOptions.Json,
+            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, CommonOptions.Threads, CommonOptions.Json,
             .. ClassifyCommand.AugmentOptionsList,
         ];
         foreach (var option in options)
@@ -60,6 +66,14 @@ public static class SegmentCommand
                 TestFraction = parse.GetValue(TestFraction),
                 Limit = parse.GetValue(Limit),
                 MakeCurrent = !parse.GetValue(NoCurrent),
+                Force = parse.GetValue(Force),
+                Gate = new SegmenterGatePolicy
+                {
+                    MinIou = parse.GetValue(MinIou),
+                    MinDice = parse.GetValue(MinDice),
+                    MinPixelRecall = parse.GetValue(MinPixelRecall),
+                    MaxIouDrop = parse.GetValue(MaxIouDrop),
+                },
                 InitFrom = ResolveInit(parse.GetValue(Init)!, parse.GetValue(Out)!),
                 Options = new SegmenterOptions
                 {
@@ -78,10 +92,10 @@ public static class SegmentCommand
             var outcome = SegmenterRun.Run(request, progress);
             if (progress is JsonProgress json)
             {
-                json.Write(new { @event = "result", package = outcome.Package.Package.Directory, current = outcome.Package.IsCurrent, threshold = outcome.Threshold.Value, validation = outcome.Validation.ToDictionary(), test = outcome.Test?.ToDictionary(), run = outcome.ReportDirectory });
+                json.Write(new { @event = "result", package = outcome.Package.Package.Directory, current = outcome.Package.IsCurrent, gate_pass = outcome.Gate.Pass, gate_reason = outcome.Gate.Reason, threshold = outcome.Threshold.Value, validation = outcome.Validation.ToDictionary(), test = outcome.Test?.ToDictionary(), run = outcome.ReportDirectory });
             }
 
-            return 0;
+            return ExitCode(outcome, request);
         }));
         return command;
     }
@@ -110,6 +124,7 @@ public static class SegmentCommand
             ValidationFraction = t.ValidationFraction,
             TestFraction = t.TestFraction,
             InitFrom = current,
+            Force = settings.Force,
             Options = new SegmenterOptions
             {
                 ImageSize = s.ImageSize,
@@ -120,9 +135,12 @@ public static class SegmentCommand
             },
         };
         Check(request);
-        SegmenterRun.Run(request, progress);
-        return 0;
+        return ExitCode(SegmenterRun.Run(request, progress), request);
     }
+
+    // As for the classifier: a package the gate kept out of current exits 2.
+    private static int ExitCode(SegmentOutcome outcome, SegmentRequest request) =>
+        request.MakeCurrent && !outcome.Package.IsCurrent ? ClassifyCommand.GateRejected : 0;
 
     private static ModelPackage? ResolveInit(string init, string modelsDirectory) => init switch
     {
@@ -140,6 +158,12 @@ public static class SegmentCommand
         if (o.Epochs < 1 || o.BatchSize < 2)
         {
             throw new ArgumentException($"--epochs must be at least 1 and --batch-size at least 2 (got {o.Epochs}, {o.BatchSize})");
+        }
+
+        var g = request.Gate;
+        if (new[] { g.MinIou, g.MinDice, g.MinPixelRecall, g.MaxIouDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))
+        {
+            throw new ArgumentException(FormattableString.Invariant($"--min-iou, --min-dice, --min-pixel-recall and --max-iou-drop must be in [0, 1] (got {g.MinIou}, {g.MinDice}, {g.MinPixelRecall}, {g.MaxIouDrop})"));
         }
 
         if (request.RecallTarget is { } r && r is <= 0 or > 1)

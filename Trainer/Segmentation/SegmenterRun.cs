@@ -2,6 +2,7 @@ using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Training;
 
 namespace Inspection.Trainer.Segmentation;
@@ -36,8 +37,14 @@ public sealed record SegmentRequest
     /// <summary>Package to continue from, or null for a fresh network.</summary>
     public ModelPackage? InitFrom { get; init; }
 
-    /// <summary>Point <c>segmenter/current</c> at the new package.</summary>
+    /// <summary>Point <c>segmenter/current</c> at the new package when the gate passes (false: never).</summary>
     public bool MakeCurrent { get; init; } = true;
+
+    /// <summary>Make it current even if the gate refuses it (recorded in the manifest).</summary>
+    public bool Force { get; init; }
+
+    /// <summary>What the gate requires.</summary>
+    public SegmenterGatePolicy Gate { get; init; } = new();
 
     /// <summary>Version folder name; null: the UTC time.</summary>
     public string? Version { get; init; }
@@ -52,6 +59,7 @@ public sealed record SegmentRequest
 /// <param name="Test">Test metrics at the chosen threshold (null without a test split).</param>
 /// <param name="Training">The training history.</param>
 /// <param name="ReportDirectory">Where curves, example grid and metrics.json are.</param>
+/// <param name="Gate">The quality gate's verdict.</param>
 public sealed record SegmentOutcome(
     WrittenPackage Package,
     ThresholdSpec Threshold,
@@ -60,7 +68,8 @@ public sealed record SegmentOutcome(
     SegmentationMetrics Validation,
     SegmentationMetrics? Test,
     SegmenterTraining Training,
-    string ReportDirectory);
+    string ReportDirectory,
+    GateDecision Gate);
 
 /// <summary>
 /// <c>trainer segment</c> end to end: load and split the pairs, train, choose the pixel threshold on validation,
@@ -94,15 +103,53 @@ public static class SegmenterRun
     {
         var options = request.Options;
         var training = SegmenterTrainer.Train(data, options, request.InitFrom, progress);
-        var validation = SegmenterEvaluation.PredictTorch(training.Model, training.Input, data.In(Splits.Validation), options.BatchSize);
+        var content = new PackageContent
+        {
+            Task = ModelTasks.Segmenter,
+            Arch = "unet-mobilenetv2",
+            Input = training.Input,
+            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
+            Threshold = new ThresholdSpec { Value = 0.5 },
+            Training = new TrainingSpec
+            {
+                Dataset = data.Scan.Root,
+                DatasetFingerprint = data.Fingerprint,
+                Split = data.SplitSummary(),
+                Epochs = training.History.Count,
+                Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
+                {
+                    ["joint_mask"] = "geometric transforms applied to image and mask alike",
+                    ["loss"] = options.Loss.ToString(),
+                    ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                },
+                InitFrom = request.InitFrom?.Manifest.Version,
+            },
+            Version = request.Version,
+        };
+
+        // Threshold and gate figures come from the exported model through Inspection.Inference, as the daemon runs it.
+        using var staged = ModelPackageWriter.Stage(request.ModelsDirectory, training.Model, content, new ProgressWriter(progress));
+        var onnxPackage = staged.Package;
+        var validation = SegmenterEvaluation.PredictOnnx(onnxPackage, data.In(Splits.Validation));
         var thresholds = validation.Thresholds();
         var bestIou = thresholds.BestIou();
         var forRecall = request.RecallTarget is { } target ? thresholds.ForRecall(target) : null;
         var threshold = Choose(request.RecallTarget, bestIou, forRecall, thresholds, progress);
         var validationMetrics = validation.MetricsAt(threshold.Value);
         var testSamples = data.In(Splits.Test);
-        var test = testSamples.Count == 0 ? null
-            : SegmenterEvaluation.PredictTorch(training.Model, training.Input, testSamples, options.BatchSize).MetricsAt(threshold.Value);
+        var test = testSamples.Count == 0 ? null : SegmenterEvaluation.PredictOnnx(onnxPackage, testSamples).MetricsAt(threshold.Value);
+
+        var judged = test ?? validationMetrics;
+        var comparison = SegmenterComparison.Measure(request.ModelsDirectory, testSamples.Count == 0 ? data.In(Splits.Validation) : testSamples, onnxPackage, threshold.Value, progress, out var comparisonNote);
+        var gate = SegmenterGate.Decide(judged, request.Gate, comparison, comparisonNote);
+        var makeCurrent = request.MakeCurrent && (gate.Pass || request.Force);
+        progress.Message($"gate policy ({(test is null ? "validation split: the dataset has no test split" : "test split")}): {request.Gate}");
+        foreach (var check in gate.Checks)
+        {
+            progress.Message($"  {check}");
+        }
+
+        progress.Message($"gate: {(gate.Pass ? "PASS" : "FAIL")}: {gate.Reason}{(!gate.Pass && request.Force ? " (--force: made current anyway)" : "")}");
 
         var metrics = new Dictionary<string, Dictionary<string, double>>
         {
@@ -121,31 +168,19 @@ public static class SegmenterRun
             metrics["test"] = test.ToDictionary();
         }
 
-        var content = new PackageContent
+        if (comparison is not null)
         {
-            Task = ModelTasks.Segmenter,
-            Arch = "unet-mobilenetv2",
-            Input = training.Input,
-            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
+            metrics["deployed_on_shared_test"] = comparison.Deployed.ToDictionary();
+            metrics["candidate_on_shared_test"] = comparison.Candidate.ToDictionary();
+        }
+
+        content = content with
+        {
             Threshold = threshold,
-            Training = new TrainingSpec
-            {
-                Dataset = data.Scan.Root,
-                DatasetFingerprint = data.Fingerprint,
-                Split = data.SplitSummary(),
-                Epochs = training.History.Count,
-                Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
-                {
-                    ["joint_mask"] = "geometric transforms applied to image and mask alike",
-                    ["loss"] = options.Loss.ToString(),
-                    ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                },
-                InitFrom = request.InitFrom?.Manifest.Version,
-            },
             Metrics = metrics,
-            Version = request.Version,
+            Gate = gate.Record(request.Gate.ToString(), request.Force && request.MakeCurrent),
         };
-        var package = ModelPackageWriter.Write(request.ModelsDirectory, training.Model, content, request.MakeCurrent, log: new ProgressWriter(progress));
+        var package = staged.Commit(content, makeCurrent, new Dictionary<string, string> { ["GATE.txt"] = gate.Note(request.Gate.ToString(), request.Force), [DeployedComparison.SplitFile] = data.SplitCsv() });
 
         var reportDirectory = Path.Combine(Path.GetFullPath(request.ModelsDirectory), "runs", $"segmenter-{package.Package.Manifest.Version}");
         var report = new
@@ -169,8 +204,8 @@ public static class SegmenterRun
                 $"test ({test.Images} images): IoU {test.Iou:F4} Dice {test.Dice:F4} precision {test.PixelPrecision:F4} recall {test.PixelRecall:F4}"));
         }
 
-        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : "")}; report: {reportDirectory}");
-        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, reportDirectory);
+        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : gate.Pass ? " (not made current: --no-current)" : $" kept beside the current one (not made current): {gate.Reason}")}; report: {reportDirectory}");
+        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, reportDirectory, gate);
     }
 
     private static ThresholdSpec Choose(double? recallTarget, PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, PixelThresholds thresholds, ITrainingProgress progress)
