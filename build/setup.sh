@@ -10,6 +10,7 @@ packages=(
   systemd             # systemd-analyze verify/security on the unit files
   binutils            # readelf, used by build/patch-torchsharp.sh
   openssl             # test CA and certificates for the TLS tests
+  chromium chromium-driver   # a real headless browser for the operator console's page tests (Selenium)
   ca-certificates
 )
 missing=()

@@ -52,7 +52,10 @@ public static class ConfigValidator
             Check(c.MaxFps >= 0, $"{key}:MaxFps", $"must be 0 (uncapped) or a positive rate (got {c.MaxFps})");
             Check(c.Roi.X >= 0 && c.Roi.Y >= 0 && c.Roi.Width >= 0 && c.Roi.Height >= 0, $"{key}:Roi", "X, Y, Width and Height must not be negative");
             Check(c.StallTimeout > TimeSpan.Zero, $"{key}:StallTimeout", "must be a positive duration such as 00:00:05");
+            CheckTampering(c.Tampering, $"{key}:Tampering", Check);
         }
+
+        CheckConsole(o, Check);
 
         Check(!string.IsNullOrWhiteSpace(o.Models.Directory), "Models:Directory", "must name the folder holding classifier/ and segmenter/ packages");
         Check(o.Models.Threads is >= 0 and <= 256, "Models:Threads", $"must be 0 (automatic) to 256 (got {o.Models.Threads})");
@@ -81,20 +84,55 @@ public static class ConfigValidator
         Check(t.ValidationFraction is > 0 and < 0.5, "Trainer:ValidationFraction", $"must be between 0 and 0.5 (got {t.ValidationFraction})");
         Check(t.TestFraction is > 0 and < 0.5, "Trainer:TestFraction", $"must be between 0 and 0.5 (got {t.TestFraction})");
         Check(t.Threads >= 0, "Trainer:Threads", $"must be 0 (all cores) or more (got {t.Threads})");
-        CheckTask(t.Classifier, "Trainer:Classifier", 16, Check);
+        // 0: the trainer chooses the classifier's input size from the data.
+        CheckTask(t.Classifier, "Trainer:Classifier", 16, Check, zeroAllowed: true);
 
         // The U-Net halves the image five times and concatenates each level with its skip: sides must divide by 32.
         CheckTask(t.Segmenter, "Trainer:Segmenter", 32, Check);
         return errors;
     }
 
-    private static void CheckTask(TrainerTaskOptions t, string key, int sizeMultiple, Action<bool, string, string> check)
+    private static void CheckTask(TrainerTaskOptions t, string key, int sizeMultiple, Action<bool, string, string> check, bool zeroAllowed = false)
     {
-        check(t.ImageSize >= sizeMultiple && t.ImageSize <= 2048 && t.ImageSize % sizeMultiple == 0, $"{key}:ImageSize",
-            $"must be a multiple of {sizeMultiple} between {sizeMultiple} and 2048 (got {t.ImageSize})");
+        check((zeroAllowed && t.ImageSize == 0) || (t.ImageSize >= sizeMultiple && t.ImageSize <= 2048 && t.ImageSize % sizeMultiple == 0), $"{key}:ImageSize",
+            $"must be a multiple of {sizeMultiple} between {sizeMultiple} and 2048{(zeroAllowed ? ", or 0 (from the data)" : "")} (got {t.ImageSize})");
         check(t.Epochs is >= 1 and <= 10_000, $"{key}:Epochs", $"must be 1-10000 (got {t.Epochs})");
         check(t.BatchSize is >= 1 and <= 4096, $"{key}:BatchSize", $"must be 1-4096 (got {t.BatchSize})");
         check(t.WidthMultiplier is > 0 and <= 4, $"{key}:WidthMultiplier", $"must be in (0, 4] (got {t.WidthMultiplier})");
+    }
+
+    private static void CheckConsole(InspectionOptions o, Action<bool, string, string> check)
+    {
+        var http = o.Http;
+        if (http.Listen.Length > 0)
+        {
+            var endpoint = http.ListenEndpoint();
+            check(endpoint is not null, "Http:Listen", $"must be empty (off) or address:port such as 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080 (got '{http.Listen}')");
+            check(endpoint is null || System.Net.IPAddress.IsLoopback(endpoint.Address) || http.PasswordFile.Length > 0, "Http:PasswordFile",
+                $"must be set when Http:Listen is not a loopback address (got '{http.Listen}'): the console then needs a password");
+        }
+
+        check(http.PasswordFile.Length == 0 || http.Username.Length > 0, "Http:Username", "must not be empty when Http:PasswordFile is set");
+        CheckFile(http.TlsCertFile, "Http:TlsCertFile", "a PEM certificate", check);
+        CheckFile(http.TlsKeyFile, "Http:TlsKeyFile", "a PEM private key", check);
+        check((http.TlsCertFile.Length == 0) == (http.TlsKeyFile.Length == 0), "Http:TlsKeyFile", "Http:TlsCertFile and Http:TlsKeyFile must be set together");
+        check(o.History.MaxRows >= 100, "History:MaxRows", $"must be at least 100 (got {o.History.MaxRows})");
+        check(o.Review.Band is >= 0 and < 1, "Review:Band", $"must be a score distance 0-1 (got {o.Review.Band})");
+        check(o.Review.ConfidentSampleRate is >= 0 and <= 1, "Review:ConfidentSampleRate", $"must be a fraction 0-1 (got {o.Review.ConfidentSampleRate})");
+        check(o.Review.MaxCount >= 1, "Review:MaxCount", $"must be at least 1 (got {o.Review.MaxCount})");
+        check(o.Review.Directory.Length == 0 || o.Review.DatasetDirectory.Length > 0, "Review:DatasetDirectory", "must name the folder labelled frames go to (good/, defect/)");
+    }
+
+    private static void CheckTampering(TamperingOptions t, string key, Action<bool, string, string> check)
+    {
+        check(t.Interval > TimeSpan.Zero, $"{key}:Interval", "must be a positive duration such as 00:00:01");
+        check(t.ReferenceFrames >= 1, $"{key}:ReferenceFrames", $"must be at least 1 (got {t.ReferenceFrames})");
+        check(t.RefreshRate is >= 0 and < 1, $"{key}:RefreshRate", $"must be a fraction 0-1 (got {t.RefreshRate})");
+        check(t.Confirm >= 1, $"{key}:Confirm", $"must be at least 1 (got {t.Confirm})");
+        check(t.ContrastDrop is > 0 and < 1, $"{key}:ContrastDrop", $"must be a fraction strictly between 0 and 1 (got {t.ContrastDrop})");
+        check(t.BrightnessShift is > 0 and < 255, $"{key}:BrightnessShift", $"must be 0-255 grey levels (got {t.BrightnessShift})");
+        check(t.SharpnessDrop is > 0 and < 1, $"{key}:SharpnessDrop", $"must be a fraction strictly between 0 and 1 (got {t.SharpnessDrop})");
+        check(t.MinSimilarity is > -1 and < 1, $"{key}:MinSimilarity", $"must be between -1 and 1 (got {t.MinSimilarity})");
     }
 
     private static void CheckFile(string path, string key, string what, Action<bool, string, string> check) =>

@@ -24,6 +24,15 @@ public sealed class InspectionOptions
     /// <summary>MQTT-triggered inspections.</summary>
     public InspectOptions Inspect { get; set; } = new();
 
+    /// <summary>Operator console: HTTP server, page, metrics, JSON API.</summary>
+    public HttpOptions Http { get; set; } = new();
+
+    /// <summary>Result history in SQLite.</summary>
+    public HistoryOptions History { get; set; } = new();
+
+    /// <summary>Review queue feeding retraining.</summary>
+    public ReviewOptions Review { get; set; } = new();
+
     /// <summary>What <c>trainer --recall-target R</c> retrains from.</summary>
     public TrainerOptions Trainer { get; set; } = new();
 }
@@ -128,6 +137,9 @@ public sealed class CameraOptions
 
     /// <summary>Time without a frame after which the source is considered stalled and reopened.</summary>
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Tampering alarm thresholds for this camera.</summary>
+    public TamperingOptions Tampering { get; set; } = new();
 }
 
 /// <summary>A rectangle in pixels. Width or height 0 means no crop.</summary>
@@ -254,8 +266,8 @@ public sealed class TrainerOptions
     /// <summary>CPU threads for training; 0 = all cores.</summary>
     public int Threads { get; set; }
 
-    /// <summary>Defect classifier.</summary>
-    public TrainerTaskOptions Classifier { get; set; } = new() { Arch = "mobilenetv2", ImageSize = 128 };
+    /// <summary>Defect classifier: the ImageNet-pretrained ResNet-18 fine-tuned (10 epochs), input size from the data (0).</summary>
+    public TrainerTaskOptions Classifier { get; set; } = new() { Arch = "resnet18", ImageSize = 0, Epochs = 10 };
 
     /// <summary>Segmentation model. Width 0.35 and batch 8 by default: the small U-Net a CPU-only site can retrain.</summary>
     public TrainerTaskOptions Segmenter { get; set; } = new() { Arch = "unet-mobilenetv2", ImageSize = 256, BatchSize = 8, WidthMultiplier = 0.35 };
@@ -270,7 +282,7 @@ public sealed class TrainerTaskOptions
     /// <summary>Architecture name.</summary>
     public string Arch { get; set; } = "";
 
-    /// <summary>Square input size in pixels.</summary>
+    /// <summary>Square input size in pixels; 0 (classifier only) chooses it from the data.</summary>
     public int ImageSize { get; set; } = 128;
 
     /// <summary>Training epochs.</summary>

@@ -76,8 +76,15 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
             }, CancellationToken.None)));
 
             var watch = Task.Run(() => WatchProgressAsync(lanes.Values, sampler, lanesDone, stop), CancellationToken.None);
+            using var console = services.GetRequiredService<Http.ConsoleServer>().Url is { } url ? new ConsoleLoad(url) : null;
+            var consoleLoad = console?.RunAsync(lanesDone);
             await lanesDone.ConfigureAwait(false);
             await watch.ConfigureAwait(false);
+            if (consoleLoad is not null)
+            {
+                await consoleLoad.ConfigureAwait(false);
+            }
+
             var failures = lanes.Values.Where(l => l.Failure is not null).Select(l => $"{l.Id}: {l.Failure}").ToList();
             await WaitForResultsAsync(lanes.Values).ConfigureAwait(false);
             var allocated = GC.GetTotalAllocatedBytes(precise: true) - window.AllocatedAtOpen;
@@ -101,6 +108,7 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
                 ["inspect_allocated_bytes_per_frame"] = stages.Inspect.Count == 0 ? 0 : lanes.Values.Sum(l => l.InspectAllocated) / stages.Inspect.Count,
                 ["peak_rss_bytes"] = peakRss,
                 ["stages"] = StagesJson(stages),
+                ["console"] = console?.Report(),
             };
 
             var set = store.Acquire();
@@ -257,6 +265,12 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
         options.Mqtt.ClientId = "";
         options.Models.Watch = false;
         options.Outbox.Directory = Path.Combine(temp, "outbox");
+        options.Http.Listen = options.Http.Listen.Length > 0 ? "127.0.0.1:0" : "";
+        options.Http.PasswordFile = "";
+        options.Http.TlsCertFile = options.Http.TlsKeyFile = "";
+        options.History.File = options.History.Enabled ? Path.Combine(temp, "history.db") : "";
+        options.Review.Directory = Path.Combine(temp, "review");
+        options.Review.DatasetDirectory = Path.Combine(temp, "dataset");
         if (options.Snapshots.Directory.Length > 0)
         {
             options.Snapshots.Directory = Path.Combine(temp, "snapshots");

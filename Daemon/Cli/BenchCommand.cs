@@ -18,12 +18,14 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of a table" };
         var cameras = new Option<int>("--cameras") { Description = "run K copies of the config's first camera at once (0: the config's cameras)", DefaultValueFactory = _ => 1 };
         var soak = new Option<double>("--soak") { Description = "run this many minutes and report the RSS, handle and GC heap slopes" };
+        var console = new Option<bool>("--console") { Description = "run twice in this process: without, then with the operator console (HTTP server polled like an open page plus a /metrics scrape, and the SQLite history); print both and the fps ratio" };
         var command = new Command("bench", "Benchmark the pipeline (capture → preprocess → classify → segment → postprocess → publish) on the config's models and first camera's source");
         command.Options.Add(config);
         command.Options.Add(frames);
         command.Options.Add(json);
         command.Options.Add(cameras);
         command.Options.Add(soak);
+        command.Options.Add(console);
         command.SetAction(parse =>
         {
             var settings = parse.GetValue(frames) < 1 || parse.GetValue(cameras) < 0 || parse.GetValue(soak) < 0
@@ -38,7 +40,9 @@ public static class BenchCommand
             JsonObject report;
             try
             {
-                report = new BenchRun(settings, Console.Error).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+                report = parse.GetValue(console)
+                    ? CompareConsole(parse.GetValue(config)!, settings)
+                    : new BenchRun(settings, Console.Error).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
             }
             catch (Config.Models.ModelPackageException ex)
             {
@@ -54,10 +58,35 @@ public static class BenchCommand
                 return 1;
             }
 
-            Console.Out.WriteLine(parse.GetValue(json) ? report.ToJsonString() : Table(report));
-            return report["failures"] is null ? 0 : 1;
+            Console.Out.WriteLine(parse.GetValue(json) ? report.ToJsonString()
+                : report["console_ratio"] is { } ratio ? $"{Table(report["console_off"]!.AsObject())}\n\nwith the console:\n{Table(report["console_on"]!.AsObject())}\n\n{"console_ratio (fps on / off)",-36}{ratio}"
+                : Table(report));
+            return report["failures"] is null && report["console_off"]?["failures"] is null && report["console_on"]?["failures"] is null ? 0 : 1;
         });
         return command;
+    }
+
+    // Off first, then on, each on a freshly loaded config (a run rewrites its options to isolate itself).
+    private static JsonObject CompareConsole(string path, BenchSettings settings)
+    {
+        JsonObject Run(bool on)
+        {
+            var options = ConfigLoader.Load(path);
+            options.Http.Listen = on ? "127.0.0.1:0" : "";
+            options.History.Enabled = on;
+            Console.Error.WriteLine($"bench: console {(on ? "on (HTTP polled, history indexed)" : "off (no HTTP server, no history)")}");
+            return new BenchRun(settings with { Options = options }, Console.Error).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+
+        var off = Run(on: false);
+        var on = Run(on: true);
+        var offFps = (double)off["fps"]!;
+        return new JsonObject
+        {
+            ["console_off"] = off,
+            ["console_on"] = on,
+            ["console_ratio"] = offFps > 0 ? Math.Round((double)on["fps"]! / offFps, 3) : null,
+        };
     }
 
     private static BenchSettings? Load(string path, int frames, int cameras, double soak)

@@ -123,14 +123,19 @@ public static class ServiceCommands
         var data = new Option<string>("--data") { Description = "folder for the demo's outbox, snapshots and request images", DefaultValueFactory = _ => "artifacts/demo" };
         var port = new Option<int>("--port") { Description = "port of the embedded MQTT broker on 127.0.0.1", DefaultValueFactory = _ => 1883 };
         var source = new Option<string>("--source") { Description = "camera source URI", DefaultValueFactory = _ => "synthetic://?width=640&height=480&fps=5" };
-        var command = new Command("demo", "Run everything on an embedded default: in-process MQTT broker, a synthetic camera, the demo models");
+        var http = new Option<string>("--http") { Description = "operator console address:port (empty: off)", DefaultValueFactory = _ => "127.0.0.1:8080" };
+        var cameras = new Option<int>("--cameras") { Description = "number of cameras, all on --source (cam1, cam2, …)", DefaultValueFactory = _ => 1 };
+        var command = new Command("demo", "Run everything on an embedded default: in-process MQTT broker, a synthetic camera, the demo models, the operator console");
+        command.Options.Add(http);
+        command.Options.Add(cameras);
         command.Options.Add(models);
         command.Options.Add(data);
         command.Options.Add(port);
         command.Options.Add(source);
         command.SetAction(parse =>
         {
-            var options = DemoOptions(Path.GetFullPath(parse.GetValue(models)!), Path.GetFullPath(parse.GetValue(data)!), parse.GetValue(port), parse.GetValue(source)!);
+            var options = DemoOptions(Path.GetFullPath(parse.GetValue(models)!), Path.GetFullPath(parse.GetValue(data)!), parse.GetValue(port), parse.GetValue(source)!, parse.GetValue(cameras));
+            options.Http.Listen = parse.GetValue(http)!;
             var problems = ConfigValidator.Validate(options);
             if (problems.Count > 0)
             {
@@ -151,6 +156,7 @@ public static class ServiceCommands
                   ask for a part:     mosquitto_pub -V mqttv5 -h 127.0.0.1 -p {{options.Mqtt.Port}} -t {{root}}/inspect -m '{"part_id":"4711"}'
                   change threshold:   mosquitto_pub -V mqttv5 -h 127.0.0.1 -p {{options.Mqtt.Port}} -t {{root}}/cmd/threshold -m '{"camera":"cam1","value":0.3}'
                   snapshots:          {{options.Snapshots.Directory}}
+                  operator console:   {{(options.Http.Listen.Length > 0 ? $"http://{options.Http.Listen}/" : "off")}}
                 Ctrl-C stops it.
                 """);
             return DaemonHost.RunAsync(options).GetAwaiter().GetResult();
@@ -159,10 +165,11 @@ public static class ServiceCommands
     }
 
     /// <summary>The demo's configuration: embedded broker, one synthetic camera, everything written under <paramref name="data"/>.</summary>
-    public static InspectionOptions DemoOptions(string modelsDirectory, string data, int port, string source) => new()
+    public static InspectionOptions DemoOptions(string modelsDirectory, string data, int port, string source, int cameras = 1) => new()
     {
         Mqtt = new MqttOptions { Host = "127.0.0.1", Port = port, Device = "demo", Embedded = true, StatsInterval = TimeSpan.FromSeconds(10) },
-        Cameras = [new CameraOptions { Id = "cam1", Source = source }],
+        Cameras = [.. Enumerable.Range(1, Math.Max(1, cameras)).Select(i => new CameraOptions { Id = $"cam{i}", Source = source })],
+        Review = new ReviewOptions { Directory = Path.Combine(data, "review"), DatasetDirectory = Path.Combine(data, "dataset") },
         Models = new ModelsOptions { Directory = modelsDirectory, Provider = ModelProvider.Auto },
         Outbox = new OutboxOptions { Directory = Path.Combine(data, "outbox") },
         Snapshots = new SnapshotsOptions { Directory = Path.Combine(data, "snapshots"), MaxCount = 500, MaxAge = TimeSpan.FromDays(1) },

@@ -2,6 +2,7 @@ using Inspection.Config.Loading;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Commands;
+using Inspection.Daemon.Http;
 using Inspection.Daemon.Inference;
 using Inspection.Daemon.Logging;
 using Inspection.Daemon.Outbox;
@@ -72,6 +73,7 @@ public static class DaemonHost
         s.AddSingleton<CameraPipelines>();
         s.AddSingleton<CommandService>();
         s.AddSingleton<StatsPublisher>();
+        s.AddConsoleParts();
 
         if (options.Mqtt.Embedded)
         {
@@ -80,11 +82,13 @@ public static class DaemonHost
 
         s.AddHostedService<ModelWatcher>();
         s.AddHostedService<MqttService>();
+        s.AddHistoryService();
         s.AddHostedService(sp => sp.GetRequiredService<SnapshotWriter>());
         s.AddHostedService(sp => sp.GetRequiredService<ResultPublisher>());
         s.AddHostedService(sp => sp.GetRequiredService<CameraPipelines>());
         s.AddHostedService(sp => sp.GetRequiredService<CommandService>());
         s.AddHostedService(sp => sp.GetRequiredService<StatsPublisher>());
+        s.AddConsoleServices();
         return builder.Build();
     }
 

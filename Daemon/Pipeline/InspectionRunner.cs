@@ -17,9 +17,13 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
         var outcome = _inspector.Inspect(image, camera, forceSegmentation);
         var id = Guid.CreateVersion7().ToString("N");
         string? maskFile = null;
-        if (snapshots is { Enabled: true } && (outcome.Defect || snapshots.SampleGood()))
+        var review = snapshots?.ReviewReason(outcome.Score, outcome.Threshold);
+        if (snapshots is { Enabled: true } && (outcome.Defect || review is not null || snapshots.SampleGood()))
         {
-            maskFile = snapshots.Enqueue(new Snapshot(id, image.Clone(), outcome.Mask?.Clone()));
+            maskFile = snapshots.Enqueue(new Snapshot(id, image.Clone(), outcome.Mask?.Clone())
+            {
+                Review = review is null ? null : new ReviewNote(camera, outcome.Score, outcome.Threshold, capturedAt, review),
+            });
         }
 
         return new InspectionResult

@@ -26,6 +26,13 @@ public sealed class ResultSink
 
     public int Depth => _channel.Reader.Count;
 
+    /// <summary>Every numbered result, as it is queued (history, metrics, review queue). Handlers run on the inspecting
+    /// thread and must only hand the result on.</summary>
+    public event Action<InspectionResult>? Numbered;
+
+    /// <summary>The active tampering alarm of a camera, stamped on its results (null: none).</summary>
+    public Func<string, string?> AlarmOf { get; set; } = _ => null;
+
     /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form.</summary>
     public async Task<(InspectionResult Result, byte[] Json)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
     {
@@ -33,10 +40,11 @@ public sealed class ResultSink
         await sequence.Gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var result = unnumbered with { Seq = sequence.Next + 1 };
+            var result = unnumbered with { Seq = sequence.Next + 1, Alarm = AlarmOf(unnumbered.Camera) };
             var json = ResultJsonContext.Serialize(result);
             await _channel.Writer.WriteAsync(new OutboxEntry(result.Camera, result.Defect, json), ct).ConfigureAwait(false);
             sequence.Next++;
+            Numbered?.Invoke(result);
             return (result, json);
         }
         finally

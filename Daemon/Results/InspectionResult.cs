@@ -38,6 +38,9 @@ public sealed record InspectionResult
     public SegmentationResult? Segmentation { get; init; }
 
     public required StageLatency LatencyMs { get; init; }
+
+    /// <summary>The camera's active tampering alarm (<c>covered</c>, <c>defocused</c>, <c>moved</c>) while it lasts, else null.</summary>
+    public string? Alarm { get; init; }
 }
 
 /// <summary>Versions of the models that produced a result.</summary>

@@ -16,12 +16,18 @@ public sealed class Snapshot(string id, Mat frame, Mat? mask) : IDisposable
 
     public Mat? Mask { get; } = mask;
 
+    /// <summary>Set when the frame also goes to the review queue (why, and what the model said).</summary>
+    public ReviewNote? Review { get; init; }
+
     public void Dispose()
     {
         Frame.Dispose();
         Mask?.Dispose();
     }
 }
+
+/// <summary>Why a frame is kept for review, with what the model said about it.</summary>
+public sealed record ReviewNote(string Camera, double Score, double Threshold, DateTimeOffset CapturedAt, string Reason);
 
 /// <summary>Writes <c>{id}.jpg</c> (the frame) and <c>{id}.mask.png</c> (the mask as a red overlay on the frame) off the
 /// inspection path, and keeps the folder within <see cref="SnapshotsOptions.MaxCount"/>, <see cref="SnapshotsOptions.MaxBytes"/>
@@ -60,6 +66,20 @@ public sealed partial class SnapshotWriter : DaemonWorker
     public long Dropped => Interlocked.Read(ref _dropped);
 
     public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>A snapshot's files are on disk: the snapshot (not yet disposed) and the full paths (frame first).</summary>
+    public event Action<Snapshot, IReadOnlyList<string>>? Saved;
+
+    /// <summary>Why a frame with this score and threshold should also be reviewed (null: it need not be); set by the
+    /// review queue.</summary>
+    public Func<double, double, string?> ReviewReason { get; set; } = (_, _) => null;
+
+    /// <summary>A snapshot (by result id) is about to be deleted by retention; raised before its files go, so an index
+    /// never points at a deleted file.</summary>
+    public event Action<string>? Removing;
+
+    /// <summary>The result id a snapshot file belongs to: its name up to the first dot.</summary>
+    public static string IdOf(string path) => Path.GetFileName(path).Split('.')[0];
 
     /// <summary>Whether a good (non-defect) frame should be kept as a sample.</summary>
     public bool SampleGood() => Enabled && _options.GoodSampleRate > 0 && Random.Shared.NextDouble() < _options.GoodSampleRate;
@@ -113,6 +133,7 @@ public sealed partial class SnapshotWriter : DaemonWorker
 
             Track(paths, bytes, _time.GetUtcNow());
             Interlocked.Increment(ref _written);
+            Saved?.Invoke(snapshot, paths);
             EnforceRetention();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OpenCVException)
@@ -182,6 +203,7 @@ public sealed partial class SnapshotWriter : DaemonWorker
         {
             _snapshots.RemoveFirst();
             _bytes -= first.Value.Bytes;
+            Removing?.Invoke(IdOf(first.Value.Paths[0]));
             foreach (var path in first.Value.Paths)
             {
                 try

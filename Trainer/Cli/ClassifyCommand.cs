@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets;
 using Inspection.Trainer.Datasets.Classification;
@@ -21,9 +22,11 @@ public static class ClassifyCommand
     private static readonly TrainerOptions Defaults = new();
     private static readonly Option<string> Data = new("--data") { Description = "Dataset: a folder with good/ and defect/ subfolders, or a labels file (path probability [type] per line, like ELPV's labels.csv)", Required = true };
     private static readonly Option<string> Out = new("--out") { Description = "Models folder: the package goes to OUT/classifier/<version>, the run's report and checkpoints to OUT/runs/", Required = true };
-    private static readonly Option<string> Arch = new("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.ClassifierNames)}", DefaultValueFactory = _ => Architectures.MobileNetV2 };
-    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size in pixels", DefaultValueFactory = _ => Defaults.Classifier.ImageSize };
-    private static readonly Option<double> Width = new("--width") { Description = "Width multiplier of the network", DefaultValueFactory = _ => Defaults.Classifier.WidthMultiplier };
+    private static readonly Option<string> Arch = new("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.ClassifierNames)}", DefaultValueFactory = _ => Defaults.Classifier.Arch };
+    private static readonly Option<string?> Pretrained = new("--pretrained") { Description = "imagenet (the ImageNet-trained ResNet-18 shipped with the trainer; default for resnet18) or none (random initialisation; default for the others)" };
+    private static readonly Option<bool> HeadOnly = new("--head-only") { Description = "Freeze the pretrained backbone, compute its features once per image and augmentation pass, train only the head (seconds to minutes on a CPU)" };
+    private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size in pixels (stretched); 0 = from the data: the median image size, longer side at most 320, aspect kept (letterboxed)", DefaultValueFactory = _ => Defaults.Classifier.ImageSize };
+    private static readonly Option<double> Width = new("--width") { Description = "Width multiplier of mobilenetv2/resnet (resnet18 has the pretrained network's fixed widths)", DefaultValueFactory = _ => Defaults.Classifier.WidthMultiplier };
     private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs at most (early stopping may end sooner)", DefaultValueFactory = _ => Defaults.Classifier.Epochs };
     private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => Defaults.Classifier.BatchSize };
     private static readonly Option<string> Optimizer = new("--optimizer") { Description = "adam or sgd (momentum 0.9, Nesterov)", DefaultValueFactory = _ => "adam" };
@@ -65,7 +68,7 @@ public static class ClassifyCommand
         var command = new Command("classify", "Train the defect classifier for a recall target, choose its threshold on validation, test it, gate it and write its model package");
         Option[] options =
         [
-            Data, Out, CommonOptions.RecallTarget, Arch, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
+            Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
             ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, MinAuroc, MinSpecificity, MaxSpecificityDrop, RequireBound, VersionName, CommonOptions.Threads, CommonOptions.Json,
             AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma,
         ];
@@ -132,6 +135,8 @@ public static class ClassifyCommand
         ModelsDirectory = parse.GetValue(Out)!,
         RecallTarget = parse.GetValue(CommonOptions.RecallTarget),
         Arch = parse.GetValue(Arch)!,
+        Pretrained = parse.GetValue(Pretrained),
+        HeadOnly = parse.GetValue(HeadOnly),
         ImageSize = parse.GetValue(ImageSize),
         WidthMultiplier = parse.GetValue(Width),
         Channels = parse.GetValue(Channels),

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Evaluation;
-using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Segmenter;
 
 namespace Inspection.Trainer.Cli;
 

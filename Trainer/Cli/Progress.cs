@@ -112,7 +112,7 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrai
     {
         _validation = string.Create(CultureInfo.InvariantCulture, $" | val recall {r.ValidationRecall:P1} precision {r.ValidationPrecision:P1}");
         Message(string.Create(CultureInfo.InvariantCulture,
-            $"epoch {r.Epoch}/{epochs}: train loss {r.TrainLoss:F4}, val loss {r.ValidationLoss:F4}, val recall@0.5 {r.ValidationRecall:P1}, precision@0.5 {r.ValidationPrecision:P1}, AUROC {r.ValidationAuroc:F4}, AP {r.ValidationAp:F4}, {r.ImagesPerSecond:F0} img/s, {r.Seconds:F0} s{(best ? " (best)" : "")}{(r.SkippedSteps > 0 ? $", {r.SkippedSteps} steps skipped" : "")}"));
+            $"epoch {r.Epoch}/{epochs}: train loss {r.TrainLoss:F4}, val loss {r.ValidationLoss:F4}, val recall@0.5 {r.ValidationRecall:P1}, precision@0.5 {r.ValidationPrecision:P1}{string.Concat(r.ValidationMetrics.Select(m => $", {m.Key} {m.Value:F4}"))}, {r.ImagesPerSecond:F0} img/s, {r.Seconds:F0} s{(best ? " (best)" : "")}{(r.SkippedSteps > 0 ? $", {r.SkippedSteps} steps skipped" : "")}{(r.Frozen.Count > 0 ? $", frozen: {string.Join(", ", r.Frozen)}" : "")}"));
     }
 
     /// <inheritdoc />

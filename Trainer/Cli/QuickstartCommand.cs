@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Quickstart;
-using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Models;
+using Inspection.Trainer.Segmenter;
 using Inspection.Trainer.Training;
 
 namespace Inspection.Trainer.Cli;
@@ -58,6 +60,7 @@ public static class QuickstartCommand
                 Data = Path.Combine(scratch, "classification"),
                 ModelsDirectory = modelsDirectory,
                 RecallTarget = 0.95,
+                Arch = Architectures.MobileNetV2,
                 ImageSize = 96,
                 WidthMultiplier = 0.35,
                 Training = new TrainingOptions { Epochs = epochs, BatchSize = 16, LearningRate = 3e-3, Patience = 0, Seed = Seed },
@@ -70,7 +73,7 @@ public static class QuickstartCommand
             {
                 Data = Path.Combine(scratch, "segmentation"),
                 ModelsDirectory = modelsDirectory,
-                Options = new SegmenterOptions { ImageSize = 128, WidthMultiplier = 0.35, Epochs = epochs + 2, BatchSize = 8, Seed = Seed },
+                Options = new SegmenterOptions { ImageSize = 128, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = epochs + 2, BatchSize = 8, Seed = Seed } },
                 ValidationFraction = 0.15,
                 TestFraction = 0.1,
                 Force = true, // as for the classifier: the demo needs a current segmenter

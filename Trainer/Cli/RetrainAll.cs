@@ -1,5 +1,6 @@
 using Inspection.Config.Loading;
 using Inspection.Config.Options;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Training;
 using Microsoft.Extensions.Configuration;
 

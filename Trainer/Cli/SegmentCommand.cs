@@ -2,7 +2,7 @@ using System.CommandLine;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Trainer.Losses;
-using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Segmenter;
 using Inspection.Trainer.Training;
 
 namespace Inspection.Trainer.Cli;
@@ -31,6 +31,7 @@ public static class SegmentCommand
     private static readonly Option<double> ValidationFraction = new("--validation-fraction") { Description = "Held out for validation (from the training part when the dataset has its own split)", DefaultValueFactory = _ => Defaults.ValidationFraction };
     private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Held out for test when the dataset has no split of its own", DefaultValueFactory = _ => Defaults.TestFraction };
     private static readonly Option<int> Limit = new("--limit") { Description = "Use at most N pairs per dataset split, evenly spaced (quick runs)", DefaultValueFactory = _ => 0 };
+    private static readonly Option<bool> Resume = new("--resume") { Description = "Continue the latest unfinished segmenter run in OUT/runs from its last checkpoint (give the same options)" };
     private static readonly Option<bool> NoCurrent = new("--no-current") { Description = "Write the package without making it current" };
     private static readonly Option<bool> Force = new("--force") { Description = "Make the new package current even if the quality gate rejects it (recorded in the manifest)" };
     private static readonly SegmenterGatePolicy GateDefaults = new();
@@ -46,7 +47,7 @@ public static class SegmentCommand
         Option[] options =
         [
             Data, Out, RecallTarget, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
-            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, CommonOptions.Threads, CommonOptions.Json,
+            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, CommonOptions.Threads, CommonOptions.Json,
             .. ClassifyCommand.AugmentOptionsList,
         ];
         foreach (var option in options)
@@ -66,6 +67,7 @@ public static class SegmentCommand
                 TestFraction = parse.GetValue(TestFraction),
                 Limit = parse.GetValue(Limit),
                 MakeCurrent = !parse.GetValue(NoCurrent),
+                Resume = parse.GetValue(Resume),
                 Force = parse.GetValue(Force),
                 Gate = new SegmenterGatePolicy
                 {
@@ -79,12 +81,15 @@ public static class SegmentCommand
                 {
                     ImageSize = parse.GetValue(ImageSize),
                     WidthMultiplier = parse.GetValue(Width),
-                    Epochs = parse.GetValue(Epochs),
-                    BatchSize = parse.GetValue(BatchSize),
-                    LearningRate = parse.GetValue(LearningRate),
+                    Training = SegmenterOptions.DefaultTraining with
+                    {
+                        Epochs = parse.GetValue(Epochs),
+                        BatchSize = parse.GetValue(BatchSize),
+                        LearningRate = parse.GetValue(LearningRate),
+                        Seed = parse.GetValue(Seed),
+                    },
                     Loss = new SegmentationLossWeights(parse.GetValue(BceWeight), parse.GetValue(DiceWeight), parse.GetValue(IouWeight), parse.GetValue(PositiveWeight)),
                     FreezeEncoderEpochs = parse.GetValue(FreezeEpochs),
-                    Seed = parse.GetValue(Seed),
                     Augmentation = ClassifyCommand.AugmentFrom(parse),
                 },
             };
@@ -129,9 +134,7 @@ public static class SegmentCommand
             {
                 ImageSize = s.ImageSize,
                 WidthMultiplier = s.WidthMultiplier,
-                Epochs = s.Epochs,
-                BatchSize = s.BatchSize,
-                Seed = t.Seed,
+                Training = SegmenterOptions.DefaultTraining with { Epochs = s.Epochs, BatchSize = s.BatchSize, Seed = t.Seed },
             },
         };
         Check(request);
@@ -155,10 +158,7 @@ public static class SegmentCommand
     private static void Check(SegmentRequest request)
     {
         var o = request.Options;
-        if (o.Epochs < 1 || o.BatchSize < 2)
-        {
-            throw new ArgumentException($"--epochs must be at least 1 and --batch-size at least 2 (got {o.Epochs}, {o.BatchSize})");
-        }
+        o.Training.Validate();
 
         var g = request.Gate;
         if (new[] { g.MinIou, g.MinDice, g.MinPixelRecall, g.MaxIouDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))

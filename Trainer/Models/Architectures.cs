@@ -7,18 +7,25 @@ namespace Inspection.Trainer.Models;
 /// <summary>The classifier architectures by the names the CLI, config and manifest use.</summary>
 public static class Architectures
 {
-    /// <summary>MobileNetV2 with a width multiplier (the default).</summary>
+    /// <summary>ResNet-18 of the ImageNet-trained package's shape (the default; fixed widths).</summary>
+    public const string ResNet18 = "resnet18";
+
+    /// <summary>MobileNetV2 with a width multiplier.</summary>
     public const string MobileNetV2 = "mobilenetv2";
 
     /// <summary>Small ResNet with batch norm.</summary>
     public const string ResNet = "resnet";
 
     /// <summary>All classifier names.</summary>
-    public static IReadOnlyList<string> ClassifierNames { get; } = [MobileNetV2, ResNet];
+    public static IReadOnlyList<string> ClassifierNames { get; } = [ResNet18, MobileNetV2, ResNet];
 
-    /// <summary>Creates a classifier with one logit out; throws naming the known architectures for an unknown one.</summary>
+    /// <summary>
+    /// Creates a classifier with one logit out and random weights; throws naming the known architectures for an unknown
+    /// one. ResNet-18 has the pretrained network's fixed widths (the width multiplier does not apply to it).
+    /// </summary>
     public static nn.Module<Tensor, Tensor> CreateClassifier(string arch, long inChannels, double widthMultiplier) => arch switch
     {
+        ResNet18 => new ResNet18Classifier(inChannels),
         MobileNetV2 => new MobileNetV2Classifier(inChannels, widthMultiplier),
         ResNet => new SmallResNet(inChannels, widthMultiplier),
         _ => throw new ArgumentException($"unknown classifier architecture '{arch}' (known: {string.Join(", ", ClassifierNames)})"),

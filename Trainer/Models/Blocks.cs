@@ -36,6 +36,12 @@ public sealed class ConvBn : nn.Module<Tensor, Tensor>, IOnnxExportable
         RegisterComponents();
     }
 
+    /// <summary>The convolution (for the pretrained import).</summary>
+    internal Conv2d Conv => conv;
+
+    /// <summary>The batch norm after it (for the pretrained import).</summary>
+    internal BatchNorm2d Norm => bn;
+
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
@@ -74,6 +80,9 @@ public sealed class Chain : nn.Module<Tensor, Tensor>, IOnnxExportable
 
         RegisterComponents();
     }
+
+    /// <summary>The chained modules in order.</summary>
+    internal IEnumerable<nn.Module<Tensor, Tensor>> Layers => layers;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)

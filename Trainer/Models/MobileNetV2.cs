@@ -54,7 +54,7 @@ public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportabl
 /// have strides 2, 4, 8, 16 and 32 (the bottleneck). <see cref="forward"/> returns the bottleneck;
 /// <see cref="Features"/> returns all five, for decoders such as a U-Net.
 /// </summary>
-public sealed class MobileNetV2Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable
+public sealed class MobileNetV2Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable, IFeatureEncoder
 {
     // (expansion t, channels c, repeats n, first stride s) from the paper's table 2.
     private static readonly (int T, int C, int N, int S)[] Settings =
@@ -119,16 +119,7 @@ public sealed class MobileNetV2Encoder : nn.Module<Tensor, Tensor>, IOnnxExporta
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        var features = Features(input);
-        for (var i = 0; i < features.Length - 1; i++)
-        {
-            features[i].Dispose();
-        }
-
-        return features[^1];
-    }
+    public override Tensor forward(Tensor input) => IFeatureEncoder.Bottleneck(this, input);
 
     /// <summary>Feature maps at strides 2, 4, 8, 16 and 32; the caller owns them.</summary>
     public Tensor[] Features(Tensor input)

@@ -26,6 +26,9 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
         RegisterComponents();
     }
 
+    /// <summary>The block's conv+BN units in the order a CNTK export lists them: projection shortcut first.</summary>
+    internal IEnumerable<ConvBn> Units => shortcut is null ? [conv1, conv2] : [shortcut, conv1, conv2];
+
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {

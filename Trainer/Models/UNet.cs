@@ -125,25 +125,4 @@ public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
         x = graph.Activation(Activation.Relu, graph.ConvTranspose(finalUp, finalBn, x));
         return graph.Conv(head, null, x);
     }
-
-    /// <summary>
-    /// Freezes (or unfreezes) the encoder: no gradients, and its batch norms keep their running statistics, so a
-    /// fine-tuned decoder first adapts to features that do not move under it.
-    /// </summary>
-    public void FreezeEncoder(bool frozen)
-    {
-        foreach (var parameter in encoder.parameters())
-        {
-            parameter.requires_grad = !frozen;
-        }
-
-        if (frozen)
-        {
-            encoder.eval();
-        }
-        else if (training)
-        {
-            encoder.train();
-        }
-    }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Inspection.Config.Models;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
@@ -33,7 +34,7 @@ public static class RunReport
         WriteMetrics(Path.Combine(dir, "metrics.json"), d);
         Curves(Path.Combine(dir, "loss.png"), "Loss (weighted BCE)", d.History, [("train", r => r.TrainLoss), ("validation", r => r.ValidationLoss)]);
         Curves(Path.Combine(dir, "metrics.png"), "Validation metrics", d.History,
-            [("AP", r => r.ValidationAp), ("AUROC", r => r.ValidationAuroc), ("recall@0.5", r => r.ValidationRecall), ("precision@0.5", r => r.ValidationPrecision)]);
+            [("AP", r => r.ValidationMetrics["AP"]), ("AUROC", r => r.ValidationMetrics["AUROC"]), ("recall@0.5", r => r.ValidationRecall), ("precision@0.5", r => r.ValidationPrecision)]);
         PrecisionRecall(Path.Combine(dir, "pr-curve.png"), d);
         ConfusionMatrices(Path.Combine(dir, "confusion.png"), d.Validation, d.Test);
         var worst = WorstDefects(Path.Combine(dir, "worst-false-negatives.png"), d);
@@ -45,7 +46,7 @@ public static class RunReport
         var text = new StringBuilder("epoch,lr,train_loss,val_loss,val_recall_at_0.5,val_precision_at_0.5,val_auroc,val_ap,skipped_steps,seconds,images_per_second\n");
         foreach (var r in history)
         {
-            text.AppendLine(string.Join(',', new object[] { r.Epoch, r.LearningRate, r.TrainLoss, r.ValidationLoss, r.ValidationRecall, r.ValidationPrecision, r.ValidationAuroc, r.ValidationAp, r.SkippedSteps, r.Seconds, r.ImagesPerSecond }
+            text.AppendLine(string.Join(',', new object[] { r.Epoch, r.LearningRate, r.TrainLoss, r.ValidationLoss, r.ValidationRecall, r.ValidationPrecision, r.ValidationMetrics["AUROC"], r.ValidationMetrics["AP"], r.SkippedSteps, r.Seconds, r.ImagesPerSecond }
                 .Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
         }
 

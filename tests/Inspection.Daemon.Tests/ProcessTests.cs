@@ -196,6 +196,8 @@ public sealed class ProcessTests
             Snapshots = new { o.Snapshots.Directory },
             Inspect = new { o.Inspect.AllowedFolders },
             Pipeline = new { ShutdownTimeout = o.Pipeline.ShutdownTimeout.ToString("c") },
+            Http = new { o.Http.Listen },
+            Review = new { o.Review.Directory, o.Review.DatasetDirectory },
         };
         var path = daemon.Temp.Combine("inspection.json");
         File.WriteAllText(path, JsonSerializer.Serialize(config));

@@ -60,3 +60,16 @@ public sealed class RequiresToolFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>A theory that is skipped (visibly, with the reason) when a program it needs is not on PATH.</summary>
+public sealed class RequiresToolTheoryAttribute : TheoryAttribute
+{
+    public RequiresToolTheoryAttribute(params string[] tools)
+    {
+        var missing = tools.Where(t => Tools.Find(t) is null).ToList();
+        if (missing.Count > 0)
+        {
+            Skip = $"needs {string.Join(", ", missing)} on PATH (test.sh installs them with apt-get)";
+        }
+    }
+}

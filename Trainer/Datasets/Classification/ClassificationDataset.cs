@@ -76,6 +76,11 @@ public sealed class ClassificationDataset
     /// <summary>Images moved to give a tiny split its first image of a class (see <see cref="StableSplit.Assign"/>).</summary>
     public int ForcedSplitMoves { get; private init; }
 
+    /// <summary>Images an operator labelled in the daemon's review queue (named <c>review-*</c>), per split.</summary>
+    public IReadOnlyDictionary<string, int> Reviewed() =>
+        Images.Where(i => System.IO.Path.GetFileName(i.Path).StartsWith(Inspection.Config.Options.ReviewOptions.DatasetPrefix, StringComparison.Ordinal))
+            .GroupBy(i => i.Split).ToDictionary(g => g.Key, g => g.Count());
+
     /// <summary>Images of one split (<c>all</c> for every image).</summary>
     public IReadOnlyList<LabelledImage> In(string split) => split == "all" ? Images : Images.Where(i => i.Split == split).ToList();
 

@@ -34,6 +34,8 @@ public sealed class DaemonUnderTest : IAsyncDisposable
             Snapshots = new SnapshotsOptions { Directory = temp.Combine("snapshots") },
             Inspect = new InspectOptions { AllowedFolders = [RequestsDir] },
             Pipeline = new PipelineOptions { ShutdownTimeout = TimeSpan.FromSeconds(10) },
+            Http = new HttpOptions { Listen = "" }, // tests that want the console set 127.0.0.1:0 (a free port)
+            Review = new ReviewOptions { Directory = temp.Combine("review"), DatasetDirectory = temp.Combine("dataset") },
         };
     }
 
@@ -47,9 +49,9 @@ public sealed class DaemonUnderTest : IAsyncDisposable
 
     public IHost? Host { get; private set; }
 
-    public async Task StartAsync()
+    public async Task StartAsync(Action<Microsoft.Extensions.Logging.ILoggingBuilder>? logging = null)
     {
-        Host = DaemonHost.Build(Options);
+        Host = DaemonHost.Build(Options, logging: logging);
         await Host.StartAsync();
     }
 

@@ -12,6 +12,7 @@ public sealed class OnnxExportTests
     [InlineData(Architectures.MobileNetV2, 1, 0.5)]
     [InlineData(Architectures.MobileNetV2, 3, 0.35)]
     [InlineData(Architectures.ResNet, 1, 0.25)]
+    [InlineData(Architectures.ResNet18, 3, 1.0)]
     public void Exported_classifier_matches_torchsharp_in_onnx_runtime(string arch, int channels, double width)
     {
         using var model = Architectures.CreateClassifier(arch, channels, width);

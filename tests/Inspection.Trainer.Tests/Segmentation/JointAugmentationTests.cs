@@ -1,6 +1,6 @@
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
-using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Segmenter;
 using OpenCvSharp;
 using static TorchSharp.torch;
 

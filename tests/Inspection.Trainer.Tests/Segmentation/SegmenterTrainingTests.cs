@@ -2,7 +2,7 @@ using Inspection.Config.Models;
 using Inspection.TestSupport;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
-using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Segmenter;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -20,7 +20,7 @@ public sealed class SegmenterTrainingTests(ITestOutputHelper output)
         {
             Data = dir.Combine("data"),
             ModelsDirectory = dir.Combine("models"),
-            Options = new SegmenterOptions { ImageSize = 64, WidthMultiplier = 0.35, Epochs = 10, BatchSize = 4, Seed = 3 },
+            Options = new SegmenterOptions { ImageSize = 64, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = 10, BatchSize = 4, Seed = 3 } },
             ValidationFraction = 0.2,
             TestFraction = 0.2,
         };

@@ -1,5 +1,6 @@
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
+using Inspection.Trainer.Training;
 using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Tests.Segmentation;
@@ -47,12 +48,13 @@ public sealed class UNetTests
     }
 
     [Fact]
-    public void A_frozen_encoder_gets_no_gradient_and_keeps_its_batch_norm_statistics()
+    public void A_frozen_parameter_group_gets_no_gradient_and_keeps_its_batch_norm_statistics()
     {
         using var scope = NewDisposeScope();
         using var model = new UNetMobileNetV2(1, 0.25);
-        model.train();
-        model.FreezeEncoder(true);
+        var (encoder, decoder) = ParameterGroup.Split(model, model.Encoder, "encoder", "decoder");
+        ParameterGroup[] groups = [encoder with { FrozenEpochs = 1 }, decoder];
+        Assert.Equal(["encoder"], ParameterGroup.TrainMode(model, groups, epoch: 1));
         var before = model.Encoder.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
 
         model.forward(randn(2, 1, 64, 64)).sum().backward();
@@ -61,7 +63,8 @@ public sealed class UNetTests
         Assert.All(model.Encoder.state_dict(), kv => Assert.True(kv.Value.eq(before[kv.Key]).all().item<bool>(), kv.Key));
         Assert.Contains(model.parameters(), p => p.grad is not null);
 
-        model.FreezeEncoder(false);
+        Assert.Empty(ParameterGroup.TrainMode(model, groups, epoch: 2));
         Assert.All(model.Encoder.parameters(), p => Assert.True(p.requires_grad));
+        Assert.True(model.Encoder.training);
     }
 }

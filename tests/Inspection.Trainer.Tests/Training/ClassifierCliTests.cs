@@ -58,7 +58,7 @@ public sealed class ClassifierCliTests(ITestOutputHelper output)
         var (code, _, stderr) = TrainerProcess.Run("classify", "--data", data, "--out", dir.Combine("models"), "--optimizer", "rmsprop");
 
         Assert.Equal(1, code);
-        Assert.Contains("--optimizer must be adam or sgd (got 'rmsprop')", stderr, StringComparison.Ordinal);
+        Assert.Contains("--optimizer must be adam, adamw or sgd (got 'rmsprop')", stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(dir.Combine("models")));
     }
 }

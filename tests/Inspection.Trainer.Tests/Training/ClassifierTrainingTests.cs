@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.TestSupport;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Cli;
 using Inspection.Trainer.Datasets.Classification;

@@ -32,7 +32,7 @@ public sealed class ConsoleProgressTests
     {
         var output = new StringWriter();
         var progress = new ConsoleProgress(output, interactive: false);
-        var record = new EpochRecord(Epoch: 1, LearningRate: 1e-3, TrainLoss: 0.5, ValidationLoss: 0.4, ValidationRecall: 0.9, ValidationPrecision: 0.8, ValidationAuroc: 0.95, ValidationAp: 0.9, SkippedSteps: 0, Seconds: 3, ImagesPerSecond: 100);
+        var record = new EpochRecord(Epoch: 1, LearningRate: 1e-3, TrainLoss: 0.5, ValidationLoss: 0.4, ValidationRecall: 0.9, ValidationPrecision: 0.8, ValidationMetrics: new Dictionary<string, double> { ["AUROC"] = 0.95, ["AP"] = 0.9 }, SkippedSteps: 0, Seconds: 3, ImagesPerSecond: 100);
 
         progress.Run(p =>
         {

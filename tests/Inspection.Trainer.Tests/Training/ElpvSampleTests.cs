@@ -1,5 +1,6 @@
 using Inspection.Config.Models;
 using Inspection.TestSupport;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Models;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets;
@@ -10,11 +9,13 @@ using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Pretrained;
 using Inspection.Trainer.Reports;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Inspection.Trainer.Training;
+namespace Inspection.Trainer.Classifier;
 
 /// <summary>Everything <c>trainer classify</c> needs.</summary>
 public sealed record ClassifyRequest
@@ -29,10 +30,16 @@ public sealed record ClassifyRequest
     public double RecallTarget { get; init; } = 0.99;
 
     /// <summary>Architecture name.</summary>
-    public string Arch { get; init; } = Architectures.MobileNetV2;
+    public string Arch { get; init; } = Architectures.ResNet18;
 
-    /// <summary>Square input size.</summary>
-    public int ImageSize { get; init; } = 128;
+    /// <summary><c>imagenet</c> (the pretrained ResNet-18), <c>none</c>, or null: imagenet for resnet18, none otherwise.</summary>
+    public string? Pretrained { get; init; }
+
+    /// <summary>Square input size; 0 chooses it from the data (<see cref="InputSize"/>).</summary>
+    public int ImageSize { get; init; }
+
+    /// <summary>Train only the head on cached backbone features (<see cref="HeadOnlyTraining"/>).</summary>
+    public bool HeadOnly { get; init; }
 
     /// <summary>Width multiplier.</summary>
     public double WidthMultiplier { get; init; } = 0.5;
@@ -92,10 +99,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {request.RecallTarget.ToString(CultureInfo.InvariantCulture)})");
         }
 
-        if (request.Training.Optimizer is not ("adam" or "sgd"))
-        {
-            throw new ArgumentException($"--optimizer must be adam or sgd (got '{request.Training.Optimizer}')");
-        }
+        request.Training.Validate();
 
         if (new[] { request.MinAuroc, request.MinSpecificity, request.MaxSpecificityDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))
         {
@@ -103,9 +107,20 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 $"--min-auroc, --min-specificity and --max-specificity-drop must be in [0, 1] (got {request.MinAuroc}, {request.MinSpecificity}, {request.MaxSpecificityDrop})"));
         }
 
-        if (request.ImageSize < 32)
+        if (request.ImageSize != 0 && request.ImageSize < 32)
         {
-            throw new ArgumentException($"--image-size must be at least 32 (got {request.ImageSize})");
+            throw new ArgumentException($"--image-size must be at least 32, or 0 to choose it from the data (got {request.ImageSize})");
+        }
+
+        var pretrained = Pretraining.Resolve(request.Arch, request.Pretrained);
+        if (request.Arch == Architectures.ResNet18 && request.ImageSize % ResNet18Encoder.SizeMultiple != 0)
+        {
+            throw new ArgumentException($"--image-size {request.ImageSize}: the ResNet-18 takes sides that are multiples of {ResNet18Encoder.SizeMultiple} (e.g. 224), or 0 to choose from the data");
+        }
+
+        if (request.HeadOnly && request.Arch != Architectures.ResNet18)
+        {
+            throw new ArgumentException($"--head-only trains the head on a pretrained backbone: it needs --arch {Architectures.ResNet18} (got {request.Arch})");
         }
 
         request.Augment.Validate();
@@ -115,15 +130,22 @@ public sealed class ClassifierRun(ITrainingProgress progress)
 
         var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
         progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
+        var reviewed = dataset.Reviewed();
+        progress.Message($"reviewed: {reviewed.Values.Sum()} images labelled in the daemon's review queue" +
+            (reviewed.Count > 0 ? $" ({string.Join(", ", reviewed.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))})" : ""));
         foreach (var line in dataset.BalanceLines())
         {
             progress.Message("  " + line);
         }
 
-        var (runDir, version) = RunDirectory(request);
+        var (runDir, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Classifier, request.Version, request.Resume, request, progress);
         var channels = request.Channels ?? dataset.DetectChannels();
         var initPackage = InitPackage(request, channels);
-        var spec = InputSpecFor(dataset, channels, request.ImageSize, initPackage);
+        var (width, height, resize) = SizeFor(request, dataset);
+        var spec = initPackage is null && pretrained
+            ? ImageNetResNet18.InputSpecFor(channels, width, height, resize)
+            : InputSpecFor(dataset, channels, width, height, resize, initPackage);
+        progress.Message($"input: {spec.Width}x{spec.Height} {spec.Colour}, {spec.Resize}{(request.ImageSize == 0 ? " (from the training images' median size)" : "")}");
         var train = TensorSet.Build(dataset.In(Splits.Train), spec);
         var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
         var test = TensorSet.Build(dataset.In(Splits.Test), spec);
@@ -145,18 +167,29 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
             }
         }
-        else if (!request.Resume)
+        if (initFrom is null && !request.Resume && pretrained)
+        {
+            ImageNetResNet18.Load(((ResNet18Classifier)model).Backbone, spec);
+            initFrom = Pretraining.ImageNet;
+            progress.Message($"init: ImageNet ResNet-18 ({PretrainedFiles.ResNet18.Name} of {Pretraining.Source}; preprocessing folded into the stem)");
+        }
+        else if (initFrom is null && !request.Resume)
         {
             progress.Message("init: from scratch");
         }
 
-        var posWeight = request.Training.PosWeight ?? ClassifierTrainer.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
+        var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
         progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
 
-        var trainer = new ClassifierTrainer(model, request.Training, new Augmenter(request.Augment, spec, request.Training.Seed), progress, device);
-        trainer.Train(train, validation, posWeight, Path.Combine(runDir, "checkpoint"), request.Resume);
+        // A pretrained (or package-initialised) ResNet-18 fine-tunes: head alone first, then the backbone at a lower rate.
+        var groups = initFrom is not null && model is ResNet18Classifier resnet ? Pretraining.FineTuningGroups(resnet, request.Training.Epochs) : null;
+        var augmenter = new Augmenter(request.Augment, spec, request.Training.Seed);
+        using var task = new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups);
+        var trained = request.HeadOnly
+            ? HeadOnlyTraining.Fit((ResNet18Classifier)model, train, validation, posWeight, request.Training, augmenter, progress, device)
+            : new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
 
-        // The threshold and every figure the gate judges come from the exported ONNX model run through
+        // The threshold and every figure the gate judges come from the exported model run through
         // Inspection.Inference, exactly as the daemon will run it, not from TorchSharp's scores.
         var content = new PackageContent
         {
@@ -169,7 +202,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 Dataset = dataset.Source,
                 DatasetFingerprint = dataset.Fingerprint,
                 Split = dataset.SplitSummary(),
-                Epochs = trainer.History.Count,
+                Epochs = trained.History.Count,
                 Augmentation = request.Augment.Describe(),
                 InitFrom = initFrom,
             },
@@ -221,9 +254,9 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             ["test_at_best_f1"] = testAtF1.ToDictionary(),
             ["training"] = new()
             {
-                ["images_per_second"] = trainer.ImagesPerSecond,
-                ["train_seconds"] = trainer.TrainSeconds,
-                ["best_epoch"] = trainer.BestEpoch,
+                ["images_per_second"] = trained.ImagesPerSecond,
+                ["train_seconds"] = trained.TrainSeconds,
+                ["best_epoch"] = trained.BestEpoch,
                 ["pos_weight"] = posWeight,
                 ["width_multiplier"] = request.WidthMultiplier,
             },
@@ -257,39 +290,12 @@ public sealed class ClassifierRun(ITrainingProgress progress)
 
         wall.Stop();
         metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
-        var report = new RunReportData(request, dataset, spec, trainer.History, trainer.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
-            valReport, testReport, testAtF1, bestF1.Threshold, comparison?.Deployed, comparison?.Version, gate, makeCurrent, written, test.Images, wall.Elapsed, trainer.ImagesPerSecond);
+        var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
+            valReport, testReport, testAtF1, bestF1.Threshold, comparison?.Deployed, comparison?.Version, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
         RunReport.Write(runDir, report);
-        File.WriteAllText(Path.Combine(runDir, "done"), written.Package.Directory + "\n");
+        RunFolder.MarkDone(runDir, written.Package.Directory);
         progress.Message($"report: {Path.Combine(runDir, "report.md")}");
         return new ClassifyResult(written.Package.Directory, makeCurrent, gate, runDir, choice, testReport);
-    }
-
-    private (string RunDir, string Version) RunDirectory(ClassifyRequest request)
-    {
-        var runs = Path.Combine(Path.GetFullPath(request.ModelsDirectory), "runs");
-        Directory.CreateDirectory(runs);
-        if (request.Resume)
-        {
-            var latest = Directory.GetDirectories(runs, "classifier-*")
-                .Where(d => File.Exists(Path.Combine(d, "checkpoint", "state.json")) && !File.Exists(Path.Combine(d, "done")))
-                .Order(StringComparer.Ordinal).LastOrDefault()
-                ?? throw new ArgumentException($"{runs}: no unfinished classifier run with a checkpoint to resume");
-            progress.Message($"resuming {latest}");
-            return (latest, Path.GetFileName(latest)["classifier-".Length..]);
-        }
-
-        var version = request.Version ?? DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
-        var dir = Path.Combine(runs, $"classifier-{version}");
-        for (var i = 2; Directory.Exists(dir) || Directory.Exists(Path.Combine(request.ModelsDirectory, ModelTasks.Classifier, version)); i++)
-        {
-            version = $"{request.Version ?? DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}-{i}";
-            dir = Path.Combine(runs, $"classifier-{version}");
-        }
-
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "request.json"), JsonSerializer.Serialize(request with { Training = request.Training with { InjectNonFiniteLoss = null } }, new JsonSerializerOptions { WriteIndented = true }));
-        return (dir, version);
     }
 
     private ModelPackage? InitPackage(ClassifyRequest request, int channels)
@@ -304,7 +310,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             var explicitPackage = PackageScorer.Open(request.Init);
             if (explicitPackage.Manifest.Arch != request.Arch || explicitPackage.Manifest.Input.Channels != channels)
             {
-                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s); this run trains a {request.Arch} with {channels}");
+                throw new ModelPackageException($"{explicitPackage.Directory}: is a {explicitPackage.Manifest.Arch} with {explicitPackage.Manifest.Input.Channels} channel(s) ({explicitPackage.Manifest.Input.Colour}); this run trains a {request.Arch} with {channels} ({(channels == 1 ? "grey" : "rgb")}): pass --arch {explicitPackage.Manifest.Arch} --channels {explicitPackage.Manifest.Input.Channels}, or --init scratch");
             }
 
             return explicitPackage;
@@ -325,23 +331,37 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         return current;
     }
 
+    // An explicit --image-size is a square, stretched as before; 0 keeps the data's aspect ratio (letterboxed).
+    private (int Width, int Height, string Resize) SizeFor(ClassifyRequest request, ClassificationDataset dataset)
+    {
+        if (request.ImageSize != 0)
+        {
+            return (request.ImageSize, request.ImageSize, "stretch");
+        }
+
+        var (medianWidth, medianHeight) = InputSize.Median(dataset.In(Splits.Train));
+        var (width, height) = InputSize.For(medianWidth, medianHeight, request.Arch == Architectures.ResNet18 ? ResNet18Encoder.SizeMultiple : 16);
+        progress.Message($"input size from the data: median training image {medianWidth}x{medianHeight} -> {width}x{height}");
+        return (width, height, "letterbox");
+    }
+
     // Retraining from a package keeps its normalisation (the weights expect it); otherwise it is measured on the
     // training split, through the same preprocessor with identity normalisation.
-    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int size, ModelPackage? init)
+    private static InputSpec InputSpecFor(ClassificationDataset dataset, int channels, int width, int height, string resize, ModelPackage? init)
     {
         var colour = channels == 1 ? "grey" : "rgb";
         if (init is not null)
         {
-            return init.Manifest.Input with { Width = size, Height = size };
+            return init.Manifest.Input with { Width = width, Height = height, Resize = resize };
         }
 
-        var identity = new InputSpec { Width = size, Height = size, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray() };
+        var identity = new InputSpec { Width = width, Height = height, Channels = channels, Colour = colour, Mean = new float[channels], Std = Enumerable.Repeat(1f, channels).ToArray(), Resize = resize };
         var trainImages = dataset.In(Splits.Train);
         var sample = Enumerable.Range(0, Math.Min(256, trainImages.Count)).Select(i => trainImages[i * trainImages.Count / Math.Min(256, trainImages.Count)]).ToList();
         var set = TensorSet.Build(sample, identity);
         var mean = new float[channels];
         var std = new float[channels];
-        var plane = size * size;
+        var plane = width * height;
         for (var c = 0; c < channels; c++)
         {
             double sum = 0, sumSq = 0;

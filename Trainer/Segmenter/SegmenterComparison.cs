@@ -2,7 +2,7 @@ using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Training;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>Measures the deployed segmenter against a candidate on the candidate's test pairs that the deployed model
 /// did not train or validate on, each with its own ONNX file and threshold through Inspection.Inference.</summary>

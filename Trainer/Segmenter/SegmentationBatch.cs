@@ -4,7 +4,7 @@ using Inspection.Config.Models;
 using OpenCvSharp;
 using static TorchSharp.torch;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>
 /// Turns images and 0/1 masks (already at the input size) into an input batch N×C×H×W, through the shared

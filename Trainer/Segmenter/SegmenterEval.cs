@@ -4,7 +4,7 @@ using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>What <c>trainer eval</c> reports for a segmenter package.</summary>
 /// <param name="Version">Package version.</param>

@@ -6,7 +6,7 @@ using Inspection.Trainer.Models;
 using Inspection.Inference;
 using static TorchSharp.torch;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>Probability maps for a set of samples, and the metrics they give.</summary>
 /// <param name="Samples">The samples, in order.</param>

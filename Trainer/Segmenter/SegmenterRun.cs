@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Metrics;
@@ -5,7 +6,7 @@ using Inspection.Trainer.Packaging;
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Training;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>Everything <c>trainer segment</c> needs.</summary>
 public sealed record SegmentRequest
@@ -35,7 +36,14 @@ public sealed record SegmentRequest
     public int Limit { get; init; }
 
     /// <summary>Package to continue from, or null for a fresh network.</summary>
+    [JsonIgnore]
     public ModelPackage? InitFrom { get; init; }
+
+    /// <summary>The folder of <see cref="InitFrom"/> (as recorded in the run's <c>request.json</c>).</summary>
+    public string? InitFromDirectory => InitFrom?.Directory;
+
+    /// <summary>Continue the latest unfinished segmenter run from its checkpoint.</summary>
+    public bool Resume { get; init; }
 
     /// <summary>Point <c>segmenter/current</c> at the new package when the gate passes (false: never).</summary>
     public bool MakeCurrent { get; init; } = true;
@@ -87,7 +95,7 @@ public static class SegmenterRun
             Height = options.ImageSize,
             Channels = request.InitFrom?.Manifest.Input.Channels,
             MaskThreshold = request.MaskThreshold,
-            Seed = options.Seed,
+            Seed = options.Training.Seed,
             ValidationFraction = request.ValidationFraction,
             TestFraction = request.TestFraction,
             Limit = request.Limit,
@@ -102,7 +110,8 @@ public static class SegmenterRun
     public static SegmentOutcome Run(SegmentationDataset data, SegmentRequest request, ITrainingProgress progress)
     {
         var options = request.Options;
-        var training = SegmenterTrainer.Train(data, options, request.InitFrom, progress);
+        var (runDirectory, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Segmenter, request.Version, request.Resume, request, progress);
+        var training = SegmenterTask.Train(data, options, request.InitFrom, progress, RunFolder.Checkpoint(runDirectory), request.Resume);
         var content = new PackageContent
         {
             Task = ModelTasks.Segmenter,
@@ -124,7 +133,7 @@ public static class SegmenterRun
                 },
                 InitFrom = request.InitFrom?.Manifest.Version,
             },
-            Version = request.Version,
+            Version = version,
         };
 
         // Threshold and gate figures come from the exported model through Inspection.Inference, as the daemon runs it.
@@ -182,7 +191,6 @@ public static class SegmenterRun
         };
         var package = staged.Commit(content, makeCurrent, new Dictionary<string, string> { ["GATE.txt"] = gate.Note(request.Gate.ToString(), request.Force), [DeployedComparison.SplitFile] = data.SplitCsv() });
 
-        var reportDirectory = Path.Combine(Path.GetFullPath(request.ModelsDirectory), "runs", $"segmenter-{package.Package.Manifest.Version}");
         var report = new
         {
             Task = ModelTasks.Segmenter,
@@ -195,7 +203,7 @@ public static class SegmenterRun
             History = training.History,
             OnnxMaxAbsDifference = package.Export.MaxAbsDifference,
         };
-        SegmenterReport.Write(reportDirectory, training, thresholds.Curve(), validation, threshold.Value, report);
+        SegmenterReport.Write(runDirectory, training, thresholds.Curve(), validation, threshold.Value, report);
         progress.Message(FormattableString.Invariant(
             $"threshold {threshold.Value:F3} ({threshold.Method}); validation IoU {validationMetrics.Iou:F4} Dice {validationMetrics.Dice:F4} precision {validationMetrics.PixelPrecision:F4} recall {validationMetrics.PixelRecall:F4}"));
         if (test is not null)
@@ -204,8 +212,9 @@ public static class SegmenterRun
                 $"test ({test.Images} images): IoU {test.Iou:F4} Dice {test.Dice:F4} precision {test.PixelPrecision:F4} recall {test.PixelRecall:F4}"));
         }
 
-        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : gate.Pass ? " (not made current: --no-current)" : $" kept beside the current one (not made current): {gate.Reason}")}; report: {reportDirectory}");
-        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, reportDirectory, gate);
+        RunFolder.MarkDone(runDirectory, package.Package.Directory);
+        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : gate.Pass ? " (not made current: --no-current)" : $" kept beside the current one (not made current): {gate.Reason}")}; report: {runDirectory}");
+        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory, gate);
     }
 
     private static ThresholdSpec Choose(double? recallTarget, PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, PixelThresholds thresholds, ITrainingProgress progress)

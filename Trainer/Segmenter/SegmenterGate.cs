@@ -2,7 +2,7 @@ using System.Globalization;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Training;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>What a segmenter must show on its test split to become <c>current</c>; configurable and printed.</summary>
 public sealed record SegmenterGatePolicy

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Inspection.Trainer.Metrics;
 using OpenCvSharp;
 
-namespace Inspection.Trainer.Segmentation;
+namespace Inspection.Trainer.Segmenter;
 
 /// <summary>
 /// The human side of a segmenter run, written next to the package: training curves, the validation threshold curve,
@@ -36,6 +36,7 @@ public static class SegmenterReport
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     private static string Curves(string path, SegmenterTraining training)
@@ -46,7 +47,7 @@ public static class SegmenterReport
         trainLoss.LegendText = "training loss";
         var validationLoss = plot.Add.Scatter(epochs, training.History.Select(h => h.ValidationLoss).ToArray());
         validationLoss.LegendText = "validation loss";
-        var iou = plot.Add.Scatter(epochs, training.History.Select(h => h.ValidationIou).ToArray());
+        var iou = plot.Add.Scatter(epochs, training.History.Select(h => h.ValidationMetrics["IoU"]).ToArray());
         iou.LegendText = "validation IoU @ 0.5";
         var best = plot.Add.VerticalLine(training.BestEpoch);
         best.LegendText = $"kept: epoch {training.BestEpoch}";

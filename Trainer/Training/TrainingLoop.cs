@@ -1,0 +1,302 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Inspection.Camera;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Inspection.Trainer.Training;
+
+/// <summary>Training stopped because the loss or gradients kept being non-finite or exploding. No model is written.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>What a finished <see cref="TrainingLoop"/> ran.</summary>
+/// <param name="History">Epoch records (also those restored from a checkpoint).</param>
+/// <param name="BestEpoch">Epoch whose weights the model now holds.</param>
+/// <param name="TrainSeconds">Seconds spent in training steps (this process).</param>
+/// <param name="ImagesPerSecond">Images per second over those steps.</param>
+public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond);
+
+/// <summary>
+/// The one training loop of the classifier and the segmenter. Each epoch: shuffled mini-batches (the last partial one
+/// dropped, as batch norm over a handful of samples gives wild statistics); the learning-rate schedule per step and per
+/// parameter group; frozen groups get no gradients; every step in a no-GC region (<see cref="NoCollection"/>); a
+/// non-finite loss or an exploding gradient norm skips the step and halves the learning rate (repeated ones stop the
+/// run); then the task's validation. The weights of the epoch with the best validation score are kept, and a checkpoint
+/// after every epoch lets <c>--resume</c> continue where a run stopped.
+/// </summary>
+public sealed class TrainingLoop
+{
+
+    private const string CheckpointModel = "model.bin";
+    private const string CheckpointBest = "best.bin";
+    private const string CheckpointOptimizer = "optimizer.bin";
+    private const string CheckpointStateFile = "state.json";
+    private const int MaxWarmupSteps = 50;
+    private static readonly JsonSerializerOptions StateJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    private readonly ITrainingProgress _progress;
+    private readonly TrainingOptions _options;
+
+    /// <summary>A loop with these settings, reporting to <paramref name="progress"/>.</summary>
+    public TrainingLoop(TrainingOptions options, ITrainingProgress progress)
+    {
+        _options = options;
+        _progress = progress;
+    }
+
+    /// <summary>Runs training; <paramref name="checkpointDir"/> receives a checkpoint after every epoch and is read when <paramref name="resume"/>.</summary>
+    public TrainingResult Train(ITrainingTask task, string checkpointDir, bool resume)
+    {
+        _options.Validate();
+        Directory.CreateDirectory(checkpointDir);
+        var model = task.Model;
+        var groups = task.ParameterGroups;
+        using var optimizer = CreateOptimizer(groups);
+        var state = new CheckpointState();
+        if (resume)
+        {
+            state = LoadCheckpoint(model, checkpointDir, optimizer);
+            _progress.Message($"resumed from {checkpointDir} after epoch {state.Epoch} (best epoch {state.BestEpoch})");
+        }
+
+        _progress.Message(FormattableString.Invariant(
+            $"optimizer: {optimizer.GetType().Name}, peak lr {_options.LearningRate}, {_options.Schedule} schedule{(_options.Optimizer == "sgd" ? $", momentum {_options.Momentum} (Nesterov)" : "")}{GroupSummary(groups)}"));
+
+        var steps = Math.Max(1, task.TrainCount / _options.BatchSize);
+        var stopwatch = new Stopwatch();
+        var images = 0L;
+        for (var epoch = state.Epoch + 1; epoch <= _options.Epochs; epoch++)
+        {
+            var epochStart = Stopwatch.GetTimestamp();
+            var frozen = ParameterGroup.TrainMode(model, groups, epoch);
+            var order = Enumerable.Range(0, task.TrainCount).ToArray();
+            new Random(StableSeed.Combine(_options.Seed, epoch)).Shuffle(order);
+            double lossSum = 0;
+            int lossCount = 0, skipped = 0, badInARow = 0;
+            double lr = 0;
+            var lastGood = Snapshot(model);
+            for (var step = 0; step < steps; step++)
+            {
+                lr = LearningRate(epoch, step, steps) * state.LearningRateScale;
+                foreach (var (group, spec) in optimizer.ParamGroups.Zip(groups))
+                {
+                    group.LearningRate = lr * spec.LearningRateFactor;
+                }
+
+                var batch = order.Skip(step * _options.BatchSize).Take(_options.BatchSize).ToArray();
+                stopwatch.Start();
+                var (ok, loss, why) = Step(task, batch, epoch, step, optimizer);
+                stopwatch.Stop();
+                images += batch.Length;
+                if (ok)
+                {
+                    lossSum += loss * batch.Length;
+                    lossCount += batch.Length;
+                    badInARow = 0;
+                    _progress.Step(epoch, _options.Epochs, step + 1, steps, loss);
+                    continue;
+                }
+
+                skipped++;
+                badInARow++;
+                state.LearningRateScale *= 0.5;
+                if (!AllFinite(model))
+                {
+                    Restore(model, lastGood);
+                }
+
+                _progress.Message($"epoch {epoch} step {step + 1}: {why}; step skipped, learning rate halved to {lr * 0.5:G3}");
+                if (badInARow >= _options.MaxBadSteps)
+                {
+                    throw new TrainingDivergedException(
+                        $"training stopped: {badInARow} bad steps in a row (last: {why}) despite lowering the learning rate to {lr * 0.5:G3}. No model was written. " +
+                        "Check the data for broken images, or lower --lr / --clip-norm, or use --init scratch");
+                }
+            }
+
+            Dispose(lastGood);
+            var validation = task.Validate();
+            var seconds = Stopwatch.GetElapsedTime(epochStart).TotalSeconds;
+            var record = new EpochRecord(epoch, lr, lossCount == 0 ? double.NaN : lossSum / lossCount, validation.Loss, validation.Recall, validation.Precision,
+                validation.Metrics, skipped, seconds, lossCount / Math.Max(1e-9, seconds)) { Frozen = frozen };
+            state.History.Add(record);
+            var best = state.BestEpoch == 0 || validation.Score > state.BestScore;
+            if (best)
+            {
+                state.BestScore = validation.Score;
+                state.BestEpoch = epoch;
+                model.save(Path.Combine(checkpointDir, CheckpointBest));
+            }
+
+            state.Epoch = epoch;
+            SaveCheckpoint(model, checkpointDir, optimizer, state);
+            _progress.Epoch(record, _options.Epochs, best);
+            if (_options.Patience > 0 && epoch - state.BestEpoch >= _options.Patience)
+            {
+                _progress.Message($"early stop after epoch {epoch}: validation {validation.BestBy} has not improved for {_options.Patience} epochs (best {state.BestScore:F4} at epoch {state.BestEpoch})");
+                break;
+            }
+        }
+
+        var bestPath = Path.Combine(checkpointDir, CheckpointBest);
+        if (File.Exists(bestPath))
+        {
+            model.load(bestPath);
+        }
+
+        model.eval();
+        if (!AllFinite(model))
+        {
+            throw new TrainingDivergedException("training ended with non-finite weights; no model was written");
+        }
+
+        var trainSeconds = stopwatch.Elapsed.TotalSeconds;
+        return new TrainingResult(state.History, state.BestEpoch, trainSeconds, images / Math.Max(1e-9, trainSeconds));
+    }
+
+    /// <summary>The schedule's learning rate (before the guard's halvings) at <paramref name="step"/> of <paramref name="epoch"/>.</summary>
+    public double LearningRate(int epoch, int step, int steps)
+    {
+        var total = (double)_options.Epochs * steps;
+        var done = ((epoch - 1) * (double)steps) + step;
+        var peak = _options.LearningRate;
+        switch (_options.Schedule)
+        {
+            case "constant":
+                return peak;
+            case "step":
+                var progressed = done / total;
+                return peak * (progressed < 0.6 ? 1 : progressed < 0.85 ? 0.1 : 0.01);
+            case "cosine":
+                var warmup = _options.Epochs > 1 ? Math.Min(steps, MaxWarmupSteps) : 0;
+                if (done < warmup)
+                {
+                    return peak * (done + 1) / warmup;
+                }
+
+                var floor = _options.MinLearningRateFraction;
+                return peak * (floor + ((1 - floor) * 0.5 * (1 + Math.Cos(Math.PI * (done - warmup) / Math.Max(1, total - warmup)))));
+            default:
+                throw new ArgumentException($"unknown learning-rate schedule '{_options.Schedule}' (use cosine, step or constant)");
+        }
+    }
+
+    private (bool Ok, double Loss, string Why) Step(ITrainingTask task, int[] batch, int epoch, int step, optim.Optimizer optimizer)
+    {
+        using var noCollection = NoCollection.Enter();
+        using var scope = NewDisposeScope();
+        optimizer.zero_grad();
+        var loss = task.Loss(batch, epoch, step);
+        if (_options.InjectNonFiniteLoss?.Invoke(epoch, step) == true)
+        {
+            loss = loss * float.NaN;
+        }
+
+        var value = loss.item<float>();
+        if (!float.IsFinite(value))
+        {
+            optimizer.zero_grad();
+            return (false, value, $"loss is {value}");
+        }
+
+        loss.backward();
+        var norm = nn.utils.clip_grad_norm_(task.Model.parameters().Where(p => p.requires_grad), _options.ClipNorm);
+        if (!double.IsFinite(norm) || norm > _options.ExplodingNorm)
+        {
+            optimizer.zero_grad();
+            return (false, value, $"gradient norm {norm:G3} (limit {_options.ExplodingNorm:G3})");
+        }
+
+        optimizer.step();
+        return (true, value, "");
+    }
+
+    private OptimizerHelper CreateOptimizer(IReadOnlyList<ParameterGroup> groups)
+    {
+        var lr = _options.LearningRate;
+        var decay = _options.WeightDecay;
+        return _options.Optimizer switch
+        {
+            "adam" => optim.Adam(groups.Select(g => new Adam.ParamGroup(g.Parameters, lr: lr * g.LearningRateFactor, weight_decay: decay)), lr, weight_decay: decay),
+            "adamw" => optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: lr * g.LearningRateFactor, weight_decay: decay)), lr, weight_decay: decay),
+            "sgd" => optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr: lr * g.LearningRateFactor, momentum: _options.Momentum, weight_decay: decay, nesterov: true)),
+                lr, momentum: _options.Momentum, weight_decay: decay, nesterov: true),
+            _ => throw new ArgumentException($"unknown optimizer '{_options.Optimizer}' (use adam, adamw or sgd)"),
+        };
+    }
+
+    private static string GroupSummary(IReadOnlyList<ParameterGroup> groups) => groups.Count == 1 && groups[0].LearningRateFactor == 1 && groups[0].FrozenEpochs == 0
+        ? ""
+        : "; groups: " + string.Join(", ", groups.Select(g => FormattableString.Invariant(
+            $"{g.Name} ({g.Parameters.Sum(p => p.numel()):N0} parameters, lr x{g.LearningRateFactor}{(g.FrozenEpochs == int.MaxValue ? ", frozen" : g.FrozenEpochs > 0 ? $", frozen for {g.FrozenEpochs} epochs" : "")})")));
+
+    private static bool AllFinite(nn.Module model)
+    {
+        using var scope = NewDisposeScope();
+        return model.state_dict().Values.All(t => !t.is_floating_point() || isfinite(t).all().item<bool>());
+    }
+
+    private static Dictionary<string, Tensor> Snapshot(nn.Module model)
+    {
+        using var noGrad = no_grad();
+        return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
+    }
+
+    private static void Restore(nn.Module model, Dictionary<string, Tensor> snapshot)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, value) in model.state_dict())
+        {
+            value.copy_(snapshot[name]);
+        }
+    }
+
+    private static void Dispose(Dictionary<string, Tensor> snapshot)
+    {
+        foreach (var tensor in snapshot.Values)
+        {
+            tensor.Dispose();
+        }
+    }
+
+    private sealed class CheckpointState
+    {
+        public int Epoch { get; set; }
+
+        public int BestEpoch { get; set; }
+
+        public double BestScore { get; set; }
+
+        public double LearningRateScale { get; set; } = 1;
+
+        public List<EpochRecord> History { get; set; } = [];
+    }
+
+    private static void SaveCheckpoint(nn.Module model, string dir, OptimizerHelper optimizer, CheckpointState state)
+    {
+        // Write beside and rename, so an interrupted save leaves the previous checkpoint intact.
+        model.save(Path.Combine(dir, CheckpointModel + ".tmp"));
+        optimizer.save_state_dict(Path.Combine(dir, CheckpointOptimizer + ".tmp"));
+        File.WriteAllText(Path.Combine(dir, CheckpointStateFile + ".tmp"), JsonSerializer.Serialize(state, StateJson));
+        foreach (var name in new[] { CheckpointModel, CheckpointOptimizer, CheckpointStateFile })
+        {
+            File.Move(Path.Combine(dir, name + ".tmp"), Path.Combine(dir, name), overwrite: true);
+        }
+    }
+
+    private static CheckpointState LoadCheckpoint(nn.Module model, string dir, OptimizerHelper optimizer)
+    {
+        var statePath = Path.Combine(dir, CheckpointStateFile);
+        if (!File.Exists(statePath))
+        {
+            throw new FileNotFoundException($"{statePath}: no checkpoint to resume from (run without --resume)");
+        }
+
+        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath), StateJson)
+            ?? throw new InvalidDataException($"{statePath}: empty checkpoint state");
+        model.load(Path.Combine(dir, CheckpointModel));
+        optimizer.load_state_dict(Path.Combine(dir, CheckpointOptimizer));
+        return state;
+    }
+}
