@@ -35,4 +35,29 @@ public static class ImageFiles
 
         return mat;
     }
+
+    /// <summary>Decodes an image file's bytes (already read) after checking the header's dimensions against
+    /// <paramref name="maxPixels"/>, so an image bomb is refused before the decoder allocates its pixels. Throws
+    /// <see cref="ImageReadException"/> naming <paramref name="name"/>.</summary>
+    public static Mat Decode(byte[] data, string name, long maxPixels, ImreadModes mode = ImreadModes.Unchanged)
+    {
+        if (ImageHeader.ReadSize(data) is not var (width, height))
+        {
+            throw new ImageReadException($"{name}: not a PNG, BMP, JPEG or TIFF image ({data.Length} bytes)");
+        }
+
+        if (width <= 0 || height <= 0 || width * height > maxPixels)
+        {
+            throw new ImageReadException($"{name}: {width}x{height} pixels, more than the {maxPixels} allowed");
+        }
+
+        var mat = Cv2.ImDecode(data, mode);
+        if (mat.Empty())
+        {
+            mat.Dispose();
+            throw new ImageReadException($"{name}: cannot decode as an image ({data.Length} bytes; corrupt or truncated)");
+        }
+
+        return mat;
+    }
 }

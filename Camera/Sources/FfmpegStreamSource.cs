@@ -19,6 +19,8 @@ namespace Inspection.Camera.Sources;
 public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
 {
     private const int BmpHeaderBytes = 54;
+    private const int MaxPictureBytes = 512 * 1024 * 1024;
+    private const int MaxSide = 65_535;
 
     private readonly string _url;
     private readonly bool _rtsp;
@@ -32,6 +34,7 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
     private Process? _ffmpeg;
     private Stream? _pipe;
     private bool _firstPending;
+    private string? _credentialsFile;
 
     /// <summary>Creates the source from its URI options.</summary>
     public FfmpegStreamSource(SourceUri uri, ILogger? logger = null)
@@ -69,9 +72,22 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
             UseShellExecute = false,
         };
         var timeoutMicroseconds = (_readTimeoutMs * 1000L).ToString(CultureInfo.InvariantCulture);
-        List<string> args = ["-nostdin", "-hide_banner", "-loglevel", "error"];
-        args.AddRange(_rtsp ? ["-rtsp_transport", _transport, "-timeout", timeoutMicroseconds] : ["-rw_timeout", timeoutMicroseconds]);
-        args.AddRange(["-fflags", "nobuffer", "-i", _url, "-an", "-f", "image2pipe", "-c:v", "bmp", "-pix_fmt", "bgr24", "pipe:1"]);
+        string[] inputOptions = _rtsp ? ["rtsp_transport", _transport, "timeout", timeoutMicroseconds] : ["rw_timeout", timeoutMicroseconds];
+        List<string> args = ["-nostdin", "-hide_banner", "-loglevel", "error", "-fflags", "nobuffer"];
+        if (Uri.TryCreate(_url, UriKind.Absolute, out var parsed) && parsed.UserInfo.Length > 0)
+        {
+            // Any local user can read /proc/<pid>/cmdline: a URL with credentials goes in a list file only this user can
+            // read (ffmpeg's concat demuxer, which passes the stream options on), removed once ffmpeg has read it.
+            _credentialsFile = WritePrivateList(_url, inputOptions);
+            args.AddRange(["-f", "concat", "-safe", "0", "-protocol_whitelist", "file,rtsp,rtp,udp,tcp,http,https,tls,crypto", "-i", _credentialsFile]);
+        }
+        else
+        {
+            args.AddRange(inputOptions.Select((o, i) => i % 2 == 0 ? "-" + o : o));
+            args.AddRange(["-i", _url]);
+        }
+
+        args.AddRange(["-an", "-f", "image2pipe", "-c:v", "bmp", "-pix_fmt", "bgr24", "pipe:1"]);
         args.ForEach(info.ArgumentList.Add);
 
         try
@@ -89,7 +105,9 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
 
         // The first picture proves the stream works: a wrong path, refused connection or silent server fails here.
         var first = Task.Run(ReadBmp);
-        if (!first.Wait(_openTimeoutMs) || !first.Result)
+        var opened = first.Wait(_openTimeoutMs) && first.Result;
+        DeleteCredentialsFile();
+        if (!opened)
         {
             var why = first.IsCompleted ? LastErrors() : $"no picture within {_openTimeoutMs} ms";
             Dispose();
@@ -139,6 +157,7 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
     /// <summary>Stops ffmpeg, which also releases a read blocked on its pipe.</summary>
     public void Dispose()
     {
+        DeleteCredentialsFile();
         Interrupt();
         lock (_processLock)
         {
@@ -146,6 +165,32 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
             _ffmpeg?.Dispose();
             _ffmpeg = null;
         }
+    }
+
+    /// <summary>Why a BMP header from ffmpeg's pipe cannot be used, or null. The pixel copy trusts the header's data
+    /// offset, width and height, so the rows they describe (24-bit, padded to 4 bytes) must lie inside the picture's own
+    /// size, which is what is read from the pipe.</summary>
+    public static string? CheckBmpHeader(ReadOnlySpan<byte> header)
+    {
+        var size = BinaryPrimitives.ReadInt32LittleEndian(header[2..]);
+        var offset = BinaryPrimitives.ReadInt32LittleEndian(header[10..]);
+        var width = BinaryPrimitives.ReadInt32LittleEndian(header[18..]);
+        var height = BinaryPrimitives.ReadInt32LittleEndian(header[22..]);
+        var bitsPerPixel = BinaryPrimitives.ReadInt16LittleEndian(header[28..]);
+        if (header[0] != 'B' || header[1] != 'M' || bitsPerPixel != 24 || size < BmpHeaderBytes || size > MaxPictureBytes)
+        {
+            return $"not a 24-bit BMP ({size} bytes)";
+        }
+
+        if (width is <= 0 or > MaxSide || height == 0 || height < -MaxSide || height > MaxSide)
+        {
+            return $"impossible picture size {width}x{height}";
+        }
+
+        var rows = (((long)width * 3) + 3 & ~3L) * Math.Abs(height);
+        return offset < BmpHeaderBytes || offset + rows > size
+            ? $"pixel data ({width}x{Math.Abs(height)} from offset {offset}) does not fit the picture's {size} bytes"
+            : null;
     }
 
     // One BMP as ffmpeg's encoder writes it: 14-byte file header, 40-byte info header, BGR rows padded to 4 bytes.
@@ -156,23 +201,43 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
             return false;
         }
 
-        var header = _buffer.AsSpan();
-        var size = BinaryPrimitives.ReadInt32LittleEndian(header[2..]);
-        var bitsPerPixel = BinaryPrimitives.ReadInt16LittleEndian(header[28..]);
-        if (header[0] != 'B' || header[1] != 'M' || bitsPerPixel != 24 || size < BmpHeaderBytes || size > 512 * 1024 * 1024)
+        if (CheckBmpHeader(_buffer) is { } problem)
         {
-            Remember($"unexpected picture data from ffmpeg (not a 24-bit BMP, {size} bytes)");
+            Remember($"unexpected picture data from ffmpeg: {problem}");
             return false;
         }
 
-        Width = BinaryPrimitives.ReadInt32LittleEndian(header[18..]);
-        Height = BinaryPrimitives.ReadInt32LittleEndian(header[22..]);
+        var size = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(2));
+        Width = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(18));
+        Height = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(22));
         if (_buffer.Length < size)
         {
             Array.Resize(ref _buffer, size);
         }
 
         return ReadExactly(BmpHeaderBytes, size - BmpHeaderBytes);
+    }
+
+    // An ffconcat list naming the one stream, with its options, in a fresh folder only this user may enter (0700).
+    private static string WritePrivateList(string url, string[] options)
+    {
+        var list = Path.Combine(Directory.CreateTempSubdirectory("inspection-ffmpeg-").FullName, "stream.ffconcat");
+        var text = new System.Text.StringBuilder($"ffconcat version 1.0\nfile '{url.Replace("'", "'\\''", StringComparison.Ordinal)}'\n");
+        for (var i = 0; i < options.Length; i += 2)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"option {options[i]} {options[i + 1]}\n");
+        }
+
+        File.WriteAllText(list, text.ToString());
+        return list;
+    }
+
+    private void DeleteCredentialsFile()
+    {
+        if (Interlocked.Exchange(ref _credentialsFile, null) is { } list)
+        {
+            Directory.Delete(Path.GetDirectoryName(list)!, recursive: true);
+        }
     }
 
     private bool ReadExactly(int offset, int count)

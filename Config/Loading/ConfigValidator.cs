@@ -34,6 +34,13 @@ public static class ConfigValidator
         var shared = o.Mqtt.SharedInspectTopic;
         Check(shared.Length == 0 || (!string.IsNullOrWhiteSpace(shared) && shared.IndexOfAny(['+', '#']) < 0 && !shared.StartsWith('$')), "Mqtt:SharedInspectTopic",
             $"must be empty or a plain topic without '+', '#' or a leading '$' (the daemon adds $share/{{group}}/ itself), e.g. inspection/pool/inspect (got '{shared}')");
+        for (var i = 0; i < o.Mqtt.ResponseTopicPrefixes.Count; i++)
+        {
+            var prefix = o.Mqtt.ResponseTopicPrefixes[i];
+            Check(prefix.EndsWith('/') && prefix.Length > 1 && prefix.IndexOfAny(['+', '#']) < 0 && !prefix.StartsWith('$'), $"Mqtt:ResponseTopicPrefixes:{i}",
+                $"must be a topic prefix ending in '/' without '+', '#' or a leading '$', e.g. inspection/line3/replies/ (got '{prefix}')");
+        }
+
         Check(IsTopicLevel(o.Mqtt.ShareGroup), "Mqtt:ShareGroup", $"must be a non-empty share group name without '/', '+' or '#' (got '{o.Mqtt.ShareGroup}')");
         CheckFile(o.Mqtt.Tls.CaFile, "Mqtt:Tls:CaFile", "a PEM CA certificate", Check);
         CheckFile(o.Mqtt.Tls.CertFile, "Mqtt:Tls:CertFile", "a PEM client certificate", Check);
@@ -78,6 +85,8 @@ public static class ConfigValidator
         {
             Check(Path.IsPathFullyQualified(o.Inspect.AllowedFolders[i]), $"Inspect:AllowedFolders:{i}", $"must be an absolute folder path (got '{o.Inspect.AllowedFolders[i]}')");
         }
+
+        Check(o.Inspect.MaxImagePixels >= 64 * 64, "Inspect:MaxImagePixels", $"must be at least 4096 (got {o.Inspect.MaxImagePixels})");
 
         var t = o.Trainer;
         Check(t.RecallTarget is > 0 and < 1, "Trainer:RecallTarget", $"must be strictly between 0 and 1, e.g. 0.99 (got {t.RecallTarget})");

@@ -76,8 +76,14 @@ public sealed class MqttOptions
     /// <summary>How often the <c>stats</c> topic is published.</summary>
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Largest accepted payload on the inspect and command topics, in bytes.</summary>
+    /// <summary>Largest accepted payload on the inspect and command topics, in bytes. The daemon also announces a
+    /// maximum packet size of this plus 64 KiB to the broker, which then drops larger requests instead of sending them.</summary>
     public int MaxPayloadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Topic prefixes an MQTT 5 response topic must start with (answers elsewhere are refused and reported on
+    /// <c>cmd/reply</c>). Empty: the reply trees, <c>{prefix}/{device}/replies/</c> and, with a shared request topic,
+    /// <c>replies/</c> beside it (e.g. <c>inspection/pool/replies/</c>). The daemon's own topics are always refused.</summary>
+    public List<string> ResponseTopicPrefixes { get; set; } = [];
 
     /// <summary>A plain topic (no wildcards), e.g. <c>inspection/pool/inspect</c>, that several daemons share for
     /// inspection requests: the daemon also subscribes <c>$share/{ShareGroup}/{topic}</c> (MQTT 5 shared subscription),
@@ -246,6 +252,10 @@ public sealed class InspectOptions
 {
     /// <summary>Folders whose images an inspect request may name in <c>image_path</c>.</summary>
     public List<string> AllowedFolders { get; set; } = [];
+
+    /// <summary>Largest image (width × height, from its header, checked before decoding) a request may name; the
+    /// default takes an 8K frame (7680 × 4320), larger than any camera the daemon drives.</summary>
+    public long MaxImagePixels { get; set; } = 7680L * 4320;
 }
 
 /// <summary>Retraining settings read by <c>trainer</c>.</summary>
@@ -269,8 +279,8 @@ public sealed class TrainerOptions
     /// <summary>Defect classifier: the ImageNet-pretrained ResNet-18 fine-tuned (10 epochs), input size from the data (0).</summary>
     public TrainerTaskOptions Classifier { get; set; } = new() { Arch = "resnet18", ImageSize = 0, Epochs = 10 };
 
-    /// <summary>Segmentation model. Width 0.35 and batch 8 by default: the small U-Net a CPU-only site can retrain.</summary>
-    public TrainerTaskOptions Segmenter { get; set; } = new() { Arch = "unet-mobilenetv2", ImageSize = 256, BatchSize = 8, WidthMultiplier = 0.35 };
+    /// <summary>Segmentation model: U-Net on the ImageNet-pretrained ResNet-18; decoder width 0.35 and batch 8 by default.</summary>
+    public TrainerTaskOptions Segmenter { get; set; } = new() { Arch = "unet-resnet18", ImageSize = 256, BatchSize = 8, WidthMultiplier = 0.35 };
 }
 
 /// <summary>Training settings of one model.</summary>

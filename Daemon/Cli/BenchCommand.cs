@@ -121,7 +121,7 @@ public static class BenchCommand
             lines.Add($"{key,-36}{report[key]?.ToJsonString() ?? "-"}");
         }
 
-        foreach (var key in new[] { "batching", "accounting", "failures" })
+        foreach (var key in new[] { "batching", "accounting", "console", "failures" })
         {
             if (report[key] is { } node)
             {

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
-using Inspection.Camera.Preprocessing;
 using Inspection.Config.Options;
 using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Inference;
@@ -31,6 +30,7 @@ public sealed partial class CommandService : DaemonWorker
     private readonly ResultSink _sink;
     private readonly InspectionRunner _runner;
     private readonly TimeProvider _time;
+    private readonly AllowedImages _images;
 
     public CommandService(InspectionOptions options, MqttConnection mqtt, Topics topics, ModelStore models, CameraPipelines cameras, ResultSink sink,
         SnapshotWriter snapshots, TimeProvider time, ILogger<CommandService> logger)
@@ -43,6 +43,7 @@ public sealed partial class CommandService : DaemonWorker
         _cameras = cameras;
         _sink = sink;
         _time = time;
+        _images = new AllowedImages(options.Inspect);
         _runner = new InspectionRunner(models, options.Pipeline, snapshots, topics.Device);
         mqtt.MessageReceived += OnMessage;
     }
@@ -67,11 +68,20 @@ public sealed partial class CommandService : DaemonWorker
 
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
-        await foreach (var request in _queue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+        await foreach (var received in _queue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
         {
+            var request = received;
             JsonObject reply;
             try
             {
+                if (request.ResponseTopic is { } responseTopic && _topics.RefuseResponseTopic(responseTopic) is { } refusal)
+                {
+                    // Not done, and answered on cmd/reply: an answer on that topic could pause a camera, reload models or
+                    // fake a result of this device.
+                    request = request with { ResponseTopic = null };
+                    throw new CommandException(refusal);
+                }
+
                 reply = await HandleAsync(request, stoppingToken).ConfigureAwait(false);
             }
             catch (CommandException ex)
@@ -195,9 +205,11 @@ public sealed partial class CommandService : DaemonWorker
         Results.InspectionResult result;
         if (imagePath is not null)
         {
-            var path = AllowedImage(imagePath);
-            using var image = ReadImage(path);
-            result = _runner.Inspect(image, camera ?? _cameras.Ids.FirstOrDefault() ?? "file", 0, _time.GetUtcNow(), partId, path, forceSegmentation: true);
+            var (image, path) = _images.Read(imagePath);
+            using (image)
+            {
+                result = _runner.Inspect(image, camera ?? _cameras.Ids.FirstOrDefault() ?? "file", 0, _time.GetUtcNow(), partId, path, forceSegmentation: true);
+            }
         }
         else
         {
@@ -217,43 +229,6 @@ public sealed partial class CommandService : DaemonWorker
         }
 
         return [];
-    }
-
-    private string AllowedImage(string imagePath)
-    {
-        if (!Path.IsPathFullyQualified(imagePath))
-        {
-            throw new CommandException($"image_path '{imagePath}' must be an absolute path");
-        }
-
-        var full = Path.GetFullPath(imagePath);
-        var resolved = File.Exists(full) ? new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full : full;
-        var allowed = _options.Inspect.AllowedFolders.Select(f => Path.TrimEndingDirectorySeparator(Path.GetFullPath(f)) + Path.DirectorySeparatorChar);
-        if (!allowed.Any(f => full.StartsWith(f, StringComparison.Ordinal) && resolved.StartsWith(f, StringComparison.Ordinal)))
-        {
-            throw new CommandException(_options.Inspect.AllowedFolders.Count == 0
-                ? $"image_path '{imagePath}' refused: no folders are allowed (Inspect:AllowedFolders is empty)"
-                : $"image_path '{imagePath}' is outside the allowed folders ({string.Join(", ", _options.Inspect.AllowedFolders)})");
-        }
-
-        if (!File.Exists(full))
-        {
-            throw new CommandException($"image_path '{imagePath}' does not exist");
-        }
-
-        return full;
-    }
-
-    private static OpenCvSharp.Mat ReadImage(string path)
-    {
-        try
-        {
-            return ImageFiles.Read(path);
-        }
-        catch (ImageReadException ex)
-        {
-            throw new CommandException(ex.Message);
-        }
     }
 
     private static string? TryPartId(byte[] payload)

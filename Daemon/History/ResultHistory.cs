@@ -253,6 +253,11 @@ public sealed partial class ResultHistory : DaemonWorker
     public IReadOnlyDictionary<string, (long Results, long Defects)> Counts(DateTimeOffset since)
     {
         var counts = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
+        if (_connection is null)
+        {
+            return counts;
+        }
+
         using var c = OpenReader();
         using var command = c.CreateCommand();
         command.CommandText = "SELECT camera, COUNT(*), SUM(defect) FROM results WHERE captured_ms >= $since GROUP BY camera";

@@ -66,6 +66,8 @@ public static class DaemonHost
         s.AddSingleton(new Topics(options.Mqtt));
         s.AddSingleton<ModelStore>();
         s.AddSingleton<DiskOutbox>();
+        s.AddSingleton<SequenceStore>();
+        s.AddSingleton<DeadLetters>();
         s.AddSingleton<ResultSink>();
         s.AddSingleton<MqttConnection>();
         s.AddSingleton<SnapshotWriter>();

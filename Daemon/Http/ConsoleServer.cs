@@ -302,7 +302,7 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
 
         app.MapGet("/snapshots/{file}", (string file, int? width) => ServeFile(_options.Snapshots.Directory, file, width));
         app.MapGet("/review/{file}", (string file, int? width) => ServeFile(_options.Review.Directory, file, width));
-        app.MapGet("/api/review", () => Json(review.List()));
+        app.MapGet("/api/review", (int? limit) => Json(new JsonObject { ["waiting"] = review.Count, ["items"] = review.List(Math.Clamp(limit ?? 48, 1, 1000)) }));
         app.MapPost("/api/review/{id}/{label}", (string id, string label) =>
             !ReviewQueue.Labels.Contains(label) ? HttpResults.BadRequest(new { error = $"label '{label}' is not one of good, defect" })
             : review.Label(id, label) is { } moved ? Json(new JsonObject { ["id"] = id, ["label"] = label, ["path"] = moved })

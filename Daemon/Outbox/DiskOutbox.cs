@@ -1,3 +1,6 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Hashing;
 using System.Text;
 using Inspection.Config.Options;
 using Microsoft.Extensions.Logging;
@@ -8,26 +11,44 @@ namespace Inspection.Daemon.Outbox;
 public sealed record OutboxEntry(string Camera, bool Defect, byte[] Payload);
 
 /// <summary>Append-only, fsync'd file of results the broker has not acknowledged, replayed oldest first.
-/// <c>outbox.log</c> holds one entry per line (<c>camera TAB 0|1 TAB json</c>); <c>outbox.pos</c> holds the byte offset of
-/// the first entry not yet delivered, saved every few acknowledgements. A crash re-sends the entries delivered since the
-/// last save (at-least-once; consumers de-duplicate by result id). When the file would pass <see cref="OutboxOptions.MaxBytes"/>,
-/// the oldest good results are dropped first, then the oldest defects; every drop is counted and logged.</summary>
+/// <para><c>outbox.dat</c> starts with a header naming its generation (a random number given to each rewrite of the file),
+/// followed by self-checking records (marker, length, CRC-32, body); <c>outbox.ack</c> holds "generation offset" of the
+/// first record not yet delivered, saved about once a second during a replay. Every multi-step update errs towards re-sending:
+/// a rewrite (compaction, or emptying once everything is delivered) is written to a temporary file and renamed over the
+/// log before the new position is saved, and a position saved for another generation is ignored (reading starts at the
+/// first record), so a crash between any two steps repeats results and never skips one. A torn or garbled record fails
+/// its checksum and is skipped up to the next record that checks (counted in <see cref="Corrupt"/>); a failed append is
+/// cut off again (rolled back) and the results it held are counted in <see cref="Lost"/>.</para>
+/// <para>When the file would pass <see cref="OutboxOptions.MaxBytes"/>, the oldest good results are dropped first, then
+/// the oldest defects; every drop is counted (<see cref="Dropped"/>) and logged.</para></summary>
 public sealed partial class DiskOutbox : IDisposable
 {
-    private const string LogFile = "outbox.log";
-    private const string PositionFile = "outbox.pos";
+    public const string LogFile = "outbox.dat";
+    public const string PositionFile = "outbox.ack";
+    private const int HeaderSize = 16;
+    private const int RecordHeaderSize = 10;
+    private const int MaxRecordBytes = 64 * 1024 * 1024;
+    private static readonly byte[] FileMagic = "IOBX"u8.ToArray();
+    private const byte Marker0 = 0xB5;
+    private const byte Marker1 = 0x0E;
+
+    // The delivered position is saved at most once a second (and when the outbox empties, and on dispose): a crash
+    // re-sends at most a second of replay, and a replay is not slowed by one fsync'd rename per few results.
+    private const long PositionSaveMs = 1000;
     private readonly object _gate = new();
     private readonly string _logPath;
     private readonly string _positionPath;
     private readonly long _maxBytes;
     private readonly ILogger _logger;
-    // The delivered position is saved every PositionSaveInterval acknowledgements (and when the outbox empties, and on
-    // dispose): a crash re-sends at most that many results, and a long replay is not one fsync'd rename per result.
-    private const int PositionSaveInterval = 32;
     private FileStream _log;
+    private long _generation;
     private long _position;
     private int _count;
     private int _unsaved;
+    private long _savedAt;
+    private long _dropped;
+    private long _lost;
+    private long _corrupt;
 
     public DiskOutbox(OutboxOptions options, ILogger<DiskOutbox> logger)
     {
@@ -36,15 +57,32 @@ public sealed partial class DiskOutbox : IDisposable
         Directory.CreateDirectory(options.Directory);
         _logPath = Path.Combine(options.Directory, LogFile);
         _positionPath = Path.Combine(options.Directory, PositionFile);
+        File.Delete(_logPath + ".tmp");
         _log = OpenLog();
-        DropTornTail();
-        _position = ReadPosition();
-        if (_position > _log.Length)
+        if (ReadGeneration() is { } generation)
         {
-            _position = 0;
+            _generation = generation;
+            var (savedGeneration, savedPosition) = ReadPosition();
+
+            // A position saved for another generation belongs to the file before a rewrite: start at the first record.
+            _position = savedGeneration == _generation && savedPosition >= HeaderSize && savedPosition <= _log.Length ? savedPosition : HeaderSize;
+            var pending = Records(_position, recovering: true).ToList();
+            _count = pending.Count;
+            var end = pending.Count > 0 ? pending[^1].End : _position;
+            if (end < _log.Length)
+            {
+                // A record torn by a crash mid-append: cut it so the next append starts clean.
+                _log.SetLength(end);
+                _log.Flush(flushToDisk: true);
+            }
+        }
+        else
+        {
+            // No file yet, or a crash before its header was complete (it then holds nothing): start a fresh generation.
+            Rewrite([]);
         }
 
-        _count = Pending().Count();
+        ImportLegacy(options.Directory);
         if (_count > 0)
         {
             LogRecovered(_logger, _count, _logPath);
@@ -76,41 +114,63 @@ public sealed partial class DiskOutbox : IDisposable
     }
 
     /// <summary>Entries dropped because the outbox was full, since start.</summary>
-    public long Dropped { get; private set; }
+    public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Appends and fsyncs one entry; makes room first when the cap would be passed.</summary>
-    public void Append(OutboxEntry entry)
+    /// <summary>Results the outbox could not keep because writing them failed (a full disk, an I/O error), since start.</summary>
+    public long Lost => Interlocked.Read(ref _lost);
+
+    /// <summary>Garbled stretches of the file (records that fail their checksum) skipped when the outbox was opened.</summary>
+    public long Corrupt => Interlocked.Read(ref _corrupt);
+
+    /// <summary>Appends and fsyncs one entry; false (and counted in <see cref="Lost"/>) when it could not be written.</summary>
+    public bool Append(OutboxEntry entry) => Append([entry]) == 1;
+
+    /// <summary>Appends the entries with one fsync; makes room first when the cap would be passed. Returns how many were
+    /// kept: all, or none when the write failed (the partial write is cut off again and the entries are counted lost).</summary>
+    public int Append(IReadOnlyList<OutboxEntry> entries)
     {
-        var line = Encode(entry);
+        var batch = entries.SelectMany(Encode).ToArray();
+        var size = batch.LongLength;
         lock (_gate)
         {
-            if (_log.Length - _position + line.Length > _maxBytes)
+            if (_log.Length - _position + size > _maxBytes)
             {
-                MakeRoom(line.Length);
+                MakeRoom(size);
             }
 
-            _log.Seek(0, SeekOrigin.End);
-            _log.Write(line);
-            _log.Flush(flushToDisk: true);
-            _count++;
+            var before = _log.Length;
+            try
+            {
+                _log.Seek(0, SeekOrigin.End);
+                _log.Write(batch);
+                _log.Flush(flushToDisk: true);
+            }
+            catch (IOException ex)
+            {
+                RollBack(before);
+                Interlocked.Add(ref _lost, entries.Count);
+                LogAppendFailed(_logger, entries.Count, ex.Message, Lost);
+                return 0;
+            }
+
+            _count += entries.Count;
+            return entries.Count;
         }
     }
 
     /// <summary>The oldest undelivered entry, or null.</summary>
-    public (OutboxEntry Entry, long End)? Peek()
+    public (OutboxEntry Entry, long End)? Peek() => Peek(1) is [var first] ? first : null;
+
+    /// <summary>Up to <paramref name="max"/> of the oldest undelivered entries, each with the position after it.</summary>
+    public List<(OutboxEntry Entry, long End)> Peek(int max)
     {
         lock (_gate)
         {
-            foreach (var item in Pending())
-            {
-                return item;
-            }
-
-            return null;
+            return [.. Records(_position).Take(max)];
         }
     }
 
-    /// <summary>Marks everything up to <paramref name="end"/> delivered; empties the files once all is delivered.</summary>
+    /// <summary>Marks one entry, the one ending at <paramref name="end"/>, delivered; empties the file once all is delivered.</summary>
     public void Acknowledge(long end)
     {
         lock (_gate)
@@ -124,50 +184,127 @@ public sealed partial class DiskOutbox : IDisposable
             _count = Math.Max(0, _count - 1);
             if (_position >= _log.Length)
             {
-                _log.SetLength(0);
-                _log.Flush(flushToDisk: true);
-                _position = 0;
-                _count = 0;
-                _unsaved = PositionSaveInterval;
+                Rewrite([]);
+                return;
             }
 
-            if (++_unsaved >= PositionSaveInterval)
+            _unsaved++;
+            if (Environment.TickCount64 - _savedAt >= PositionSaveMs)
             {
-                WritePosition(_position);
-                _unsaved = 0;
+                WritePosition();
             }
         }
     }
 
-    private IEnumerable<(OutboxEntry Entry, long End)> Pending()
+    // Each record: marker (2 bytes), body length (4), CRC-32 of the body (4), body = flags (1), camera length (1),
+    // camera (UTF-8), payload. The marker lets a reader find the next record after a garbled one.
+    private static byte[] Encode(OutboxEntry entry)
     {
-        _log.Seek(_position, SeekOrigin.Begin);
-        var offset = _position;
-        var buffer = new List<byte>(1024);
-        int b;
-        while ((b = _log.ReadByte()) >= 0)
+        var camera = Encoding.UTF8.GetBytes(entry.Camera);
+        if (camera.Length > byte.MaxValue)
         {
-            offset++;
-            if (b != '\n')
+            throw new ArgumentException($"camera id '{entry.Camera}' is longer than 255 bytes", nameof(entry));
+        }
+
+        var bodyLength = 2 + camera.Length + entry.Payload.Length;
+        var record = new byte[RecordHeaderSize + bodyLength];
+        var body = record.AsSpan(RecordHeaderSize);
+        body[0] = entry.Defect ? (byte)1 : (byte)0;
+        body[1] = (byte)camera.Length;
+        camera.CopyTo(body[2..]);
+        entry.Payload.CopyTo(body[(2 + camera.Length)..]);
+        record[0] = Marker0;
+        record[1] = Marker1;
+        BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(2), bodyLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(6), Crc32.HashToUInt32(body));
+        return record;
+    }
+
+    // The valid records from `from` on. A stretch that does not check (torn, garbled, or a position inside a record) is
+    // skipped up to the next marker that starts a valid record; the scan at start counts and logs each such stretch.
+    private IEnumerable<(OutboxEntry Entry, long End)> Records(long from, bool recovering = false)
+    {
+        var offset = from;
+        var length = _log.Length;
+        while (offset < length)
+        {
+            if (TryRead(offset, length) is { } record)
             {
-                buffer.Add((byte)b);
+                yield return record;
+                offset = record.End;
                 continue;
             }
 
-            var entry = Decode(buffer);
-            buffer.Clear();
-            if (entry is not null)
+            var next = NextMarker(offset + 1, length);
+            if (next < 0)
             {
-                yield return (entry, offset);
+                yield break;
             }
+
+            if (recovering)
+            {
+                Interlocked.Increment(ref _corrupt);
+                LogCorrupt(_logger, _logPath, offset, next - offset);
+            }
+
+            offset = next;
         }
     }
 
-    // Rewrites the pending part without the oldest good results (then the oldest defects) until the new entry fits
-    // with 10% to spare, so a full outbox is not rewritten on every append.
-    private void MakeRoom(int incoming)
+    private (OutboxEntry Entry, long End)? TryRead(long offset, long length)
     {
-        var pending = Pending().Select(p => p.Entry).ToList();
+        Span<byte> header = stackalloc byte[RecordHeaderSize];
+        _log.Seek(offset, SeekOrigin.Begin);
+        if (offset + RecordHeaderSize > length || _log.ReadAtLeast(header, RecordHeaderSize, throwOnEndOfStream: false) < RecordHeaderSize
+            || header[0] != Marker0 || header[1] != Marker1)
+        {
+            return null;
+        }
+
+        var bodyLength = BinaryPrimitives.ReadInt32LittleEndian(header[2..]);
+        if (bodyLength < 2 || bodyLength > MaxRecordBytes || offset + RecordHeaderSize + bodyLength > length)
+        {
+            return null;
+        }
+
+        var body = new byte[bodyLength];
+        if (_log.ReadAtLeast(body, bodyLength, throwOnEndOfStream: false) < bodyLength
+            || Crc32.HashToUInt32(body) != BinaryPrimitives.ReadUInt32LittleEndian(header[6..]) || 2 + body[1] > bodyLength)
+        {
+            return null;
+        }
+
+        var camera = Encoding.UTF8.GetString(body, 2, body[1]);
+        return (new OutboxEntry(camera, body[0] == 1, body[(2 + body[1])..]), offset + RecordHeaderSize + bodyLength);
+    }
+
+    // The offset of the next marker that starts a record which checks, or -1.
+    private long NextMarker(long from, long length)
+    {
+        var buffer = new byte[64 * 1024];
+        for (var start = from; start < length - 1; start += buffer.Length - 1)
+        {
+            _log.Seek(start, SeekOrigin.Begin);
+            var read = _log.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            for (var i = 0; i < read - 1; i++)
+            {
+                if (buffer[i] == Marker0 && buffer[i + 1] == Marker1 && TryRead(start + i, length) is not null)
+                {
+                    return start + i;
+                }
+            }
+
+            // TryRead moved the stream; the next chunk seeks again.
+        }
+
+        return -1;
+    }
+
+    // Rewrites the pending part without the oldest good results (then the oldest defects) until the new entries fit
+    // with 10% to spare, so a full outbox is not rewritten on every append.
+    private void MakeRoom(long incoming)
+    {
+        var pending = Records(_position).Select(p => p.Entry).ToList();
         var target = (long)(_maxBytes * 0.9) - incoming;
         var size = pending.Sum(e => (long)Encode(e).Length);
         var dropped = new HashSet<int>();
@@ -182,15 +319,28 @@ public sealed partial class DiskOutbox : IDisposable
             }
         }
 
+        Rewrite([.. pending.Where((_, i) => !dropped.Contains(i))]);
+        Interlocked.Add(ref _dropped, dropped.Count);
+        LogFull(_logger, _maxBytes, dropped.Count, pending.Count(e => !e.Defect), Dropped);
+    }
+
+    // Writes `keep` as a new generation into a temporary file, renames it over the log, then saves the position. A crash
+    // before the rename leaves the old file and position; after it, the old position names the old generation and is
+    // ignored, so everything in the new file is sent again (duplicates, never a skip).
+    private void Rewrite(List<OutboxEntry> keep)
+    {
+        var generation = Random.Shared.NextInt64(1, long.MaxValue);
         var temp = _logPath + ".tmp";
         using (var rewrite = new FileStream(temp, FileMode.Create, FileAccess.Write))
         {
-            for (var i = 0; i < pending.Count; i++)
+            var header = new byte[HeaderSize];
+            FileMagic.CopyTo(header, 0);
+            BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(4), 1);
+            BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), generation);
+            rewrite.Write(header);
+            foreach (var entry in keep)
             {
-                if (!dropped.Contains(i))
-                {
-                    rewrite.Write(Encode(pending[i]));
-                }
+                rewrite.Write(Encode(entry));
             }
 
             rewrite.Flush(flushToDisk: true);
@@ -198,85 +348,98 @@ public sealed partial class DiskOutbox : IDisposable
 
         _log.Dispose();
         File.Move(temp, _logPath, overwrite: true);
+        Durable.SyncDirectory(Path.GetDirectoryName(_logPath)!);
         _log = OpenLog();
-        _position = 0;
-        WritePosition(0);
-        _unsaved = 0;
-        _count = pending.Count - dropped.Count;
-        Dropped += dropped.Count;
-        LogFull(_logger, _maxBytes, dropped.Count, pending.Count(e => !e.Defect), Dropped);
+        _generation = generation;
+        _position = HeaderSize;
+        _count = keep.Count;
+        WritePosition();
     }
 
-    // A crash mid-append leaves a line without its newline; cut it so the next append starts on a fresh line.
-    private void DropTornTail()
-    {
-        var end = _log.Length;
-        while (end > 0)
-        {
-            _log.Seek(end - 1, SeekOrigin.Begin);
-            if (_log.ReadByte() == '\n')
-            {
-                break;
-            }
-
-            end--;
-        }
-
-        if (end != _log.Length)
-        {
-            _log.SetLength(end);
-            _log.Flush(flushToDisk: true);
-        }
-    }
-
-    private FileStream OpenLog() => new(_logPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 4096, FileOptions.None);
-
-    private long ReadPosition()
+    private void RollBack(long length)
     {
         try
         {
-            return File.Exists(_positionPath) && long.TryParse(File.ReadAllText(_positionPath).Trim(), out var p) && p >= 0 ? p : 0;
+            _log.SetLength(length);
+            _log.Flush(flushToDisk: true);
         }
-        catch (IOException)
+        catch (IOException ex)
         {
-            return 0;
+            // The partial record stays; it fails its checksum and readers skip it.
+            LogRollbackFailed(_logger, _logPath, ex.Message);
         }
     }
 
-    private void WritePosition(long position)
+    private long? ReadGeneration()
     {
-        var temp = _positionPath + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
-        {
-            stream.Write(Encoding.ASCII.GetBytes(position.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(temp, _positionPath, overwrite: true);
-    }
-
-    private static byte[] Encode(OutboxEntry entry)
-    {
-        var head = Encoding.UTF8.GetBytes($"{entry.Camera}\t{(entry.Defect ? 1 : 0)}\t");
-        var line = new byte[head.Length + entry.Payload.Length + 1];
-        head.CopyTo(line, 0);
-        entry.Payload.CopyTo(line, head.Length);
-        line[^1] = (byte)'\n';
-        return line;
-    }
-
-    // A line cut short by a crash mid-write has no newline and is never read; a garbled one is skipped.
-    private static OutboxEntry? Decode(List<byte> line)
-    {
-        var bytes = line.ToArray();
-        var first = Array.IndexOf(bytes, (byte)'\t');
-        var second = first < 0 ? -1 : Array.IndexOf(bytes, (byte)'\t', first + 1);
-        if (second < 0)
+        if (_log.Length < HeaderSize)
         {
             return null;
         }
 
-        return new OutboxEntry(Encoding.UTF8.GetString(bytes, 0, first), bytes[first + 1] == (byte)'1', bytes[(second + 1)..]);
+        var header = new byte[HeaderSize];
+        _log.Seek(0, SeekOrigin.Begin);
+        _log.ReadExactly(header);
+        return header.AsSpan(0, 4).SequenceEqual(FileMagic) ? BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(8)) : null;
+    }
+
+    // Unbuffered: a failed write must not leave bytes in a buffer that a later flush would add after the rollback.
+    private FileStream OpenLog() => new(_logPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
+
+    private (long Generation, long Position) ReadPosition()
+    {
+        try
+        {
+            var parts = File.Exists(_positionPath) ? File.ReadAllText(_positionPath).Split(' ', StringSplitOptions.TrimEntries) : [];
+            return parts.Length == 2 && long.TryParse(parts[0], CultureInfo.InvariantCulture, out var g) && long.TryParse(parts[1], CultureInfo.InvariantCulture, out var p)
+                ? (g, p)
+                : (0, 0);
+        }
+        catch (IOException)
+        {
+            return (0, 0);
+        }
+    }
+
+    private void WritePosition()
+    {
+        Durable.ReplaceFile(_positionPath, Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{_generation} {_position}")));
+        _unsaved = 0;
+        _savedAt = Environment.TickCount64;
+    }
+
+    // Results left by a daemon before the self-checking format (outbox.log: "camera TAB 0|1 TAB json" lines, outbox.pos:
+    // the byte offset delivered) are carried over once, then the old files are removed.
+    private void ImportLegacy(string directory)
+    {
+        var legacy = Path.Combine(directory, "outbox.log");
+        if (!File.Exists(legacy))
+        {
+            return;
+        }
+
+        var legacyPosition = Path.Combine(directory, "outbox.pos");
+        var bytes = File.ReadAllBytes(legacy);
+        var start = File.Exists(legacyPosition) && int.TryParse(File.ReadAllText(legacyPosition).Trim(), CultureInfo.InvariantCulture, out var p) && p >= 0 && p <= bytes.Length ? p : 0;
+        var entries = new List<OutboxEntry>();
+        for (var end = Array.IndexOf(bytes, (byte)'\n', start); end >= 0; start = end + 1, end = Array.IndexOf(bytes, (byte)'\n', start))
+        {
+            var line = bytes.AsSpan(start, end - start);
+            var first = line.IndexOf((byte)'\t');
+            var second = first < 0 ? -1 : line[(first + 1)..].IndexOf((byte)'\t') + first + 1;
+            if (second > first)
+            {
+                entries.Add(new OutboxEntry(Encoding.UTF8.GetString(line[..first]), line[first + 1] == (byte)'1', line[(second + 1)..].ToArray()));
+            }
+        }
+
+        if (entries.Count > 0 && Append(entries) == 0)
+        {
+            return;
+        }
+
+        File.Delete(legacyPosition);
+        File.Delete(legacy);
     }
 
     public void Dispose()
@@ -285,7 +448,7 @@ public sealed partial class DiskOutbox : IDisposable
         {
             if (_unsaved > 0)
             {
-                WritePosition(_position);
+                WritePosition();
             }
 
             _log.Dispose();
@@ -297,4 +460,13 @@ public sealed partial class DiskOutbox : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "outbox full ({MaxBytes} bytes): dropped the {Dropped} oldest results (good ones first; {Good} good were pending); {Total} dropped since start")]
     private static partial void LogFull(ILogger logger, long maxBytes, int dropped, int good, long total);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "cannot write {Count} results to the outbox, they are lost ({Total} since start): {Error}")]
+    private static partial void LogAppendFailed(ILogger logger, int count, string error, long total);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "cannot cut a failed append off {Path} ({Error}); readers skip the partial record")]
+    private static partial void LogRollbackFailed(ILogger logger, string path, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "outbox {Path}: {Bytes} bytes at offset {Offset} do not check (a torn or damaged record); skipped")]
+    private static partial void LogCorrupt(ILogger logger, string path, long offset, long bytes);
 }

@@ -7,14 +7,17 @@ using Inspection.Daemon.Results;
 namespace Inspection.Daemon.Pipeline;
 
 /// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering and queueing
-/// happen under one per-camera lock so the queue order is the <c>seq</c> order.</summary>
+/// happen under one per-camera lock so the queue order is the <c>seq</c> order. The numbers come from a
+/// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1.</summary>
 public sealed class ResultSink
 {
     private readonly Channel<OutboxEntry> _channel;
     private readonly ConcurrentDictionary<string, CameraSequence> _sequences = new(StringComparer.Ordinal);
+    private readonly SequenceStore? _store;
 
-    public ResultSink(PipelineOptions options)
+    public ResultSink(PipelineOptions options, SequenceStore? store = null)
     {
+        _store = store;
         _channel = Channel.CreateBounded<OutboxEntry>(new BoundedChannelOptions(options.ResultQueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -40,10 +43,15 @@ public sealed class ResultSink
         await sequence.Gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var result = unnumbered with { Seq = sequence.Next + 1, Alarm = AlarmOf(unnumbered.Camera) };
+            // A number is issued only once the queue has room: a cancelled wait leaves no gap.
+            if (!await _channel.Writer.WaitToWriteAsync(ct).ConfigureAwait(false))
+            {
+                throw new ChannelClosedException("the result sink is closed (the daemon is stopping)");
+            }
+
+            var result = unnumbered with { Seq = _store?.Next(unnumbered.Camera) ?? ++sequence.Next, Alarm = AlarmOf(unnumbered.Camera) };
             var json = ResultJsonContext.Serialize(result);
             await _channel.Writer.WriteAsync(new OutboxEntry(result.Camera, result.Defect, json), ct).ConfigureAwait(false);
-            sequence.Next++;
             Numbered?.Invoke(result);
             return (result, json);
         }
@@ -53,8 +61,14 @@ public sealed class ResultSink
         }
     }
 
-    /// <summary>No more results: the publisher drains what is queued and stops.</summary>
-    public void Complete() => _channel.Writer.TryComplete();
+    /// <summary>No more results: the publisher drains what is queued and stops; the last numbers are saved.</summary>
+    public void Complete()
+    {
+        if (_channel.Writer.TryComplete())
+        {
+            _store?.Close();
+        }
+    }
 
     private sealed class CameraSequence
     {

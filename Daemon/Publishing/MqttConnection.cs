@@ -72,6 +72,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
     /// <summary>How many QoS 1 publishes the broker accepts in flight (MQTT 5 CONNACK Receive Maximum).</summary>
     public int ReceiveMaximum { get; private set; } = ushort.MaxValue;
 
+    /// <summary>The largest packet the broker accepts (MQTT 5 CONNACK Maximum Packet Size; 0: no limit given).</summary>
+    public long MaximumPacketSize { get; private set; }
+
     public void Start() => _loop = Task.Run(() => KeepConnectedAsync(_stop.Token));
 
     private static MqttClientOptions BuildOptions(MqttOptions o, Topics topics)
@@ -82,6 +85,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithKeepAlivePeriod(o.KeepAlive)
             .WithCleanStart(true)
+
+            // Requests above Mqtt:MaxPayloadBytes are answered with an error; far larger ones the broker drops unread.
+            .WithMaximumPacketSize((uint)o.MaxPayloadBytes + (64 * 1024))
             .WithTimeout(TimeSpan.FromSeconds(10))
             .WithWillTopic(topics.Status)
             .WithWillPayload("offline"u8.ToArray())
@@ -129,6 +135,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
                 // The client library does not hold itself to the broker's receive maximum; the publisher does (0: none given).
                 ReceiveMaximum = connected.ReceiveMaximum is > 0 and var maximum ? maximum : ushort.MaxValue;
+                MaximumPacketSize = connected.MaximumPacketSize ?? 0;
                 await SubscribeAsync(ct).ConfigureAwait(false);
 
                 // "online" only once requests can be received: a controller may act on it at once.
@@ -196,22 +203,45 @@ public sealed partial class MqttConnection : IAsyncDisposable
     }
 
     /// <summary>Publishes and waits for the broker's acknowledgement (QoS 1). False when not connected or refused.</summary>
-    public async Task<bool> PublishAsync(MqttApplicationMessage message, CancellationToken ct)
+    public async Task<bool> PublishAsync(MqttApplicationMessage message, CancellationToken ct) =>
+        (await SendAsync(message, ct).ConfigureAwait(false)).Delivered;
+
+    /// <summary>Publishes and waits for the broker's acknowledgement (QoS 1), telling a refusal for good (the broker's
+    /// reason code says the same message will never be accepted, or it is larger than the broker's maximum packet size)
+    /// from a failure worth retrying (not connected, connection lost, a passing error).</summary>
+    public async Task<PublishOutcome> SendAsync(MqttApplicationMessage message, CancellationToken ct)
     {
         if (!_client.IsConnected)
         {
-            return false;
+            return PublishOutcome.Retry;
+        }
+
+        // The broker closes the connection on a packet above its maximum (MQTT 5 CONNACK Maximum Packet Size), which would
+        // repeat on every retry; the fixed header, topic and properties take well under 256 bytes besides.
+        if (MaximumPacketSize > 0 && message.Payload.Length + System.Text.Encoding.UTF8.GetByteCount(message.Topic) + 256 > MaximumPacketSize)
+        {
+            return PublishOutcome.Refused($"PacketTooLarge (broker maximum {MaximumPacketSize} bytes, payload {message.Payload.Length})");
         }
 
         try
         {
             var result = await _client.PublishAsync(message, ct).ConfigureAwait(false);
-            return result.IsSuccess;
+            if (result.IsSuccess)
+            {
+                return PublishOutcome.Success;
+            }
+
+            var reason = $"{result.ReasonCode} (0x{(int)result.ReasonCode:x2}){(string.IsNullOrEmpty(result.ReasonString) ? "" : ": " + result.ReasonString)}";
+            LogPublishFailed(_logger, message.Topic, reason);
+            return result.ReasonCode is MqttClientPublishReasonCode.NotAuthorized or MqttClientPublishReasonCode.TopicNameInvalid
+                or MqttClientPublishReasonCode.PayloadFormatInvalid or MqttClientPublishReasonCode.ImplementationSpecificError
+                ? PublishOutcome.Refused(reason)
+                : PublishOutcome.Retry;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             LogPublishFailed(_logger, message.Topic, ex.Message);
-            return false;
+            return PublishOutcome.Retry;
         }
     }
 
@@ -289,4 +319,14 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT publish to {Topic} failed: {Error}")]
     private static partial void LogPublishFailed(ILogger logger, string topic, string error);
+}
+
+/// <summary>How a QoS 1 publish ended: delivered (PUBACK success), worth retrying, or refused for good with the reason.</summary>
+public sealed record PublishOutcome(bool Delivered, string? RefusedFor)
+{
+    public static readonly PublishOutcome Success = new(true, null);
+
+    public static readonly PublishOutcome Retry = new(false, null);
+
+    public static PublishOutcome Refused(string reason) => new(false, reason);
 }

@@ -26,6 +26,8 @@ public sealed class StatsPublisher : DaemonWorker
     private readonly TimeProvider _time;
     private readonly DateTimeOffset _started;
     private readonly SemaphoreSlim _modelsChanged = new(0);
+    private (DateTimeOffset At, long Replayed) _lastReplay;
+    private double _replayRate;
 
     public StatsPublisher(InspectionOptions options, MqttConnection mqtt, Topics topics, ModelStore models, CameraPipelines cameras, ResultSink sink,
         DiskOutbox outbox, ResultPublisher publisher, SnapshotWriter snapshots, TimeProvider time, ILogger<StatsPublisher> logger)
@@ -42,6 +44,7 @@ public sealed class StatsPublisher : DaemonWorker
         _snapshots = snapshots;
         _time = time;
         _started = time.GetUtcNow();
+        _lastReplay = (_started, 0);
         models.Changed += () => _modelsChanged.Release();
     }
 
@@ -53,6 +56,7 @@ public sealed class StatsPublisher : DaemonWorker
         using var timer = new PeriodicTimer(_options.StatsInterval, _time);
         while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
         {
+            UpdateReplayRate();
             await _mqtt.PublishAsync(MqttConnection.Message(_topics.Stats, JsonSerializer.SerializeToUtf8Bytes(Snapshot())), ct).ConfigureAwait(false);
         }
     }
@@ -75,6 +79,15 @@ public sealed class StatsPublisher : DaemonWorker
                 }
             }
         }
+    }
+
+    // Results replayed from the outbox per second over the last stats interval.
+    private void UpdateReplayRate()
+    {
+        var now = (At: _time.GetUtcNow(), _publisher.Replayed);
+        var seconds = (now.At - _lastReplay.At).TotalSeconds;
+        _replayRate = seconds > 0 ? Math.Round((now.Replayed - _lastReplay.Replayed) / seconds, 1) : 0;
+        _lastReplay = now;
     }
 
     /// <summary>The <c>stats</c> payload.</summary>
@@ -114,6 +127,11 @@ public sealed class StatsPublisher : DaemonWorker
             ["outbox_depth"] = _outbox.Count,
             ["outbox_bytes"] = _outbox.PendingBytes,
             ["outbox_dropped"] = _outbox.Dropped,
+            ["outbox_lost"] = _outbox.Lost,
+            ["outbox_corrupt"] = _outbox.Corrupt,
+            ["outbox_replayed"] = _publisher.Replayed,
+            ["outbox_replay_per_s"] = _replayRate,
+            ["dead_lettered"] = _publisher.DeadLettered,
             ["mqtt_reconnects"] = _mqtt.Reconnects,
             ["snapshots_written"] = _snapshots.Written,
             ["snapshot_errors"] = _snapshots.Errors,

@@ -12,6 +12,25 @@ public sealed class Topics
         ClientId = options.ClientId.Length > 0 ? options.ClientId : $"inspectiond-{Device}";
         SharedInspect = options.SharedInspectTopic.Length > 0 ? options.SharedInspectTopic : null;
         SharedInspectFilter = SharedInspect is null ? null : $"$share/{options.ShareGroup}/{SharedInspect}";
+        ResponseTopicPrefixes = options.ResponseTopicPrefixes.Count > 0 ? [.. options.ResponseTopicPrefixes]
+            : SharedInspect?.LastIndexOf('/') is > 0 and var slash ? [$"{Root}/replies/", $"{SharedInspect[..slash]}/replies/"]
+            : [$"{Root}/replies/"];
+    }
+
+    /// <summary>Where MQTT 5 response topics may point (Mqtt:ResponseTopicPrefixes, by default the reply trees).</summary>
+    public IReadOnlyList<string> ResponseTopicPrefixes { get; }
+
+    /// <summary>Why the daemon will not answer on <paramref name="topic"/>, or null when it may: a response topic must be
+    /// plain, lie under an allowed prefix and not be one of the daemon's own topics (an answer there would act as a
+    /// command, a request or a result of this device).</summary>
+    public string? RefuseResponseTopic(string topic)
+    {
+        var levels = topic.StartsWith(Root + "/", StringComparison.Ordinal) ? topic[(Root.Length + 1)..].Split('/') : null;
+        var own = topic == Root || topic == SharedInspect || levels is ["status" or "stats" or "models" or "inspect"] or ["cmd", ..] or [_, "result" or "defect"];
+        return topic.Length == 0 || topic.IndexOfAny(['+', '#']) >= 0 || topic.StartsWith('$') ? $"response topic '{topic}' is not a plain topic"
+            : own ? $"response topic '{topic}' is one of the daemon's own topics"
+            : !ResponseTopicPrefixes.Any(p => topic.StartsWith(p, StringComparison.Ordinal)) ? $"response topic '{topic}' is outside the allowed prefixes ({string.Join(", ", ResponseTopicPrefixes)}; Mqtt:ResponseTopicPrefixes)"
+            : null;
     }
 
     public string Device { get; }

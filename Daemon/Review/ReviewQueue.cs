@@ -22,6 +22,7 @@ public sealed partial class ReviewQueue
     private readonly ResultHistory _history;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
+    private int _count;
 
     public ReviewQueue(InspectionOptions options, SnapshotWriter snapshots, ResultHistory history, ILogger<ReviewQueue> logger)
     {
@@ -34,6 +35,7 @@ public sealed partial class ReviewQueue
             return;
         }
 
+        _count = Directory.Exists(_options.Directory) ? Directory.EnumerateFiles(_options.Directory, "*.jpg").Count() : 0;
         snapshots.ReviewReason = Reason;
         snapshots.Saved += (snapshot, paths) =>
         {
@@ -46,8 +48,8 @@ public sealed partial class ReviewQueue
 
     public bool Enabled => _options.Directory.Length > 0;
 
-    /// <summary>Frames waiting for a label.</summary>
-    public int Count => Enabled && Directory.Exists(_options.Directory) ? Directory.EnumerateFiles(_options.Directory, "*.jpg").Count() : 0;
+    /// <summary>Frames waiting for a label (counted at start, then kept up to date; asked for on every uncertain frame).</summary>
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>Why a result with this score should be reviewed, or null. Uncertain frames are not kept while the queue is full.</summary>
     public string? Reason(double score, double threshold)
@@ -85,6 +87,7 @@ public sealed partial class ReviewQueue
         Directory.CreateDirectory(_options.Directory);
         Cv2.ImWrite(Path.Combine(_options.Directory, id + ".jpg"), image, new ImageEncodingParam(ImwriteFlags.JpegQuality, 90));
         WriteNote(id, new ReviewNote(camera, double.NaN, double.NaN, capturedAt, "flagged"));
+        Interlocked.Increment(ref _count);
         return id;
     }
 
@@ -93,8 +96,15 @@ public sealed partial class ReviewQueue
         try
         {
             Directory.CreateDirectory(_options.Directory);
-            File.Copy(framePath, Path.Combine(_options.Directory, id + ".jpg"), overwrite: true);
+            var target = Path.Combine(_options.Directory, id + ".jpg");
+            var added = !File.Exists(target);
+            File.Copy(framePath, target, overwrite: true);
             WriteNote(id, note);
+            if (added)
+            {
+                Interlocked.Increment(ref _count);
+            }
+
             return id;
         }
         catch (IOException ex)
@@ -118,8 +128,8 @@ public sealed partial class ReviewQueue
         File.WriteAllText(Path.Combine(_options.Directory, id + ".json"), json.ToJsonString());
     }
 
-    /// <summary>Waiting frames, oldest first, each with its note and the frame's file name.</summary>
-    public JsonArray List()
+    /// <summary>The oldest <paramref name="limit"/> waiting frames, each with its note and the frame's file name.</summary>
+    public JsonArray List(int limit = int.MaxValue)
     {
         var list = new JsonArray();
         if (!Enabled || !Directory.Exists(_options.Directory))
@@ -127,7 +137,7 @@ public sealed partial class ReviewQueue
             return list;
         }
 
-        foreach (var frame in new DirectoryInfo(_options.Directory).EnumerateFiles("*.jpg").OrderBy(f => f.Name, StringComparer.Ordinal))
+        foreach (var frame in new DirectoryInfo(_options.Directory).EnumerateFiles("*.jpg").OrderBy(f => f.Name, StringComparer.Ordinal).Take(limit))
         {
             var id = Path.GetFileNameWithoutExtension(frame.Name);
             var notePath = Path.Combine(_options.Directory, id + ".json");
@@ -167,6 +177,7 @@ public sealed partial class ReviewQueue
             var target = Path.Combine(folder, ReviewOptions.DatasetPrefix + id + ".jpg");
             File.Move(source, target, overwrite: true);
             File.Delete(Path.Combine(_options.Directory, id + ".json"));
+            Interlocked.Decrement(ref _count);
             LogLabelled(_logger, id, label, target);
             return target;
         }

@@ -31,7 +31,8 @@ public sealed record ReviewNote(string Camera, double Score, double Threshold, D
 
 /// <summary>Writes <c>{id}.jpg</c> (the frame) and <c>{id}.mask.png</c> (the mask as a red overlay on the frame) off the
 /// inspection path, and keeps the folder within <see cref="SnapshotsOptions.MaxCount"/>, <see cref="SnapshotsOptions.MaxBytes"/>
-/// and <see cref="SnapshotsOptions.MaxAge"/> (oldest removed first). Disk errors are logged and counted; the pipeline
+/// and <see cref="SnapshotsOptions.MaxAge"/> (oldest removed first). Disk errors are logged and counted; a failed write
+/// (a full disk) removes what it left half-written and the oldest snapshot, so the next one has room. The pipeline
 /// never waits for the disk (a full queue drops the snapshot, counted).</summary>
 public sealed partial class SnapshotWriter : DaemonWorker
 {
@@ -117,21 +118,22 @@ public sealed partial class SnapshotWriter : DaemonWorker
 
     private void Write(Snapshot snapshot)
     {
+        var paths = new List<string>();
         try
         {
             Directory.CreateDirectory(_options.Directory);
             var framePath = Path.Combine(_options.Directory, snapshot.Id + FrameSuffix);
+            paths.Add(framePath);
             var bytes = Save(framePath, snapshot.Frame, new ImageEncodingParam(ImwriteFlags.JpegQuality, 90));
-            string[] paths = [framePath];
             if (snapshot.Mask is not null)
             {
                 using var overlay = Overlay(snapshot.Frame, snapshot.Mask);
                 var maskPath = Path.Combine(_options.Directory, snapshot.Id + MaskSuffix);
+                paths.Add(maskPath);
                 bytes += Save(maskPath, overlay);
-                paths = [framePath, maskPath];
             }
 
-            Track(paths, bytes, _time.GetUtcNow());
+            Track([.. paths], bytes, _time.GetUtcNow());
             Interlocked.Increment(ref _written);
             Saved?.Invoke(snapshot, paths);
             EnforceRetention();
@@ -140,6 +142,15 @@ public sealed partial class SnapshotWriter : DaemonWorker
         {
             Interlocked.Increment(ref _errors);
             LogWriteFailed(Logger, snapshot.Id, _options.Directory, ex.Message);
+
+            // A full disk leaves the files cut short: remove them, and the oldest snapshot, so the next one has room.
+            paths.ForEach(Delete);
+            if (_snapshots.Count > 0)
+            {
+                RemoveOldest();
+            }
+
+            EnforceRetention();
         }
     }
 
@@ -201,21 +212,32 @@ public sealed partial class SnapshotWriter : DaemonWorker
         var oldest = _time.GetUtcNow() - _options.MaxAge;
         while (_snapshots.First is { } first && (_snapshots.Count > _options.MaxCount || _bytes > _options.MaxBytes || first.Value.Written < oldest))
         {
-            _snapshots.RemoveFirst();
-            _bytes -= first.Value.Bytes;
-            Removing?.Invoke(IdOf(first.Value.Paths[0]));
-            foreach (var path in first.Value.Paths)
-            {
-                try
-                {
-                    File.Delete(path);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    Interlocked.Increment(ref _errors);
-                    LogDeleteFailed(Logger, path, ex.Message);
-                }
-            }
+            RemoveOldest();
+        }
+    }
+
+    private void RemoveOldest()
+    {
+        var oldest = _snapshots.First!.Value;
+        _snapshots.RemoveFirst();
+        _bytes -= oldest.Bytes;
+        Removing?.Invoke(IdOf(oldest.Paths[0]));
+        foreach (var path in oldest.Paths)
+        {
+            Delete(path);
+        }
+    }
+
+    private void Delete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Increment(ref _errors);
+            LogDeleteFailed(Logger, path, ex.Message);
         }
     }
 

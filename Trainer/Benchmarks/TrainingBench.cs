@@ -34,14 +34,11 @@ public sealed record TrainingTiming(string Task, string Arch, int Size, int Batc
 /// </summary>
 public static class TrainingBench
 {
-    /// <summary>Architecture name of the segmenter in manifests and config.</summary>
-    public const string UNet = "unet-mobilenetv2";
-
-    /// <summary>The architectures measured: every classifier and the U-Net segmenter.</summary>
+    /// <summary>The architectures measured: every classifier and every segmenter.</summary>
     public static IReadOnlyList<BenchModel> Models(double widthMultiplier) =>
     [
         .. Architectures.ClassifierNames.Select(arch => new BenchModel(ModelTasks.Classifier, arch, () => Architectures.CreateClassifier(arch, 1, widthMultiplier))),
-        new BenchModel(ModelTasks.Segmenter, UNet, () => new UNetMobileNetV2(1, widthMultiplier), UNetMobileNetV2.SizeMultiple),
+        .. Architectures.SegmenterNames.Select(arch => new BenchModel(ModelTasks.Segmenter, arch, () => new UNet(1, widthMultiplier, arch), UNet.SizeMultiple)),
     ];
 
     public static TrainingTiming Measure(BenchModel model, int size, int batch, int steps, int warmUp, Device device)

@@ -25,6 +25,7 @@ public static class ClassifyCommand
     private static readonly Option<string> Arch = new("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.ClassifierNames)}", DefaultValueFactory = _ => Defaults.Classifier.Arch };
     private static readonly Option<string?> Pretrained = new("--pretrained") { Description = "imagenet (the ImageNet-trained ResNet-18 shipped with the trainer; default for resnet18) or none (random initialisation; default for the others)" };
     private static readonly Option<bool> HeadOnly = new("--head-only") { Description = "Freeze the pretrained backbone, compute its features once per image and augmentation pass, train only the head (seconds to minutes on a CPU)" };
+    private static readonly Option<int> FeaturePasses = new("--feature-passes") { Description = "--head-only: passes over the training images (the first unaugmented, the others augmented)", DefaultValueFactory = _ => new TrainingOptions().FeaturePasses };
     private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size in pixels (stretched); 0 = from the data: the median image size, longer side at most 320, aspect kept (letterboxed)", DefaultValueFactory = _ => Defaults.Classifier.ImageSize };
     private static readonly Option<double> Width = new("--width") { Description = "Width multiplier of mobilenetv2/resnet (resnet18 has the pretrained network's fixed widths)", DefaultValueFactory = _ => Defaults.Classifier.WidthMultiplier };
     private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs at most (early stopping may end sooner)", DefaultValueFactory = _ => Defaults.Classifier.Epochs };
@@ -68,7 +69,7 @@ public static class ClassifyCommand
         var command = new Command("classify", "Train the defect classifier for a recall target, choose its threshold on validation, test it, gate it and write its model package");
         Option[] options =
         [
-            Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
+            Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, FeaturePasses, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
             ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, MinAuroc, MinSpecificity, MaxSpecificityDrop, RequireBound, VersionName, CommonOptions.Threads, CommonOptions.Json,
             AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma,
         ];
@@ -160,6 +161,7 @@ public static class ClassifyCommand
             ClipNorm = parse.GetValue(ClipNorm),
             Patience = parse.GetValue(Patience),
             PosWeight = parse.GetValue(PosWeight),
+            FeaturePasses = parse.GetValue(FeaturePasses),
             Seed = parse.GetValue(Seed),
         },
         Augment = AugmentFrom(parse),

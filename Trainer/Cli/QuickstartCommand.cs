@@ -73,7 +73,7 @@ public static class QuickstartCommand
             {
                 Data = Path.Combine(scratch, "segmentation"),
                 ModelsDirectory = modelsDirectory,
-                Options = new SegmenterOptions { ImageSize = 128, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = epochs + 2, BatchSize = 8, Seed = Seed } },
+                Options = new SegmenterOptions { Arch = Architectures.UNetMobileNetV2, ImageSize = 128, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = epochs + 2, BatchSize = 8, Seed = Seed } },
                 ValidationFraction = 0.15,
                 TestFraction = 0.1,
                 Force = true, // as for the classifier: the demo needs a current segmenter

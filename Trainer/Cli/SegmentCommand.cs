@@ -2,6 +2,7 @@ using System.CommandLine;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Trainer.Losses;
+using Inspection.Trainer.Models;
 using Inspection.Trainer.Segmenter;
 using Inspection.Trainer.Training;
 
@@ -15,16 +16,18 @@ public static class SegmentCommand
     private static readonly Option<string> Data = new("--data") { Description = "Dataset folder: images/ + masks/ (or annotations/, labels/), X.bmp + X_label.bmp, or X.jpg + X.png", Required = true };
     private static readonly Option<string> Out = new("--out") { Description = "Models directory; the package is written to OUT/segmenter/<version>/", Required = true };
     private static readonly Option<double?> RecallTarget = new("--recall-target") { Description = "Use the highest pixel threshold reaching this pixel recall on validation (default: the threshold of best IoU; both are reported)" };
+    private static readonly Option<string> Arch = new("--arch") { Description = $"U-Net encoder: {string.Join(", ", Architectures.SegmenterNames)}", DefaultValueFactory = _ => Defaults.Segmenter.Arch };
+    private static readonly Option<string?> Pretrained = new("--pretrained") { Description = "imagenet (the ImageNet-trained ResNet-18 encoder; default for unet-resnet18) or none (random initialisation; default for unet-mobilenetv2)" };
     private static readonly Option<int> Epochs = new("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => Defaults.Segmenter.Epochs };
     private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => Defaults.Segmenter.BatchSize };
     private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size, a multiple of 32", DefaultValueFactory = _ => Defaults.Segmenter.ImageSize };
-    private static readonly Option<double> Width = new("--width-multiplier") { Description = "Width multiplier of encoder and decoder", DefaultValueFactory = _ => Defaults.Segmenter.WidthMultiplier };
+    private static readonly Option<double> Width = new("--width-multiplier") { Description = "Width multiplier of the decoder (and of the MobileNetV2 encoder)", DefaultValueFactory = _ => Defaults.Segmenter.WidthMultiplier };
     private static readonly Option<double> LearningRate = new("--lr") { Description = "Peak learning rate (AdamW, cosine decay)", DefaultValueFactory = _ => 3e-3 };
     private static readonly Option<double> MaskThreshold = new("--mask-threshold") { Description = "Mask values above this are foreground (class-coded masks: 0)", DefaultValueFactory = _ => 0 };
     private static readonly Option<double> BceWeight = new("--bce") { Description = "Weight of the BCE term", DefaultValueFactory = _ => 1 };
     private static readonly Option<double> DiceWeight = new("--dice") { Description = "Weight of the soft Dice term", DefaultValueFactory = _ => 1 };
     private static readonly Option<double> IouWeight = new("--iou") { Description = "Weight of the soft IoU term", DefaultValueFactory = _ => 0 };
-    private static readonly Option<double> PositiveWeight = new("--pos-weight") { Description = "BCE weight of foreground pixels (above 1 favours recall)", DefaultValueFactory = _ => 1 };
+    private static readonly Option<double?> PositiveWeight = new("--pos-weight") { Description = "BCE weight of foreground pixels (above 1 favours recall); default: sqrt(background/foreground) of the training masks, printed" };
     private static readonly Option<string> Init = new("--init") { Description = "'scratch', 'current' (continue from OUT/segmenter/current when there is one) or a package folder", DefaultValueFactory = _ => "current" };
     private static readonly Option<int> FreezeEpochs = new("--freeze-encoder-epochs") { Description = "Epochs with a frozen encoder when continuing from a package", DefaultValueFactory = _ => 2 };
     private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, initialisation and augmentation", DefaultValueFactory = _ => Defaults.Seed };
@@ -43,10 +46,10 @@ public static class SegmentCommand
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var command = new Command("segment", "Train the U-Net/MobileNetV2 segmentation model on image/mask pairs, choose the pixel threshold on validation, write the ONNX package and report");
+        var command = new Command("segment", "Train the U-Net segmentation model (ResNet-18 encoder, ImageNet-pretrained, by default) on image/mask pairs, choose the pixel threshold on validation, write the ONNX package and report");
         Option[] options =
         [
-            Data, Out, RecallTarget, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
+            Data, Out, RecallTarget, Arch, Pretrained, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
             Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, CommonOptions.Threads, CommonOptions.Json,
             .. ClassifyCommand.AugmentOptionsList,
         ];
@@ -79,6 +82,8 @@ public static class SegmentCommand
                 InitFrom = ResolveInit(parse.GetValue(Init)!, parse.GetValue(Out)!),
                 Options = new SegmenterOptions
                 {
+                    Arch = parse.GetValue(Arch)!,
+                    Pretrained = parse.GetValue(Pretrained),
                     ImageSize = parse.GetValue(ImageSize),
                     WidthMultiplier = parse.GetValue(Width),
                     Training = SegmenterOptions.DefaultTraining with
@@ -88,7 +93,8 @@ public static class SegmentCommand
                         LearningRate = parse.GetValue(LearningRate),
                         Seed = parse.GetValue(Seed),
                     },
-                    Loss = new SegmentationLossWeights(parse.GetValue(BceWeight), parse.GetValue(DiceWeight), parse.GetValue(IouWeight), parse.GetValue(PositiveWeight)),
+                    Loss = new SegmentationLossWeights(parse.GetValue(BceWeight), parse.GetValue(DiceWeight), parse.GetValue(IouWeight), parse.GetValue(PositiveWeight) ?? 1),
+                    PositiveWeightFromMasks = parse.GetValue(PositiveWeight) is null,
                     FreezeEncoderEpochs = parse.GetValue(FreezeEpochs),
                     Augmentation = ClassifyCommand.AugmentFrom(parse),
                 },
@@ -115,6 +121,12 @@ public static class SegmentCommand
         var s = t.Segmenter;
         var models = settings.ModelsDirectory ?? options.Models.Directory;
         var current = ResolveInit("current", models);
+        if (current is not null && current.Manifest.Arch != s.Arch)
+        {
+            progress.Message($"init: from scratch; the current segmenter {current.Manifest.Version} is a {current.Manifest.Arch}, the config asks for {s.Arch}");
+            current = null;
+        }
+
         if (current is not null && PreviousWidth(current) is { } width && width != s.WidthMultiplier)
         {
             progress.Message(FormattableString.Invariant($"init: from scratch; the current segmenter {current.Manifest.Version} has width multiplier {width}, the config asks for {s.WidthMultiplier}"));
@@ -132,6 +144,7 @@ public static class SegmentCommand
             Force = settings.Force,
             Options = new SegmenterOptions
             {
+                Arch = s.Arch,
                 ImageSize = s.ImageSize,
                 WidthMultiplier = s.WidthMultiplier,
                 Training = SegmenterOptions.DefaultTraining with { Epochs = s.Epochs, BatchSize = s.BatchSize, Seed = t.Seed },

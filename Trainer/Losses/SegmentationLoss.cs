@@ -22,6 +22,29 @@ public static class SegmentationLoss
 {
     private const double Smooth = 1.0;
 
+    /// <summary>Upper bound of the derived positive weight: past it BCE would paint whole images.</summary>
+    public const double MaxPositiveWeight = 50;
+
+    /// <summary>
+    /// The foreground weight for masks whose defects are rare: √(background / foreground), between 1 and
+    /// <see cref="MaxPositiveWeight"/> (≈ 10 when defects cover 1% of the pixels). The full ratio (99 there) makes the
+    /// model mark too much; √ balances the BCE gradient of the two classes halfway, and the Dice term does the rest.
+    /// Returns the weight and the foreground fraction.
+    /// </summary>
+    public static (double Weight, double Fraction) DerivePositiveWeight(IEnumerable<OpenCvSharp.Mat> masks)
+    {
+        long foreground = 0, total = 0;
+        foreach (var mask in masks)
+        {
+            foreground += OpenCvSharp.Cv2.CountNonZero(mask);
+            total += mask.Total();
+        }
+
+        var fraction = total == 0 ? 0 : (double)foreground / total;
+        var weight = fraction <= 0 ? MaxPositiveWeight : Math.Clamp(Math.Sqrt((1 - fraction) / fraction), 1, MaxPositiveWeight);
+        return (weight, fraction);
+    }
+
     /// <summary>Mean binary cross-entropy over all pixels; foreground pixels weighted by <paramref name="positiveWeight"/>.</summary>
     public static Tensor Bce(Tensor logits, Tensor targets, double positiveWeight = 1)
     {

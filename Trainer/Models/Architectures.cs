@@ -16,6 +16,15 @@ public static class Architectures
     /// <summary>Small ResNet with batch norm.</summary>
     public const string ResNet = "resnet";
 
+    /// <summary>U-Net with the ResNet-18 encoder (the default segmenter; ImageNet-pretrained).</summary>
+    public const string UNetResNet18 = "unet-resnet18";
+
+    /// <summary>U-Net with a MobileNetV2 encoder.</summary>
+    public const string UNetMobileNetV2 = "unet-mobilenetv2";
+
+    /// <summary>All segmenter names.</summary>
+    public static IReadOnlyList<string> SegmenterNames { get; } = [UNetResNet18, UNetMobileNetV2];
+
     /// <summary>All classifier names.</summary>
     public static IReadOnlyList<string> ClassifierNames { get; } = [ResNet18, MobileNetV2, ResNet];
 

@@ -42,13 +42,13 @@ public sealed class UpBlock : nn.Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>
-/// U-Net for binary segmentation with a MobileNetV2 encoder (skips at strides 2, 4, 8, 16 and the stride-32
-/// bottleneck) and a decoder of transposed convolution + batch norm + ReLU steps with skip concatenation, ending in one
+/// U-Net for binary segmentation with a MobileNetV2 or (ImageNet-pretrainable) ResNet-18 encoder (skips at strides 2,
+/// 4, 8, 16 and the stride-32 bottleneck) and a decoder of transposed convolution + batch norm + ReLU steps with skip concatenation, ending in one
 /// logit per input pixel. The decoder's widths are the classic 256/128/64/32 (+16 at full resolution) times the width
 /// multiplier, so a small multiplier shrinks the whole network, not only the encoder: the classic fixed 512/256/128/64
 /// decoder alone would cost most of the compute of a small model.
 /// </summary>
-public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
+public sealed class UNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     /// <summary>Decoder widths at width multiplier 1, from stride 16 up to full resolution.</summary>
     public static IReadOnlyList<int> DecoderWidths { get; } = [256, 128, 64, 32, 16];
@@ -56,19 +56,29 @@ public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Input sides must be multiples of this (the bottleneck's stride).</summary>
     public const int SizeMultiple = 32;
 
-    private readonly MobileNetV2Encoder encoder;
+    private readonly nn.Module<Tensor, Tensor> encoder;
+    private readonly IFeatureEncoder _features;
     private readonly ModuleList<UpBlock> decoder;
     private readonly ConvTranspose2d finalUp;
     private readonly BatchNorm2d finalBn;
     private readonly Conv2d head;
 
-    /// <summary>Builds the network for 1- or 3-channel input.</summary>
-    public UNetMobileNetV2(long inChannels, double widthMultiplier)
-        : base(nameof(UNetMobileNetV2))
+    /// <summary>
+    /// Builds the network for 1- or 3-channel input with the encoder <paramref name="arch"/> names
+    /// (<see cref="Architectures.SegmenterNames"/>); the width multiplier scales the decoder, and the MobileNetV2 encoder
+    /// too (the ResNet-18 has the pretrained network's fixed widths).
+    /// </summary>
+    public UNet(long inChannels, double widthMultiplier, string arch = Architectures.UNetMobileNetV2)
+        : base(nameof(UNet))
     {
-        encoder = new MobileNetV2Encoder(inChannels, widthMultiplier);
+        (encoder, _features) = arch switch
+        {
+            Architectures.UNetMobileNetV2 => Pair(new MobileNetV2Encoder(inChannels, widthMultiplier)),
+            Architectures.UNetResNet18 => Pair(new ResNet18Encoder(inChannels)),
+            _ => throw new ArgumentException($"unknown segmenter architecture '{arch}' (known: {string.Join(", ", Architectures.SegmenterNames)})"),
+        };
         var widths = DecoderWidths.Select(w => MobileNetV2Encoder.MakeDivisible(w * widthMultiplier)).ToArray();
-        var skips = encoder.FeatureChannels;
+        var skips = _features.FeatureChannels;
         var blocks = new List<UpBlock>();
         var channels = skips[^1];
         for (var i = 0; i < 4; i++)
@@ -85,8 +95,11 @@ public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
         RegisterComponents();
     }
 
-    /// <summary>The MobileNetV2 feature extractor (frozen for the first epochs when fine-tuning).</summary>
-    public MobileNetV2Encoder Encoder => encoder;
+    /// <summary>The feature extractor (frozen for the first epochs when fine-tuning).</summary>
+    public nn.Module<Tensor, Tensor> Encoder => encoder;
+
+    /// <summary>The encoder's five feature maps (strides 2 … 32).</summary>
+    public IFeatureEncoder FeatureEncoder => _features;
 
     /// <summary>Throws when a side is not a positive multiple of <see cref="SizeMultiple"/>.</summary>
     public static void CheckInputSize(int width, int height)
@@ -101,7 +114,7 @@ public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var features = encoder.Features(input);
+        var features = _features.Features(input);
         var x = features[^1];
         for (var i = 0; i < decoder.Count; i++)
         {
@@ -115,7 +128,7 @@ public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <inheritdoc />
     public string ExportOnnx(OnnxGraph graph, string input)
     {
-        var features = encoder.ExportFeatures(graph, input);
+        var features = _features.ExportFeatures(graph, input);
         var x = features[^1];
         for (var i = 0; i < decoder.Count; i++)
         {
@@ -125,4 +138,7 @@ public sealed class UNetMobileNetV2 : nn.Module<Tensor, Tensor>, IOnnxExportable
         x = graph.Activation(Activation.Relu, graph.ConvTranspose(finalUp, finalBn, x));
         return graph.Conv(head, null, x);
     }
+
+    private static (nn.Module<Tensor, Tensor>, IFeatureEncoder) Pair<T>(T encoder)
+        where T : nn.Module<Tensor, Tensor>, IFeatureEncoder => (encoder, encoder);
 }

@@ -38,7 +38,7 @@ public sealed record SegmentationPredictions(IReadOnlyList<SegmentationSample> S
 public static class SegmenterEvaluation
 {
     /// <summary>Predicts with the TorchSharp network (eval mode, no gradients).</summary>
-    public static SegmentationPredictions PredictTorch(UNetMobileNetV2 model, InputSpec input, IReadOnlyList<SegmentationSample> samples, int batchSize)
+    public static SegmentationPredictions PredictTorch(UNet model, InputSpec input, IReadOnlyList<SegmentationSample> samples, int batchSize)
     {
         model.eval();
         using var noGrad = no_grad();

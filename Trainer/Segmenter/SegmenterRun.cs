@@ -1,9 +1,11 @@
 using System.Text.Json.Serialization;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
-using Inspection.Trainer.Metrics;
-using Inspection.Trainer.Packaging;
 using Inspection.Trainer.Evaluation;
+using Inspection.Trainer.Metrics;
+using Inspection.Trainer.Models;
+using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Pretrained;
 using Inspection.Trainer.Training;
 
 namespace Inspection.Trainer.Segmenter;
@@ -115,7 +117,7 @@ public static class SegmenterRun
         var content = new PackageContent
         {
             Task = ModelTasks.Segmenter,
-            Arch = "unet-mobilenetv2",
+            Arch = options.Arch,
             Input = training.Input,
             Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
             Threshold = new ThresholdSpec { Value = 0.5 },
@@ -128,10 +130,10 @@ public static class SegmenterRun
                 Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
                 {
                     ["joint_mask"] = "geometric transforms applied to image and mask alike",
-                    ["loss"] = options.Loss.ToString(),
+                    ["loss"] = training.Loss.ToString(),
                     ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 },
-                InitFrom = request.InitFrom?.Manifest.Version,
+                InitFrom = request.InitFrom?.Manifest.Version ?? (Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18) ? Pretraining.ImageNet : null),
             },
             Version = version,
         };

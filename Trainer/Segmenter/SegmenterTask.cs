@@ -3,6 +3,7 @@ using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Losses;
 using Inspection.Trainer.Models;
+using Inspection.Trainer.Pretrained;
 using Inspection.Trainer.Training;
 using OpenCvSharp;
 using TorchSharp;
@@ -25,6 +26,12 @@ public sealed record SegmenterOptions
         Patience = 0,
     };
 
+    /// <summary><see cref="Architectures.SegmenterNames"/>: the U-Net's encoder.</summary>
+    public string Arch { get; init; } = Architectures.UNetResNet18;
+
+    /// <summary><c>imagenet</c>, <c>none</c>, or null: imagenet for unet-resnet18, none otherwise.</summary>
+    public string? Pretrained { get; init; }
+
     /// <summary>Square input size; a multiple of 32.</summary>
     public int ImageSize { get; init; } = 256;
 
@@ -37,6 +44,9 @@ public sealed record SegmenterOptions
     /// <summary>Loss terms and the positive-pixel weight.</summary>
     public SegmentationLossWeights Loss { get; init; } = new();
 
+    /// <summary>Replace <see cref="SegmentationLossWeights.PositiveWeight"/> by the one the training masks call for (<see cref="SegmentationLoss.DerivePositiveWeight"/>).</summary>
+    public bool PositiveWeightFromMasks { get; init; } = true;
+
     /// <summary>Epochs at the start during which the encoder is frozen (only when starting from a previous package).</summary>
     public int FreezeEncoderEpochs { get; init; } = 2;
 
@@ -47,11 +57,11 @@ public sealed record SegmenterOptions
     public AugmentOptions Augmentation { get; init; } = new();
 }
 
-/// <summary>The trained network (best validation epoch) and its history.</summary>
-public sealed record SegmenterTraining(UNetMobileNetV2 Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond);
+/// <summary>The trained network (best validation epoch), its history and the loss it was trained with.</summary>
+public sealed record SegmenterTraining(UNet Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond, SegmentationLossWeights Loss);
 
 /// <summary>
-/// The segmenter's part of <see cref="TrainingLoop"/>: <see cref="UNetMobileNetV2"/> with the weighted BCE/Dice/IoU loss
+/// The segmenter's part of <see cref="TrainingLoop"/>: <see cref="UNet"/> with the weighted BCE/Dice/IoU loss
 /// on jointly augmented image and mask batches; validation loss, pixel recall/precision and pooled IoU at probability
 /// 0.5 (the IoU picks the kept epoch). When starting from a previous package the encoder is frozen for the first epochs.
 /// </summary>
@@ -63,7 +73,7 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
     private readonly SegmentationBatch _batcher;
     private readonly Augmenter _augmenter;
 
-    private SegmenterTask(UNetMobileNetV2 model, InputSpec input, SegmentationDataset data, SegmenterOptions options, bool fromPackage)
+    private SegmenterTask(UNet model, InputSpec input, SegmentationDataset data, SegmenterOptions options, bool fromPackage, bool pretrained)
     {
         Model = model;
         Input = input;
@@ -73,7 +83,14 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
         _batcher = new SegmentationBatch(input);
         _augmenter = new Augmenter(options.Augmentation, input, options.Training.Seed);
         var (encoder, decoder) = ParameterGroup.Split(model, model.Encoder, "encoder", "decoder");
-        ParameterGroups = [encoder with { FrozenEpochs = fromPackage ? options.FreezeEncoderEpochs : 0 }, decoder];
+        // A pretrained encoder waits one epoch for the random decoder, then trains at a tenth of the learning rate.
+        ParameterGroups =
+        [
+            fromPackage ? encoder with { FrozenEpochs = options.FreezeEncoderEpochs }
+            : pretrained ? encoder with { FrozenEpochs = Math.Min(Pretraining.HeadEpochs, options.Training.Epochs - 1), LearningRateFactor = Pretraining.BackboneFactor }
+            : encoder,
+            decoder,
+        ];
     }
 
     /// <inheritdoc />
@@ -92,12 +109,17 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
     /// Input spec for a dataset: size, channels, and mean/std measured on the training images; when continuing from a
     /// package its normalisation is kept, since its weights expect it.
     /// </summary>
-    public static InputSpec InputSpecFor(SegmentationDataset data, int imageSize, ModelPackage? init)
+    public static InputSpec InputSpecFor(SegmentationDataset data, int imageSize, ModelPackage? init, bool pretrained = false)
     {
-        UNetMobileNetV2.CheckInputSize(imageSize, imageSize);
+        UNet.CheckInputSize(imageSize, imageSize);
         if (init is not null)
         {
             return init.Manifest.Input with { Width = imageSize, Height = imageSize };
+        }
+
+        if (pretrained)
+        {
+            return ImageNetResNet18.InputSpecFor(data.Channels, imageSize, imageSize, "stretch");
         }
 
         var channels = data.Channels;
@@ -153,28 +175,46 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
             throw new ArgumentException("the validation split is empty; the threshold and the best epoch are chosen on it");
         }
 
+        var pretrained = Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18);
+        if (initialWeights is not null && initialWeights.Manifest.Arch != options.Arch)
+        {
+            throw new ModelPackageException($"{initialWeights.Directory}: is a {initialWeights.Manifest.Arch}; this run trains a {options.Arch} (pass --arch {initialWeights.Manifest.Arch}, or --init scratch)");
+        }
+
         random.manual_seed(options.Training.Seed);
-        var input = InputSpecFor(data, options.ImageSize, initialWeights);
-        var model = new UNetMobileNetV2(input.Channels, options.WidthMultiplier);
+        var input = InputSpecFor(data, options.ImageSize, initialWeights, pretrained);
+        var model = new UNet(input.Channels, options.WidthMultiplier, options.Arch);
         if (initialWeights is not null)
         {
             Packaging.ModelPackageWriter.LoadWeights(model, initialWeights);
         }
+        else if (pretrained)
+        {
+            ImageNetResNet18.Load((ResNet18Encoder)model.Encoder, input);
+        }
 
-        return new SegmenterTask(model, input, data, options, initialWeights is not null);
+        return new SegmenterTask(model, input, data, options, initialWeights is not null, pretrained && initialWeights is null);
     }
 
     /// <summary>Trains with <see cref="TrainingLoop"/> and returns the best-validation model (in eval mode).</summary>
     public static SegmenterTraining Train(SegmentationDataset data, SegmenterOptions options, ModelPackage? initialWeights, ITrainingProgress progress,
         string checkpointDirectory, bool resume)
     {
+        if (options.PositiveWeightFromMasks)
+        {
+            var (weight, fraction) = SegmentationLoss.DerivePositiveWeight(data.In(Splits.Train).Select(s => s.Mask));
+            options = options with { Loss = options.Loss with { PositiveWeight = weight } };
+            progress.Message(FormattableString.Invariant($"loss: foreground pixels {fraction:P2} of the training masks -> BCE pos_weight {weight:F2} = sqrt(background/foreground), at most {SegmentationLoss.MaxPositiveWeight}"));
+        }
+
         using var task = Create(data, options, initialWeights);
-        var model = (UNetMobileNetV2)task.Model;
+        var model = (UNet)task.Model;
         var o = options.Training;
+        var init = initialWeights is not null ? $"weights of package {initialWeights.Manifest.Version}" : model.Encoder is ResNet18Encoder && Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18) ? $"ImageNet ResNet-18 encoder ({Pretraining.Source})" : "from scratch";
         progress.Message(FormattableString.Invariant(
-            $"segmenter: U-Net/MobileNetV2 x{options.WidthMultiplier} {options.ImageSize}x{options.ImageSize}x{task.Input.Channels}, {model.parameters().Sum(p => p.numel()):N0} parameters; {task.TrainCount} training, {task._validation.Count} validation images; {o.Epochs} epochs, batch {o.BatchSize}, loss {options.Loss}"));
+            $"segmenter: {options.Arch} x{options.WidthMultiplier} {options.ImageSize}x{options.ImageSize}x{task.Input.Channels}, {model.parameters().Sum(p => p.numel()):N0} parameters, init {init}; {task.TrainCount} training, {task._validation.Count} validation images; {o.Epochs} epochs, batch {o.BatchSize}, loss {options.Loss}"));
         var result = new TrainingLoop(o, progress).Train(task, checkpointDirectory, resume);
-        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond);
+        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond, options.Loss);
     }
 
     /// <inheritdoc />

@@ -106,4 +106,79 @@ public sealed class StreamSourceTests(ITestOutputHelper output) : IDisposable
             server.Kill(entireProcessTree: true);
         }
     }
+
+    [RequiresToolFact("ffmpeg", "rtsp-server-perl")]
+    public void Rtsp_credentials_do_not_appear_in_the_ffmpeg_command_line_and_the_stream_is_read()
+    {
+        // Every local user can read /proc/<pid>/cmdline; the old source passed rtsp://user:password@… as ffmpeg's -i.
+        var clip = Tools.MakeVideo(_dir.Combine("clip.mp4"), 160, 120, frames: 100, codecArgs: "-c:v libx264 -pix_fmt yuv420p -g 5");
+        using var server = new RtspServer(clip);
+        var url = server.Url.Replace("rtsp://", "rtsp://inspector:S3cret-pw@", StringComparison.Ordinal);
+        using var source = new Sources.FfmpegStreamSource(Sources.SourceUri.Parse($"{url}?transport=udp&open_timeout_ms=5000"));
+
+        // The relay answers 404 until the publisher's stream has arrived.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                source.Open();
+                break;
+            }
+            catch (Sources.SourceException ex) when (attempt < 20 && ex.Message.Contains("404", StringComparison.Ordinal))
+            {
+                Thread.Sleep(500);
+            }
+        }
+        using var frame = new OpenCvSharp.Mat();
+        Assert.True(source.Read(frame));
+        Assert.Equal((160, 120), (frame.Width, frame.Height));
+
+        var ffmpeg = Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(d => d!.All(char.IsDigit))
+            .Where(pid => File.Exists($"/proc/{pid}/stat") && ParentOf(pid!) == Environment.ProcessId && File.ReadAllText($"/proc/{pid}/comm").Trim() == "ffmpeg")
+            .Select(pid => File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')).ToList();
+        var commandLine = Assert.Single(ffmpeg, c => c.Contains("stream.ffconcat", StringComparison.Ordinal));
+        Assert.DoesNotContain("S3cret-pw", commandLine, StringComparison.Ordinal);
+        Assert.DoesNotContain("inspector", commandLine, StringComparison.Ordinal);
+
+        // The list file that held them is gone once the stream is open.
+        var list = commandLine.Split(' ').Single(a => a.EndsWith("stream.ffconcat", StringComparison.Ordinal));
+        Assert.False(File.Exists(list));
+    }
+
+    private static int ParentOf(string pid)
+    {
+        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so count from the closing parenthesis.
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Theory]
+    [InlineData(160, 120, 54, null)]
+    [InlineData(160, -120, 54, null)]
+    [InlineData(160, 120, 1_000_000, "does not fit")]
+    [InlineData(160, 120, 10, "does not fit")]
+    [InlineData(160, 100_000, 54, "impossible picture size")]
+    [InlineData(-160, 120, 54, "impossible picture size")]
+    [InlineData(100_000, 1, 54, "impossible picture size")]
+    public void A_bmp_header_from_ffmpeg_whose_pixel_rows_do_not_fit_the_picture_is_refused(int width, int height, int offset, string? problem)
+    {
+        // The picture is read by its declared size (that of a 160x120 frame); the copy trusts offset, width and height.
+        var header = new byte[54];
+        header[0] = (byte)'B';
+        header[1] = (byte)'M';
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(2), 54 + (160 * 3 * 120));
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(10), offset);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(18), width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(22), height);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt16LittleEndian(header.AsSpan(28), 24);
+        var found = Sources.FfmpegStreamSource.CheckBmpHeader(header);
+        if (problem is null)
+        {
+            Assert.Null(found);
+        }
+        else
+        {
+            Assert.Contains(problem, found, StringComparison.Ordinal);
+        }
+    }
 }

@@ -26,8 +26,8 @@ public sealed class TrainerDefaultsTests : IDisposable
         Assert.Equal((0.99, 42, 0.15, 0.15, 0), (t.RecallTarget, t.Seed, t.ValidationFraction, t.TestFraction, t.Threads));
         // The ImageNet-pretrained ResNet-18, input size from the data (docs/transfer-learning.md).
         Assert.Equal(("resnet18", 0, 10, 32, 0.5), Settings(t.Classifier));
-        // The small U-Net: a CPU-only site retrains it in minutes (README, Trainer: segmenter).
-        Assert.Equal(("unet-mobilenetv2", 256, 20, 8, 0.35), Settings(t.Segmenter));
+        // U-Net on the ImageNet-pretrained ResNet-18 with a slim decoder (docs/transfer-learning.md).
+        Assert.Equal(("unet-resnet18", 256, 20, 8, 0.35), Settings(t.Segmenter));
     }
 
     [Fact]

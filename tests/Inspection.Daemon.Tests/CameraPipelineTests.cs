@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Inspection.Config.Options;
+using Inspection.Daemon.Outbox;
 using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Inspection.Daemon.Tests;
 
@@ -69,8 +71,8 @@ public sealed class CameraPipelineTests : IAsyncLifetime
 
         // cam2 is triggered: no results of its own, but a request inspects its freshest frame.
         await Task.Delay(500);
-        await _probe.PublishAsync($"{Root}/inspect", "{\"part_id\":\"P-1\",\"camera\":\"cam2\"}", responseTopic: "answers/p1", correlation: [7]);
-        var answer = (await _probe.WaitForAsync("answers/p1")).Single();
+        await _probe.PublishAsync($"{Root}/inspect", "{\"part_id\":\"P-1\",\"camera\":\"cam2\"}", responseTopic: $"{Root}/replies/p1", correlation: [7]);
+        var answer = (await _probe.WaitForAsync($"{Root}/replies/p1")).Single();
         Assert.Equal(new byte[] { 7 }, answer.CorrelationData);
         var result = MqttProbe.Json(answer);
         Assert.Equal("cam2", result.GetProperty("camera").GetString());
@@ -102,7 +104,7 @@ public sealed class CameraPipelineTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_broker_outage_and_a_daemon_restart_lose_no_result_and_keep_the_order()
+    public async Task A_broker_outage_and_a_daemon_restart_lose_no_result_and_seq_goes_on()
     {
         var daemon = await StartDaemonAsync(Synthetic("cam1"));
         try
@@ -123,17 +125,16 @@ public sealed class CameraPipelineTests : IAsyncLifetime
             await daemon.StopAsync();
         }
 
-        var outboxLines = File.ReadAllLines(Path.Combine(daemon.Options.Outbox.Directory, "outbox.log")).Length;
-        Assert.True(outboxLines > 0, "the outbox should hold results made while the broker was away");
-        var firstRunSeqs = LastSeq(daemon);
+        var firstRunSeqs = LastSeq(daemon, out var inOutbox);
+        Assert.True(inOutbox > 0, "the outbox should hold results made while the broker was away");
 
         await _broker.StartAsync();
         daemon = new DaemonUnderTest(_temp, _broker.Port, Synthetic("cam1"));
         await daemon.StartAsync();
         try
         {
-            // The second run starts numbering at 1 again; its results come after the first run's backlog.
-            await WaitUntilAsync(() => _broker.ReceivedJson($"{Root}/cam1/result").Count(r => r.GetProperty("seq").GetInt64() == 3) >= 2);
+            // The second run goes on numbering after the first (a clean stop: no jump); its backlog goes out beside it.
+            await WaitUntilAsync(() => _broker.ReceivedJson($"{Root}/cam1/result").Select(r => r.GetProperty("seq").GetInt64()).Distinct().Count() >= firstRunSeqs + 3);
         }
         finally
         {
@@ -141,36 +142,19 @@ public sealed class CameraPipelineTests : IAsyncLifetime
         }
 
         var delivered = _broker.ReceivedJson($"{Root}/cam1/result").DistinctBy(r => r.GetProperty("id").GetString()).ToList();
-        var run1 = delivered.TakeWhile((r, i) => i == 0 || r.GetProperty("seq").GetInt64() > delivered[i - 1].GetProperty("seq").GetInt64()).ToList();
-        Assert.Equal(Enumerable.Range(1, run1.Count).Select(i => (long)i), run1.Select(r => r.GetProperty("seq").GetInt64()));
-        Assert.Equal(firstRunSeqs, run1.Count);
-        var run2 = delivered.Skip(run1.Count).Select(r => r.GetProperty("seq").GetInt64()).ToList();
-        Assert.Equal(Enumerable.Range(1, run2.Count).Select(i => (long)i), run2);
+        var seqs = delivered.Select(r => r.GetProperty("seq").GetInt64()).Order().ToList();
+        Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs);
+        Assert.True(seqs.Count >= firstRunSeqs + 3);
     }
 
-    [RequiresToolFact("ffmpeg")]
-    public async Task A_video_made_by_ffmpeg_is_inspected_and_a_dead_camera_beside_it_harms_only_itself()
-    {
-        var video = Tools.MakeVideo(_temp.Combine("line.mp4"), 96, 64, 30);
-        await using var daemon = await StartDaemonAsync(
-            new CameraOptions { Id = "video", Source = $"file://{video}?loop=true&realtime=true" },
-            new CameraOptions { Id = "dead", Source = $"file://{_temp.Combine("missing.mp4")}" });
-        var results = await _probe.WaitForAsync($"{Root}/video/result", count: 10);
-        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), results.Take(10).Select(m => MqttProbe.Json(m).GetProperty("seq").GetInt64()));
-        var stats = await _probe.WaitForJsonAsync($"{Root}/stats", s => s.GetProperty("cameras").GetProperty("video").GetProperty("inspected").GetInt64() >= 10);
-        var dead = stats.GetProperty("cameras").GetProperty("dead");
-        Assert.Equal(0, dead.GetProperty("inspected").GetInt64());
-        Assert.NotEqual("connected", dead.GetProperty("state").GetString());
-        Assert.Empty(_probe.On($"{Root}/dead/result"));
-    }
-
-    private long LastSeq(DaemonUnderTest daemon)
+    private long LastSeq(DaemonUnderTest daemon, out int inOutbox)
     {
         // Results the first run made: those that reached the broker plus those left in its outbox.
-        var outbox = File.ReadAllLines(Path.Combine(daemon.Options.Outbox.Directory, "outbox.log"))
-            .Select(l => JsonDocument.Parse(l[(l.IndexOf('{', StringComparison.Ordinal))..]).RootElement.GetProperty("seq").GetInt64());
+        using var outbox = new DiskOutbox(daemon.Options.Outbox, NullLogger<DiskOutbox>.Instance);
+        var stored = outbox.Peek(int.MaxValue).Select(p => JsonDocument.Parse(p.Entry.Payload).RootElement.GetProperty("seq").GetInt64()).ToList();
+        inOutbox = stored.Count;
         var sent = _broker.ReceivedJson($"{Root}/cam1/result").Select(r => r.GetProperty("seq").GetInt64());
-        return sent.Concat(outbox).Max();
+        return sent.Concat(stored).Max();
     }
 
     private async Task<DaemonUnderTest> StartDaemonAsync(params CameraOptions[] cameras)

@@ -61,8 +61,8 @@ public sealed class HotSwapTests : IAsyncLifetime
         // The manifest says 32x32 but the ONNX graph takes 16x16.
         var mismatched = TinyOnnx.WritePackage(_daemon.ModelsDir, ModelTasks.Segmenter, "v4", 0.5, size: 32, onnxSize: 16);
         TinyOnnx.MakeCurrent(_daemon.ModelsDir, mismatched);
-        await _probe.PublishAsync($"{Root}/cmd/reload", "", responseTopic: "replies/reload", correlation: [1, 2, 3]);
-        var reply = (await _probe.WaitForAsync("replies/reload", m => MqttProbe.Json(m).GetProperty("command").GetString() == "reload")).First();
+        await _probe.PublishAsync($"{Root}/cmd/reload", "", responseTopic: $"{Root}/replies/reload", correlation: [1, 2, 3]);
+        var reply = (await _probe.WaitForAsync($"{Root}/replies/reload", m => MqttProbe.Json(m).GetProperty("command").GetString() == "reload")).First();
         Assert.Equal(new byte[] { 1, 2, 3 }, reply.CorrelationData);
         var error = MqttProbe.Json(reply).GetProperty("error").GetString();
         Assert.Contains("[1,1,16,16]", error, StringComparison.Ordinal);
@@ -71,8 +71,8 @@ public sealed class HotSwapTests : IAsyncLifetime
 
         // Put a good package back and ask again: swapped.
         TinyOnnx.MakeCurrent(_daemon.ModelsDir, TinyOnnx.WritePackage(_daemon.ModelsDir, ModelTasks.Segmenter, "v5", 0.5));
-        await _probe.PublishAsync($"{Root}/cmd/reload", "{}", responseTopic: "replies/reload2");
-        var ok = MqttProbe.Json((await _probe.WaitForAsync("replies/reload2")).First());
+        await _probe.PublishAsync($"{Root}/cmd/reload", "{}", responseTopic: $"{Root}/replies/reload2");
+        var ok = MqttProbe.Json((await _probe.WaitForAsync($"{Root}/replies/reload2")).First());
         Assert.True(ok.GetProperty("ok").GetBoolean(), ok.ToString());
         Assert.Equal("v5", (await InspectAsync("after-v5")).GetProperty("models").GetProperty("segmenter").GetString());
     }

@@ -45,9 +45,9 @@ public sealed class InspectRequestTests : IAsyncLifetime
     {
         var image = _daemon.WriteImage("part-4711.png", background: 200, brightSquare: new Rect(8, 8, 16, 16));
         var correlation = Encoding.UTF8.GetBytes("corr-4711");
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "4711", image_path = image }), responseTopic: "line/42/answers", correlation: correlation);
+        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "4711", image_path = image }), responseTopic: $"{Root}/replies/line42", correlation: correlation);
 
-        var answer = (await _probe.WaitForAsync("line/42/answers")).Single();
+        var answer = (await _probe.WaitForAsync($"{Root}/replies/line42")).Single();
         Assert.Equal(correlation, answer.CorrelationData);
         var result = MqttProbe.Json(answer);
         Assert.Equal("4711", result.GetProperty("part_id").GetString());
@@ -100,8 +100,8 @@ public sealed class InspectRequestTests : IAsyncLifetime
     public async Task Bad_requests_get_an_error_reply_and_the_daemon_keeps_serving(string topic, string payload, string error)
     {
         var correlation = Encoding.UTF8.GetBytes(Guid.NewGuid().ToString());
-        await _probe.PublishAsync($"{Root}/{topic}", payload, responseTopic: "replies/bad", correlation: correlation);
-        var reply = (await _probe.WaitForAsync("replies/bad")).Single();
+        await _probe.PublishAsync($"{Root}/{topic}", payload, responseTopic: $"{Root}/replies/bad", correlation: correlation);
+        var reply = (await _probe.WaitForAsync($"{Root}/replies/bad")).Single();
         Assert.Equal(correlation, reply.CorrelationData);
         var json = MqttProbe.Json(reply);
         Assert.False(json.GetProperty("ok").GetBoolean());
@@ -116,14 +116,14 @@ public sealed class InspectRequestTests : IAsyncLifetime
         var missing = Path.Combine(_daemon.RequestsDir, "missing.png");
         await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "p9", image_path = missing }));
         var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "inspect");
-        Assert.Contains("does not exist", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("is not a readable file inside the allowed folders", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal("p9", reply.GetProperty("part_id").GetString());
 
         var corrupt = Path.Combine(_daemon.RequestsDir, "corrupt.png");
         await File.WriteAllTextAsync(corrupt, "not an image");
         await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "p10", image_path = corrupt }));
         reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == "p10");
-        Assert.Contains("cannot decode", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("not a PNG, BMP, JPEG or TIFF image", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
 
         await _probe.PublishAsync($"{Root}/cmd/reload", "{\"pad\":\"" + new string('x', 2000) + "\"}");
         reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "reload");
@@ -146,8 +146,8 @@ public sealed class InspectRequestTests : IAsyncLifetime
         Assert.False(before.GetProperty("defect").GetBoolean());
         Assert.Equal(0.5, before.GetProperty("threshold").GetDouble());
 
-        await _probe.PublishAsync($"{Root}/cmd/threshold", "{\"camera\":\"cam1\",\"value\":0.1}", responseTopic: "replies/t");
-        var reply = MqttProbe.Json((await _probe.WaitForAsync("replies/t")).Single());
+        await _probe.PublishAsync($"{Root}/cmd/threshold", "{\"camera\":\"cam1\",\"value\":0.1}", responseTopic: $"{Root}/replies/t");
+        var reply = MqttProbe.Json((await _probe.WaitForAsync($"{Root}/replies/t")).Single());
         Assert.True(reply.GetProperty("ok").GetBoolean(), reply.ToString());
         var models = await _probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("thresholds").GetProperty("cam1").GetDouble() == 0.1);
         Assert.Equal(0.1, models.GetProperty("threshold_overrides").GetProperty("cam1").GetDouble());
@@ -158,6 +158,113 @@ public sealed class InspectRequestTests : IAsyncLifetime
         var after = await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "after");
         Assert.True(after.GetProperty("defect").GetBoolean());
         Assert.Equal(0.1, after.GetProperty("threshold").GetDouble());
+    }
+
+    [Fact]
+    public async Task A_linked_folder_or_file_pointing_outside_the_allowed_folders_is_refused_and_tells_nothing_about_the_target()
+    {
+        // The old check resolved only the last path component: requests/outside/secret.png passed through a folder link.
+        var secretDir = _temp.Combine("secret");
+        Directory.CreateDirectory(secretDir);
+        using (var secretImage = new Mat(16, 16, MatType.CV_8UC1, Scalar.All(250)))
+        {
+            Cv2.ImWrite(Path.Combine(secretDir, "secret.png"), secretImage);
+        }
+
+        Directory.CreateSymbolicLink(Path.Combine(_daemon.RequestsDir, "outside"), secretDir);
+        File.CreateSymbolicLink(Path.Combine(_daemon.RequestsDir, "direct.png"), Path.Combine(secretDir, "secret.png"));
+        File.CreateSymbolicLink(Path.Combine(_daemon.RequestsDir, "dangling.png"), Path.Combine(secretDir, "no-such.png"));
+        var errors = new List<string>();
+        foreach (var (part, path) in new[]
+                 {
+                     ("via-folder", Path.Combine(_daemon.RequestsDir, "outside", "secret.png")),
+                     ("via-file", Path.Combine(_daemon.RequestsDir, "direct.png")),
+                     ("dangling", Path.Combine(_daemon.RequestsDir, "dangling.png")),
+                     ("missing", Path.Combine(_daemon.RequestsDir, "outside", "no-such.png")),
+                 })
+        {
+            await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = part, image_path = path }));
+            var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == part);
+            Assert.False(reply.GetProperty("ok").GetBoolean());
+            errors.Add(reply.GetProperty("error").GetString()!.Replace(path, "PATH", StringComparison.Ordinal));
+        }
+
+        // One answer for an existing and a missing target: nothing is learnt about files outside.
+        Assert.Single(errors.Distinct());
+        Assert.Equal("image_path 'PATH' is not a readable file inside the allowed folders", errors[0]);
+        Assert.Empty(_probe.On($"{Root}/cam1/result"));
+
+        // A link that stays inside is fine.
+        var inside = _daemon.WriteImage("real.png", background: 30);
+        File.CreateSymbolicLink(Path.Combine(_daemon.RequestsDir, "alias.png"), inside);
+        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "alias", image_path = Path.Combine(_daemon.RequestsDir, "alias.png") }));
+        await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "alias");
+    }
+
+    [Theory]
+    [InlineData("cmd/pause")]
+    [InlineData("cmd/reload")]
+    [InlineData("cam1/defect")]
+    [InlineData("replies/result")]
+    [InlineData("../other/replies/x")]
+    public async Task A_response_topic_among_the_daemons_own_topics_or_outside_the_reply_tree_is_refused_on_cmd_reply(string responseTopic)
+    {
+        // The old daemon answered anywhere: a request answered on its own cmd/pause paused the camera with its own reply.
+        var topic = responseTopic.StartsWith("../", StringComparison.Ordinal) ? $"inspection/{responseTopic[3..]}" : $"{Root}/{responseTopic}";
+        var image = _daemon.WriteImage("hijack.png", background: 220);
+        var part = "hijack-" + Guid.NewGuid().ToString("N")[..6];
+        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = part, image_path = image }), responseTopic: topic, correlation: [9]);
+        var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == part);
+        Assert.False(reply.GetProperty("ok").GetBoolean());
+        Assert.Contains($"response topic '{topic}'", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Empty(_probe.On(topic));
+        await _probe.PublishAsync($"{Root}/cmd/pause", "{}", responseTopic: $"{Root}/cmd/reload");
+        await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "pause" && r.TryGetProperty("error", out _));
+        Assert.False(_daemon.Host!.Services.GetService(typeof(Inspection.Daemon.Pipeline.CameraPipelines)) is Inspection.Daemon.Pipeline.CameraPipelines cameras && cameras.Find("cam1")!.Paused);
+        Assert.Empty(_probe.On($"{Root}/cmd/reload"));
+        await AssertStillServingAsync();
+    }
+
+    [Fact]
+    public async Task An_image_whose_header_declares_more_pixels_than_allowed_is_refused_before_decoding()
+    {
+        // A 150 KB PNG that decodes to 40000 x 40000 grey pixels (1.6 GB): the old daemon decoded whatever it was given.
+        var bomb = Path.Combine(_daemon.RequestsDir, "bomb.png");
+        await File.WriteAllBytesAsync(bomb, PngBomb(40_000, 40_000));
+        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "bomb", image_path = bomb }));
+        var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == "bomb");
+        Assert.Contains("40000x40000 pixels, more than the 33177600 allowed (Inspect:MaxImagePixels)", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
+        await AssertStillServingAsync();
+    }
+
+    // A valid PNG of width x height grey pixels, all zero, deflate-compressed (about 1 KB per 1000 x 1000 pixels).
+    private static byte[] PngBomb(int width, int height)
+    {
+        using var raw = new MemoryStream();
+        using (var deflate = new System.IO.Compression.ZLibStream(raw, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+        {
+            var row = new byte[width + 1];
+            for (var y = 0; y < Math.Min(height, 64); y++)
+            {
+                deflate.Write(row);
+            }
+        }
+
+        byte[] Chunk(string type, byte[] data)
+        {
+            var chunk = new byte[12 + data.Length];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(chunk, data.Length);
+            Encoding.ASCII.GetBytes(type).CopyTo(chunk, 4);
+            data.CopyTo(chunk, 8);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(chunk.AsSpan(8 + data.Length), System.IO.Hashing.Crc32.HashToUInt32(chunk.AsSpan(4, 4 + data.Length)));
+            return chunk;
+        }
+
+        var header = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        header[8] = 8;
+        return [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, .. Chunk("IHDR", header), .. Chunk("IDAT", raw.ToArray()), .. Chunk("IEND", [])];
     }
 
     private async Task AssertStillServingAsync()

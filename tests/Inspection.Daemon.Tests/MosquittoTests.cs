@@ -22,20 +22,20 @@ public sealed class MosquittoTests
         Assert.Contains($"{DaemonUnderTest.Root}/status online", retained, StringComparison.Ordinal);
         Assert.Contains("\"version\":\"v1\"", retained, StringComparison.Ordinal);
 
-        using var consumer = Tools.Start("mosquitto_sub", ["-V", "mqttv5", "-p", $"{port}", "-t", $"{DaemonUnderTest.Root}/+/result", "-t", "line/answers", "-F", "%t %D %p", "-C", "3", "-W", "30"]);
+        using var consumer = Tools.Start("mosquitto_sub", ["-V", "mqttv5", "-p", $"{port}", "-t", $"{DaemonUnderTest.Root}/+/result", "-t", $"{DaemonUnderTest.Root}/replies/line", "-F", "%t %D %p", "-C", "3", "-W", "30"]);
         var consumed = consumer.StandardOutput.ReadToEndAsync();
         await Task.Delay(500);
         var image = daemon.WriteImage("m.png", 240);
         Tools.Run("mosquitto_pub", "-V", "mqttv5", "-p", $"{port}", "-t", $"{DaemonUnderTest.Root}/inspect",
-            "-D", "publish", "response-topic", "line/answers", "-D", "publish", "correlation-data", "req-77",
+            "-D", "publish", "response-topic", $"{DaemonUnderTest.Root}/replies/line", "-D", "publish", "correlation-data", "req-77",
             "-m", JsonSerializer.Serialize(new { part_id = "m-1", image_path = image }));
         Tools.Run("mosquitto_pub", "-p", $"{port}", "-t", $"{DaemonUnderTest.Root}/inspect", "-m", JsonSerializer.Serialize(new { part_id = "m-2", image_path = image }));
 
         Assert.True(consumer.WaitForExit(TimeSpan.FromSeconds(30)), "mosquitto_sub did not receive 3 messages");
         var lines = (await consumed).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
-        var answer = Assert.Single(lines, l => l.StartsWith("line/answers ", StringComparison.Ordinal));
-        Assert.StartsWith("line/answers req-77 {", answer, StringComparison.Ordinal);
+        var answer = Assert.Single(lines, l => l.StartsWith($"{DaemonUnderTest.Root}/replies/line ", StringComparison.Ordinal));
+        Assert.StartsWith($"{DaemonUnderTest.Root}/replies/line req-77 {{", answer, StringComparison.Ordinal);
         Assert.Contains("\"part_id\":\"m-1\"", answer, StringComparison.Ordinal);
         var results = lines.Where(l => l.StartsWith($"{DaemonUnderTest.Root}/file/result ", StringComparison.Ordinal)).ToList();
         Assert.Equal(["m-1", "m-2"], results.Select(l => JsonDocument.Parse(l[(l.IndexOf('{', StringComparison.Ordinal))..]).RootElement.GetProperty("part_id").GetString()));

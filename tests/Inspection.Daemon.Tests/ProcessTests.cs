@@ -195,7 +195,7 @@ public sealed class ProcessTests
             Outbox = new { o.Outbox.Directory },
             Snapshots = new { o.Snapshots.Directory },
             Inspect = new { o.Inspect.AllowedFolders },
-            Pipeline = new { ShutdownTimeout = o.Pipeline.ShutdownTimeout.ToString("c") },
+            Pipeline = new { ShutdownTimeout = o.Pipeline.ShutdownTimeout.ToString("c"), o.Pipeline.ResultQueueCapacity },
             Http = new { o.Http.Listen },
             Review = new { o.Review.Directory, o.Review.DatasetDirectory },
         };
@@ -204,7 +204,7 @@ public sealed class ProcessTests
         return path;
     }
 
-    private static System.Text.StringBuilder CollectOutput(Process process)
+    internal static System.Text.StringBuilder CollectOutput(Process process)
     {
         var output = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };

@@ -33,7 +33,7 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Results_made_while_the_broker_is_away_are_delivered_in_order_after_it_returns()
+    public async Task Results_made_while_the_broker_is_away_are_all_delivered_after_it_returns()
     {
         await using var stack = await PublishingStack.StartAsync(_temp, _mqtt, _topics);
         await stack.SubmitAsync("cam1", 1, 5);
@@ -42,23 +42,24 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
         await _broker.StopAsync();
         await stack.SubmitAsync("cam1", 6, 20);
         await WaitUntilAsync(() => stack.Outbox.Count == 15, "15 results in the outbox while the broker is away");
-        Assert.Equal(15, File.ReadAllLines(Path.Combine(_temp.Path, "outbox", "outbox.log")).Length);
+        Assert.Equal(15, stack.Outbox.Peek(100).Count);
 
         await _broker.StartAsync();
         await stack.SubmitAsync("cam1", 21, 25);
         var delivered = await _broker.WaitForAsync(_topics.Result("cam1"), 25);
 
-        // Every seq arrives, in order; a re-send (at-least-once) would repeat an id, which consumers drop.
-        var seqs = delivered.DistinctBy(r => r.GetProperty("id").GetString()).Select(r => r.GetProperty("seq").GetInt64()).ToList();
+        // Every seq arrives (live results may overtake the replayed backlog); a re-send (at-least-once) would repeat an
+        // id, which consumers drop.
+        var seqs = delivered.DistinctBy(r => r.GetProperty("id").GetString()).Select(r => r.GetProperty("seq").GetInt64()).Order().ToList();
         Assert.Equal(Enumerable.Range(1, 25).Select(i => (long)i), seqs);
         await WaitUntilAsync(() => stack.Outbox.Count == 0, "outbox drained");
-        Assert.Equal(0, new FileInfo(Path.Combine(_temp.Path, "outbox", "outbox.log")).Length);
+        Assert.Equal(0, stack.Outbox.PendingBytes);
         Assert.Equal(25, delivered.Count(r => r.GetProperty("defect").GetBoolean()) * 5);
         Assert.Equal(5, _broker.ReceivedJson(_topics.Defect("cam1")).DistinctBy(r => r.GetProperty("id").GetString()).Count());
     }
 
     [Fact]
-    public async Task Results_left_in_the_outbox_at_shutdown_are_sent_first_by_the_next_run()
+    public async Task Results_left_in_the_outbox_at_shutdown_are_delivered_by_the_next_run()
     {
         await _broker.StopAsync();
         await using (var first = await PublishingStack.StartAsync(_temp, _mqtt, _topics))
@@ -74,10 +75,7 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
         await _broker.WaitForAsync(_topics.Result("cam2"), 2);
         var cam1 = await _broker.WaitForAsync(_topics.Result("cam1"), 8);
         Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), cam1.Select(r => r.GetProperty("seq").GetInt64()));
-
-        // The backlog went out before anything new.
-        var order = _broker.Received.Where(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)).Select(m => m.Topic).ToList();
-        Assert.True(order.LastIndexOf(_topics.Result("cam1")) < order.IndexOf(_topics.Result("cam2")));
+        await WaitUntilAsync(() => second.Outbox.Count == 0, "outbox drained");
     }
 
     [Fact]
@@ -130,27 +128,62 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
     }
 
     [Fact]
-    public void A_line_torn_by_a_crash_is_cut_and_the_entries_before_it_survive()
+    public async Task A_long_replay_runs_beside_live_results_instead_of_before_them()
     {
-        var options = new OutboxOptions { Directory = _temp.Combine("torn") };
-        using (var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance))
+        // A backlog from a long outage (10 minutes at 30 fps is 18,000 results). The old publisher replayed all of it,
+        // one acknowledgement at a time, before it read the result queue again; live results waited behind it.
+        const int backlog = 18_000;
+        using (var outbox = new DiskOutbox(new OutboxOptions { Directory = _temp.Combine("outbox") }, NullLogger<DiskOutbox>.Instance))
         {
-            outbox.Append(new OutboxEntry("cam1", false, "{\"n\":1}"u8.ToArray()));
-            outbox.Append(new OutboxEntry("cam1", true, "{\"n\":2}"u8.ToArray()));
+            outbox.Append([.. Enumerable.Range(1, backlog).Select(i => new OutboxEntry("old", false, Encoding.UTF8.GetBytes($"{{\"seq\":{i}}}")))]);
         }
 
-        File.AppendAllText(Path.Combine(options.Directory, "outbox.log"), "cam1\t0\t{\"n\":3");
-        using var reopened = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance);
-        Assert.Equal(2, reopened.Count);
-        reopened.Append(new OutboxEntry("cam1", false, "{\"n\":4}"u8.ToArray()));
-        var payloads = new List<string>();
-        while (reopened.Peek() is { } next)
+        await using var stack = await PublishingStack.StartAsync(_temp, _mqtt, _topics);
+        await _broker.WaitForAsync(_topics.Result("old"), 1);
+        await stack.SubmitAsync("cam1", 1, 3);
+        await _broker.WaitForAsync(_topics.Result("cam1"), 3);
+        await _broker.WaitForAsync(_topics.Result("old"), backlog, seconds: 120);
+
+        var order = _broker.Received.Select(m => m.Topic).ToList();
+        Assert.True(order.IndexOf(_topics.Result("cam1")) < order.LastIndexOf(_topics.Result("old")),
+            "the live results waited for the whole backlog");
+        Assert.Equal(backlog, _broker.ReceivedJson(_topics.Result("old")).Select(r => r.GetProperty("seq").GetInt64()).Distinct().Count());
+        await WaitUntilAsync(() => stack.Outbox.Count == 0, "outbox drained");
+    }
+
+    [RequiresToolFact("mosquitto")]
+    public async Task A_result_the_broker_refuses_for_good_goes_to_the_dead_letter_file_and_the_rest_flows()
+    {
+        // An ACL that refuses cam2's result topic (MQTT 5 PUBACK "not authorized"). The old publisher retried the refused
+        // result forever at the head of the replay, so nothing behind it was delivered again.
+        File.WriteAllText(_temp.Combine("acl"), $"topic readwrite #\ntopic deny {_topics.Result("cam2")}\n");
+        using var mosquitto = new Mosquitto(_temp, $"persistence false\nacl_file {_temp.Combine("acl")}\n");
+        var mqtt = new MqttOptions { Port = mosquitto.Port, Device = "dev1", ReconnectMinDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromMilliseconds(400) };
+
+        // A backlog from an earlier outage, refused results at its head, then live results.
+        using (var outbox = new DiskOutbox(new OutboxOptions { Directory = _temp.Combine("outbox") }, NullLogger<DiskOutbox>.Instance))
         {
-            payloads.Add(Encoding.UTF8.GetString(next.Entry.Payload));
-            reopened.Acknowledge(next.End);
+            outbox.Append([.. new[] { ("cam2", 101), ("cam2", 102), ("cam2", 103), ("cam1", 101) }
+                .Select(r => new OutboxEntry(r.Item1, r.Item2 == 103, Encoding.UTF8.GetBytes($"{{\"id\":\"{r.Item1}-{r.Item2}\",\"seq\":{r.Item2}}}")))]);
         }
 
-        Assert.Equal(["{\"n\":1}", "{\"n\":2}", "{\"n\":4}"], payloads);
+        await using var probe = await MqttProbe.ConnectAsync(mosquitto.Port, "inspection/#");
+        await using var stack = await PublishingStack.StartAsync(_temp, mqtt, _topics);
+        await stack.SubmitAsync("cam2", 1, 2);
+        await stack.SubmitAsync("cam1", 1, 2);
+        await probe.WaitForAsync(_topics.Result("cam1"), count: 3);
+        await WaitUntilAsync(() => stack.Outbox.Count == 0 && stack.Publisher.DeadLettered == 5, "the backlog drained past the refused results");
+
+        var deadLetters = File.ReadAllLines(Path.Combine(_temp.Path, "outbox", DeadLetters.FileName)).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(5, deadLetters.Count);
+        Assert.All(deadLetters, d => Assert.Equal(_topics.Result("cam2"), d.GetProperty("topic").GetString()));
+        Assert.All(deadLetters, d => Assert.StartsWith("NotAuthorized (0x87)", d.GetProperty("reason").GetString(), StringComparison.Ordinal));
+        Assert.Equal([1, 2, 101, 102, 103], deadLetters.Select(d => System.Text.Json.JsonDocument.Parse(d.GetProperty("payload").GetString()!).RootElement.GetProperty("seq").GetInt32()).Order());
+
+        // cam1 (backlog and live) arrived; cam2's defect (seq 103) is on an allowed topic and arrived too.
+        Assert.Equal([1, 2, 101], probe.On(_topics.Result("cam1")).Select(m => MqttProbe.Json(m).GetProperty("seq").GetInt32()).Order());
+        Assert.Single(probe.On(_topics.Defect("cam2")));
+        Assert.Empty(probe.On(_topics.Result("cam2")));
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
@@ -168,23 +201,26 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
     {
         private readonly ResultSink _sink = new(new PipelineOptions());
         private readonly MqttConnection _connection;
-        private readonly ResultPublisher _publisher;
 
         private PublishingStack(TempDirectory temp, MqttOptions mqtt, Topics topics)
         {
             Outbox = new DiskOutbox(new OutboxOptions { Directory = temp.Combine("outbox") }, NullLogger<DiskOutbox>.Instance);
             _connection = new MqttConnection(mqtt, topics, TimeProvider.System, NullLogger<MqttConnection>.Instance);
-            _publisher = new ResultPublisher(_sink, Outbox, _connection, topics, NullLogger<ResultPublisher>.Instance);
+            var options = new OutboxOptions { Directory = temp.Combine("outbox") };
+            Publisher = new ResultPublisher(_sink, Outbox, _connection, topics, NullLogger<ResultPublisher>.Instance,
+                deadLetters: new DeadLetters(options, NullLogger<DeadLetters>.Instance));
         }
 
         public DiskOutbox Outbox { get; }
+
+        public ResultPublisher Publisher { get; }
 
         public static async Task<PublishingStack> StartAsync(TempDirectory temp, MqttOptions mqtt, Topics topics)
         {
             var stack = new PublishingStack(temp, mqtt, topics);
             stack._connection.Start();
             await stack._connection.FirstAttempt;
-            await stack._publisher.StartAsync(CancellationToken.None);
+            await stack.Publisher.StartAsync(CancellationToken.None);
             return stack;
         }
 
@@ -211,10 +247,10 @@ public sealed class PublisherOutboxTests : IAsyncLifetime
         public async ValueTask DisposeAsync()
         {
             _sink.Complete();
-            await _publisher.StopAsync(CancellationToken.None);
+            await Publisher.StopAsync(CancellationToken.None);
             await _connection.StopAsync(CancellationToken.None);
             await _connection.DisposeAsync();
-            _publisher.Dispose();
+            Publisher.Dispose();
             Outbox.Dispose();
         }
     }

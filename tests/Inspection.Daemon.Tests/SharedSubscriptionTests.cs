@@ -11,7 +11,7 @@ namespace Inspection.Daemon.Tests;
 public sealed class SharedSubscriptionTests
 {
     private const string SharedTopic = "inspection/pool/inspect";
-    private const string Answers = "line/answers";
+    private const string Answers = "inspection/pool/replies/line";
 
     [RequiresToolFact("mosquitto")]
     public async Task Two_daemons_in_one_share_group_answer_each_request_exactly_once_also_after_a_broker_restart()

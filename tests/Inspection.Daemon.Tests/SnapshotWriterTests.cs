@@ -35,6 +35,38 @@ public sealed class SnapshotWriterTests
         Assert.Equal(5, writer.Written);
     }
 
+    [Fixtures.SmallDiskFact]
+    public async Task On_a_full_disk_a_failed_snapshot_leaves_no_partial_file_and_frees_room_for_the_next()
+    {
+        // The old writer left the cut-short JPEG behind and freed nothing, so every later snapshot failed as well.
+        using var disk = new Fixtures.SmallDisk(512);
+        var options = new SnapshotsOptions { Directory = disk.Combine("snap") };
+        var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        for (var i = 0; i < 40; i++)
+        {
+            // Noise does not compress: each JPEG is about 100 KB, so the disk is full after four or five.
+            var frame = new Mat(256, 256, MatType.CV_8UC3);
+            Cv2.Randu(frame, Scalar.All(0), Scalar.All(255));
+            writer.Enqueue(new Snapshot($"n{i:00}", frame, null));
+            await Task.Delay(20);
+        }
+
+        writer.Complete();
+        await writer.ExecuteTask!;
+
+        Assert.True(writer.Errors > 0, "the disk never filled up");
+        Assert.True(writer.Written > 20, $"only {writer.Written} of 40 written: a full disk stopped all snapshots");
+        foreach (var file in Directory.GetFiles(options.Directory))
+        {
+            // A whole JPEG ends with the end-of-image marker.
+            var bytes = File.ReadAllBytes(file);
+            Assert.True(bytes.Length > 2 && bytes[^2] == 0xFF && bytes[^1] == 0xD9, $"{Path.GetFileName(file)} is cut short ({bytes.Length} bytes)");
+        }
+
+        Assert.Contains("n39.jpg", Directory.GetFiles(options.Directory).Select(Path.GetFileName));
+    }
+
     [Fact]
     public async Task Old_snapshots_found_at_start_are_removed_by_age_and_the_byte_cap_holds()
     {

@@ -100,7 +100,7 @@ public sealed class DaemonOnTrainerPackagesTests(ITestOutputHelper output)
         {
             Data = temp.Combine("scenes"),
             ModelsDirectory = daemon.ModelsDir,
-            Options = new SegmenterOptions { ImageSize = 64, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = 3, BatchSize = 8, Seed = 3 } },
+            Options = new SegmenterOptions { Arch = Architectures.UNetMobileNetV2, ImageSize = 64, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = 3, BatchSize = 8, Seed = 3 } },
             Version = "unet1",
             Force = true, // this test is about the daemon running the trainer's package, not about the gate
         }, new JsonProgress(log));

@@ -1,13 +1,9 @@
 using Inspection.Config.Options;
-using Inspection.Daemon.History;
-using Inspection.Daemon.Pipeline;
-using Inspection.Daemon.Review;
-using Inspection.Daemon.Snapshots;
+using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Cli;
 using Inspection.Trainer.Training;
-using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
 
 namespace Inspection.EndToEnd.Tests;
@@ -31,10 +27,8 @@ public sealed class ReviewToTrainerTests
             Write(Path.Combine(options.Review.DatasetDirectory, "defect", $"d{i:D2}.png"), 190, i);
         }
 
-        var sink = new ResultSink(options.Pipeline);
-        using var snapshots = new SnapshotWriter(options.Snapshots, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
-        using var history = new ResultHistory(options, sink, snapshots, TimeProvider.System, NullLogger<ResultHistory>.Instance);
-        var queue = new ReviewQueue(options, snapshots, history, NullLogger<ReviewQueue>.Instance);
+        using var parts = new ReviewParts(options);
+        var queue = parts.Queue;
         var labels = new[] { "good", "good", "defect", "defect", "defect" };
         var moved = labels.Select((label, i) =>
         {

@@ -163,7 +163,8 @@ async function refreshResults() {
 // ---- review queue: keyboard labelling ----
 let selected = 0;
 async function refreshReview() {
-  const items = await getJson("/api/review");
+  const { waiting, items } = await getJson("/api/review?limit=48");
+  $("#review-count").textContent = waiting;
   const list = $("#review");
   list.replaceChildren(...items.map((item, i) => el("li", { "data-id": item.id, class: i === selected ? "selected" : "", onclick: () => select(i) },
     thumb(`/review/${item.frame}?width=${THUMB_WIDTH}`, null, `review ${item.id}`),

@@ -166,10 +166,11 @@ internal static class DaemonProcess
 {
     private static readonly string Daemon = System.IO.Path.Combine(AppContext.BaseDirectory, "inspectiond.dll");
 
-    public static System.Diagnostics.Process Start(string config, IReadOnlyDictionary<string, string> environment)
+    /// <summary>Starts <c>inspectiond run</c> (this build, or the <c>inspectiond.dll</c> given) with extra environment.</summary>
+    public static System.Diagnostics.Process Start(string config, IReadOnlyDictionary<string, string> environment, string? daemon = null)
     {
         var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Daemon, "run", "--config", config })
+        foreach (var arg in new[] { daemon ?? Daemon, "run", "--config", config })
         {
             info.ArgumentList.Add(arg);
         }

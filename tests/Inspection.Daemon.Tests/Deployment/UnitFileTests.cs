@@ -74,9 +74,11 @@ public sealed class UnitFileTests(ITestOutputHelper output)
         var watchdog = SdNotify.ParseTimeSpan(Units.Value(Unit, "Service", "WatchdogSec"));
         Assert.InRange(watchdog, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5));
 
-        // Writable: exactly the three folders the daemon writes, as the default config names them.
+        // Writable: exactly the folders the daemon writes, as the default config names them (the review queue moves
+        // labelled frames into the classifier dataset).
         var writable = Units.Value(Unit, "Service", "ReadWritePaths").Split(' ').Order(StringComparer.Ordinal);
-        Assert.Equal(new[] { options.Models.Directory, options.Outbox.Directory, options.Snapshots.Directory }.Order(StringComparer.Ordinal), writable);
+        Assert.Equal(new[] { options.Models.Directory, options.Outbox.Directory, options.Snapshots.Directory, options.Review.Directory, options.Review.DatasetDirectory }
+            .Order(StringComparer.Ordinal), writable);
 
         // The password reaches the daemon only as a credential whose name the config can use as Mqtt:PasswordFile.
         Assert.Equal("mqtt-password:/etc/inspection/credentials/mqtt-password", Units.Value(Unit, "Service", "LoadCredential"));

@@ -73,6 +73,7 @@ public sealed class MqttProbe : IAsyncDisposable
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly ConcurrentQueue<MqttApplicationMessage> _messages = new();
     private readonly SemaphoreSlim _arrived = new(0);
+    private MqttClientOptions? _options;
 
     private MqttProbe()
     {
@@ -86,13 +87,45 @@ public sealed class MqttProbe : IAsyncDisposable
 
     public IReadOnlyList<MqttApplicationMessage> Messages => [.. _messages];
 
-    public static async Task<MqttProbe> ConnectAsync(int port, string filter = "#", string? clientId = null)
+    public static async Task<MqttProbe> ConnectAsync(int port, string filter = "#", string? clientId = null, bool persistent = false)
     {
         var probe = new MqttProbe();
-        await probe._client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port)
-            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithClientId(clientId ?? "probe-" + Guid.NewGuid().ToString("N")[..8]).Build());
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithClientId(clientId ?? "probe-" + Guid.NewGuid().ToString("N")[..8]);
+        if (persistent)
+        {
+            // A persistent subscriber: the broker keeps its subscription and queues QoS 1 messages while it is away.
+            options.WithCleanStart(false).WithSessionExpiryInterval(3600);
+        }
+
+        probe._options = options.Build();
+        await probe._client.ConnectAsync(probe._options);
         await probe._client.SubscribeAsync(filter, MqttQualityOfServiceLevel.AtLeastOnce);
         return probe;
+    }
+
+    /// <summary>Connects again with the same options (after a broker restart), retrying for up to 30 s.</summary>
+    public async Task ReconnectAsync()
+    {
+        for (var attempt = 0; !_client.IsConnected; attempt++)
+        {
+            try
+            {
+                await _client.ConnectAsync(_options!);
+            }
+            catch (MQTTnet.Exceptions.MqttCommunicationException) when (attempt < 300)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    /// <summary>Distinct results (by id) on <paramref name="topic"/>, and how many arrived more than once.</summary>
+    public (List<JsonElement> Results, int Duplicates) DistinctResults(string topic)
+    {
+        var all = On(topic).Select(Json).ToList();
+        var distinct = all.DistinctBy(r => r.GetProperty("id").GetString()).ToList();
+        return (distinct, all.Count - distinct.Count);
     }
 
     public Task PublishAsync(string topic, string payload, string? responseTopic = null, byte[]? correlation = null, bool retain = false)

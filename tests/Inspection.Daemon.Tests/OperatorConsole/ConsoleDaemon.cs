@@ -39,6 +39,7 @@ public sealed class ConsoleDaemon : IAsyncLifetime
         Daemon.Options.Http.Listen = "127.0.0.1:0";
         Daemon.Options.Snapshots.GoodSampleRate = 0.2;
         Daemon.Options.Review.ConfidentSampleRate = 0;
+        Daemon.Options.Review.MaxCount = 10; // uncertain frames stop at 10, so the page's list (the oldest 48) shows a flagged one
         TinyOnnx.WriteCurrent(Daemon.ModelsDir, "v1");
         await Daemon.StartAsync();
         Url = Daemon.Host!.Services.GetRequiredService<ConsoleServer>().Url!;

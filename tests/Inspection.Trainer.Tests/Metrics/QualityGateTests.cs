@@ -1,6 +1,6 @@
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
-using Inspection.Trainer.Segmentation;
+using Inspection.Trainer.Segmenter;
 using Inspection.Trainer.Training;
 
 namespace Inspection.Trainer.Tests.Metrics;

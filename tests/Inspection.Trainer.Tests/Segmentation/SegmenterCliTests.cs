@@ -39,6 +39,8 @@ public sealed class SegmenterCliTests(ITestOutputHelper output)
         output.WriteLine(evaluated);
 
         var result = JsonDocument.Parse(evaluated.Trim().Split('\n')[^1]).RootElement;
+        Assert.Equal(("unet-resnet18", "imagenet"), (package.Manifest.Arch, package.Manifest.Training.InitFrom)); // the defaults
+        Assert.Contains("BCE pos_weight", trained, StringComparison.Ordinal); // derived from the masks and printed
         Assert.Equal("recall-target", package.Manifest.Threshold.Method);
         Assert.True(package.Manifest.Threshold.Recall >= 0.9);
         Assert.Equal(package.Manifest.Threshold.Value, result.GetProperty("threshold").GetDouble(), 9);

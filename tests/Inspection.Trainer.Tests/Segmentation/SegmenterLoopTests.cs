@@ -1,5 +1,6 @@
 using Inspection.Config.Models;
 using Inspection.TestSupport;
+using Inspection.Trainer.Models;
 using Inspection.Trainer.Segmenter;
 using Inspection.Trainer.Tests.Training;
 using Inspection.Trainer.Training;
@@ -22,6 +23,8 @@ public sealed class SegmenterLoopTests
             ModelsDirectory = dir.Combine("models"),
             Options = new SegmenterOptions
             {
+                Arch = Architectures.UNetMobileNetV2,
+                PositiveWeightFromMasks = false,
                 ImageSize = 64,
                 WidthMultiplier = 0.25,
                 Training = SegmenterOptions.DefaultTraining with { Epochs = epochs, BatchSize = 2, Seed = 3, InjectNonFiniteLoss = inject },
@@ -29,6 +32,7 @@ public sealed class SegmenterLoopTests
             ValidationFraction = 0.2,
             TestFraction = 0.2,
             Resume = resume,
+            Force = true, // two tiny epochs: these tests are about the loop, not the gate
         };
     }
 

@@ -20,7 +20,7 @@ public sealed class SegmenterTrainingTests(ITestOutputHelper output)
         {
             Data = dir.Combine("data"),
             ModelsDirectory = dir.Combine("models"),
-            Options = new SegmenterOptions { ImageSize = 64, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = 10, BatchSize = 4, Seed = 3 } },
+            Options = new SegmenterOptions { Arch = Architectures.UNetMobileNetV2, PositiveWeightFromMasks = false, ImageSize = 64, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = 10, BatchSize = 4, Seed = 3 } },
             ValidationFraction = 0.2,
             TestFraction = 0.2,
         };
