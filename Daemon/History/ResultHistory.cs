@@ -41,6 +41,7 @@ public sealed partial class ResultHistory : DaemonWorker
     private readonly string _connectionString = "";
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, InspectionResult> _latest = new(StringComparer.Ordinal);
     private long _dropped;
+    private long _errors;
     private DateTimeOffset _lastPrune;
 
     public ResultHistory(InspectionOptions options, ResultSink sink, SnapshotWriter snapshots, TimeProvider time, ILogger<ResultHistory> logger)
@@ -104,7 +105,27 @@ public sealed partial class ResultHistory : DaemonWorker
     {
         lock (_gate)
         {
-            Execute(_connection!, "DELETE FROM snapshots WHERE id = $id", ("$id", id));
+            try
+            {
+                Execute(_connection!, "DELETE FROM snapshots WHERE id = $id", ("$id", id));
+            }
+            catch (SqliteException ex)
+            {
+                // The files go anyway; the row is dropped at the next start (the index is made to match the folder).
+                Failed(ex);
+            }
+        }
+    }
+
+    /// <summary>Index writes that failed (a full or failing disk); inspection goes on without them.</summary>
+    public long Errors => Interlocked.Read(ref _errors);
+
+    private void Failed(SqliteException ex)
+    {
+        var count = Interlocked.Increment(ref _errors);
+        if (count <= 10 || count % 1000 == 0)
+        {
+            LogWriteFailed(Logger, Path, Errors, ex.Message);
         }
     }
 
@@ -136,21 +157,29 @@ public sealed partial class ResultHistory : DaemonWorker
     {
         lock (_gate)
         {
-            using var transaction = _connection!.BeginTransaction();
-            var count = 0;
-            while (count < 1000 && reader.TryRead(out var write))
+            try
             {
-                write(_connection);
-                count++;
-            }
+                using var transaction = _connection!.BeginTransaction();
+                var count = 0;
+                while (count < 1000 && reader.TryRead(out var write))
+                {
+                    write(_connection);
+                    count++;
+                }
 
-            if (_time.GetUtcNow() - _lastPrune > TimeSpan.FromSeconds(10))
+                if (_time.GetUtcNow() - _lastPrune > TimeSpan.FromSeconds(10))
+                {
+                    Prune(_connection);
+                    _lastPrune = _time.GetUtcNow();
+                }
+
+                transaction.Commit();
+            }
+            catch (SqliteException ex)
             {
-                Prune(_connection);
-                _lastPrune = _time.GetUtcNow();
+                // This batch is lost from the index (the results themselves were published); the next may succeed.
+                Failed(ex);
             }
-
-            transaction.Commit();
         }
     }
 
@@ -333,6 +362,9 @@ public sealed partial class ResultHistory : DaemonWorker
         _connection?.Dispose();
         base.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "result history {Path}: write failed ({Count} so far): {Error}; inspection goes on")]
+    private static partial void LogWriteFailed(ILogger logger, string path, long count, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "result history {Path} cannot be opened ({Error}); running without history")]
     private static partial void LogOpenFailed(ILogger logger, string path, string error);

@@ -249,7 +249,7 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
                 list.Add(new JsonObject
                 {
                     ["id"] = p.Id,
-                    ["source"] = WithoutCredentials(p.Camera.Source),
+                    ["source"] = EffectiveSettings.MaskUriCredentials(p.Camera.Source), // as check-config shows it: no password
                     ["state"] = p.Failure is null ? stats.State.ToString().ToLowerInvariant() : "failed",
                     ["paused"] = p.Paused,
                     ["fps"] = Math.Round(stats.Fps, 2),
@@ -360,11 +360,6 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
 
     private static IResult Json(JsonNode? node, int status = 200) =>
         HttpResults.Text(node?.ToJsonString() ?? "null", "application/json", Encoding.UTF8, status);
-
-    /// <summary>A source URI as the page may show it: user name and password removed.</summary>
-    public static string WithoutCredentials(string source) =>
-        Uri.TryCreate(source, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
-            ? new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString() : source;
 
     private sealed class BytesResult(byte[] bytes, string type, string cache) : IResult
     {

@@ -21,7 +21,8 @@ public sealed class DaemonMetrics
     private readonly Histogram _latency;
     private readonly Counter _alarms;
 
-    public DaemonMetrics(CameraPipelines cameras, ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, ModelStore models, ResultPublisher publisher, SnapshotWriter snapshots)
+    public DaemonMetrics(CameraPipelines cameras, ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, ModelStore models, ResultPublisher publisher, SnapshotWriter snapshots,
+        History.ResultHistory history, Review.ReviewQueue review)
     {
         var f = Metrics.WithCustomRegistry(Registry);
         _results = f.CreateCounter("inspection_results_total", "Results produced, per camera.", "camera");
@@ -47,6 +48,9 @@ public sealed class DaemonMetrics
         var modelInfo = f.CreateGauge("inspection_model_info", "1 for each loaded model version.", "model", "version", "provider");
         var snapshotErrors = f.CreateCounter("inspection_snapshot_errors_total", "Snapshot write or delete errors.");
         var snapshotsWritten = f.CreateCounter("inspection_snapshots_written_total", "Snapshots written.");
+        var historyErrors = f.CreateCounter("inspection_history_write_errors_total", "Result index writes that failed (full or failing disk).");
+        var historyDropped = f.CreateCounter("inspection_history_dropped_total", "Result index writes dropped because the index fell behind.");
+        var reviewWaiting = f.CreateGauge("inspection_review_waiting", "Frames waiting for an operator's label.");
 
         sink.Numbered += Observe;
         Registry.AddBeforeCollectCallback(() =>
@@ -74,6 +78,9 @@ public sealed class DaemonMetrics
             reconnects.IncTo(mqtt.Reconnects);
             snapshotErrors.IncTo(snapshots.Errors);
             snapshotsWritten.IncTo(snapshots.Written);
+            historyErrors.IncTo(history.Errors);
+            historyDropped.IncTo(history.Dropped);
+            reviewWaiting.Set(review.Count);
             foreach (var old in modelInfo.GetAllLabelValues().ToList())
             {
                 modelInfo.RemoveLabelled(old);

@@ -107,7 +107,7 @@ public sealed partial class ReviewQueue
 
             return id;
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             LogKeepFailed(_logger, id, _options.Directory, ex.Message);
             return null;

@@ -25,7 +25,13 @@ public sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor,
 /// <param name="StepMs">Median whole step.</param>
 /// <param name="ImagesPerSecond">Batch ÷ median step time.</param>
 /// <param name="Parameters">Trainable parameters.</param>
-public sealed record TrainingTiming(string Task, string Arch, int Size, int Batch, string Device, double ForwardMs, double BackwardMs, double StepMs, double ImagesPerSecond, long Parameters);
+/// <param name="TrainingGigaMacsPerImage">Forward + backward multiply-accumulates per image, 3 × the forward's (<see cref="MacCounter"/>); the "~5.5 GFLOP per ResNet-18 training image" counts the same way.</param>
+public sealed record TrainingTiming(string Task, string Arch, int Size, int Batch, string Device, double ForwardMs, double BackwardMs, double StepMs, double ImagesPerSecond, long Parameters,
+    double TrainingGigaMacsPerImage)
+{
+    /// <summary>Multiply-accumulates per second reached, in G.</summary>
+    public double GigaMacsPerSecond => ImagesPerSecond * TrainingGigaMacsPerImage;
+}
 
 /// <summary>
 /// Measures training speed: for each model and input size, a few warm-up steps and then timed steps of forward (model
@@ -48,6 +54,8 @@ public static class TrainingBench
         module.to(device);
         module.train();
         var parameters = module.parameters().Sum(p => p.numel());
+        var trainingGigaMacs = 3 * MacCounter.Count(module, 1, size, size) / 1e9;
+        module.train();
         using var optimizer = optim.Adam(module.parameters(), lr: 1e-3);
         var input = torch.rand(batch, 1, size, size, device: device);
         var forward = new List<double>();
@@ -77,7 +85,7 @@ public static class TrainingBench
 
         var totals = forward.Zip(backward, (f, b) => f + b).ToList();
         var stepMs = Median(totals);
-        return new TrainingTiming(model.Task, model.Arch, size, batch, cuda ? "cuda" : "cpu", Median(forward), Median(backward), stepMs, batch / (stepMs / 1000), parameters);
+        return new TrainingTiming(model.Task, model.Arch, size, batch, cuda ? "cuda" : "cpu", Median(forward), Median(backward), stepMs, batch / (stepMs / 1000), parameters, trainingGigaMacs);
     }
 
     private static void Sync(bool cuda)

@@ -94,100 +94,22 @@ public sealed class ClassifierRun(ITrainingProgress progress)
     /// <summary>Runs; throws <see cref="DatasetException"/>, <see cref="ModelPackageException"/>, <see cref="TrainingDivergedException"/> or <see cref="ArgumentException"/> with a message naming the problem.</summary>
     public ClassifyResult Run(ClassifyRequest request)
     {
-        if (!(request.RecallTarget > 0 && request.RecallTarget < 1))
-        {
-            throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {request.RecallTarget.ToString(CultureInfo.InvariantCulture)})");
-        }
-
-        request.Training.Validate();
-
-        if (new[] { request.MinAuroc, request.MinSpecificity, request.MaxSpecificityDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))
-        {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"--min-auroc, --min-specificity and --max-specificity-drop must be in [0, 1] (got {request.MinAuroc}, {request.MinSpecificity}, {request.MaxSpecificityDrop})"));
-        }
-
-        if (request.ImageSize != 0 && request.ImageSize < 32)
-        {
-            throw new ArgumentException($"--image-size must be at least 32, or 0 to choose it from the data (got {request.ImageSize})");
-        }
-
-        var pretrained = Pretraining.Resolve(request.Arch, request.Pretrained);
-        if (request.Arch == Architectures.ResNet18 && request.ImageSize % ResNet18Encoder.SizeMultiple != 0)
-        {
-            throw new ArgumentException($"--image-size {request.ImageSize}: the ResNet-18 takes sides that are multiples of {ResNet18Encoder.SizeMultiple} (e.g. 224), or 0 to choose from the data");
-        }
-
-        if (request.HeadOnly && request.Arch != Architectures.ResNet18)
-        {
-            throw new ArgumentException($"--head-only trains the head on a pretrained backbone: it needs --arch {Architectures.ResNet18} (got {request.Arch})");
-        }
-
-        request.Augment.Validate();
+        Validate(request);
         var wall = Stopwatch.StartNew();
-        var device = cuda.is_available() ? CUDA : CPU;
-        progress.Message($"device: {(device.type == DeviceType.CUDA ? "cuda" : "cpu")}, {get_num_threads()} CPU threads");
-
-        var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
-        progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
-        var reviewed = dataset.Reviewed();
-        progress.Message($"reviewed: {reviewed.Values.Sum()} images labelled in the daemon's review queue" +
-            (reviewed.Count > 0 ? $" ({string.Join(", ", reviewed.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))})" : ""));
-        foreach (var line in dataset.BalanceLines())
-        {
-            progress.Message("  " + line);
-        }
-
+        var dataset = LoadDataset(request);
         var (runDir, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Classifier, request.Version, request.Resume, request, progress);
-        var channels = request.Channels ?? dataset.DetectChannels();
-        var initPackage = InitPackage(request, channels);
-        var (width, height, resize) = SizeFor(request, dataset);
-        var spec = initPackage is null && pretrained
-            ? ImageNetResNet18.InputSpecFor(channels, width, height, resize)
-            : InputSpecFor(dataset, channels, width, height, resize, initPackage);
-        progress.Message($"input: {spec.Width}x{spec.Height} {spec.Colour}, {spec.Resize}{(request.ImageSize == 0 ? " (from the training images' median size)" : "")}");
-        var train = TensorSet.Build(dataset.In(Splits.Train), spec);
-        var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
-        var test = TensorSet.Build(dataset.In(Splits.Test), spec);
         dataset.WriteSplitFile(Path.Combine(runDir, "split.csv"));
-
-        manual_seed(request.Training.Seed);
-        using var model = Architectures.CreateClassifier(request.Arch, channels, request.WidthMultiplier);
-        string? initFrom = null;
-        if (initPackage is not null && !request.Resume)
-        {
-            try
-            {
-                ModelPackageWriter.LoadWeights(model, initPackage);
-                initFrom = initPackage.Manifest.Version;
-                progress.Message($"init: weights of package {initPackage.Manifest.Version} ({initPackage.Directory})");
-            }
-            catch (ModelPackageException ex) when (request.Init == "auto")
-            {
-                progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
-            }
-        }
-        if (initFrom is null && !request.Resume && pretrained)
-        {
-            ImageNetResNet18.Load(((ResNet18Classifier)model).Backbone, spec);
-            initFrom = Pretraining.ImageNet;
-            progress.Message($"init: ImageNet ResNet-18 ({PretrainedFiles.ResNet18.Name} of {Pretraining.Source}; preprocessing folded into the stem)");
-        }
-        else if (initFrom is null && !request.Resume)
-        {
-            progress.Message("init: from scratch");
-        }
-
-        var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
-        progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
-
-        // A pretrained (or package-initialised) ResNet-18 fine-tunes: head alone first, then the backbone at a lower rate.
-        var groups = initFrom is not null && model is ResNet18Classifier resnet ? Pretraining.FineTuningGroups(resnet, request.Training.Epochs) : null;
+        var (spec, train, validation, test, model, initFrom, posWeight, device) = Prepare(request, dataset);
+        using var disposeModel = model;
         var augmenter = new Augmenter(request.Augment, spec, request.Training.Seed);
-        using var task = new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups);
+        using var task = CreateTask(request, model, train, validation, posWeight, augmenter, device, initFrom);
         var trained = request.HeadOnly
             ? HeadOnlyTraining.Fit((ResNet18Classifier)model, train, validation, posWeight, request.Training, augmenter, progress, device)
             : new TrainingLoop(request.Training, progress).Train(task, RunFolder.Checkpoint(runDir), request.Resume);
+        if (trained.Search is not null)
+        {
+            LrFindPlot.Write(Path.Combine(runDir, "lr-find.png"), trained.Search);
+        }
 
         // The threshold and every figure the gate judges come from the exported model run through
         // Inspection.Inference, exactly as the daemon will run it, not from TorchSharp's scores.
@@ -259,6 +181,8 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 ["best_epoch"] = trained.BestEpoch,
                 ["pos_weight"] = posWeight,
                 ["width_multiplier"] = request.WidthMultiplier,
+                ["learning_rate"] = trained.LearningRate,
+                ["learning_rate_found"] = request.Training.AutoLearningRate ? 1 : 0,
             },
         };
         if (comparison is not null)
@@ -296,6 +220,133 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         RunFolder.MarkDone(runDir, written.Package.Directory);
         progress.Message($"report: {Path.Combine(runDir, "report.md")}");
         return new ClassifyResult(written.Package.Directory, makeCurrent, gate, runDir, choice, testReport);
+    }
+
+    /// <summary>
+    /// The learning-rate range test (<c>trainer lr-find</c>) on the network and data a run with <paramref name="request"/>
+    /// would train (frozen parameter groups stay frozen, as in its first epoch); nothing is written.
+    /// </summary>
+    public LrFindResult FindLearningRate(ClassifyRequest request, LrFindOptions sweep)
+    {
+        Validate(request);
+        var dataset = LoadDataset(request);
+        var (spec, train, validation, _, model, initFrom, posWeight, device) = Prepare(request, dataset);
+        using var disposeModel = model;
+        using var task = CreateTask(request, model, train, validation, posWeight, new Augmenter(request.Augment, spec, request.Training.Seed), device, initFrom);
+        return new TrainingLoop(request.Training, progress).FindLearningRate(task, sweep);
+    }
+
+    // A pretrained (or package-initialised) ResNet-18 fine-tunes: head alone first, then the backbone at a lower rate.
+    private static ClassifierTask CreateTask(ClassifyRequest request, nn.Module<Tensor, Tensor> model, TensorSet train, TensorSet validation, double posWeight,
+        Augmenter augmenter, Device device, string? initFrom)
+    {
+        var groups = initFrom is not null && model is ResNet18Classifier resnet ? Pretraining.FineTuningGroups(resnet, request.Training.Epochs) : null;
+        return new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups);
+    }
+
+    private static void Validate(ClassifyRequest request)
+    {
+        if (!(request.RecallTarget > 0 && request.RecallTarget < 1))
+        {
+            throw new ArgumentException($"--recall-target must be in (0, 1), e.g. 0.99 (got {request.RecallTarget.ToString(CultureInfo.InvariantCulture)})");
+        }
+
+        request.Training.Validate();
+
+        if (new[] { request.MinAuroc, request.MinSpecificity, request.MaxSpecificityDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"--min-auroc, --min-specificity and --max-specificity-drop must be in [0, 1] (got {request.MinAuroc}, {request.MinSpecificity}, {request.MaxSpecificityDrop})"));
+        }
+
+        if (request.ImageSize != 0 && request.ImageSize < 32)
+        {
+            throw new ArgumentException($"--image-size must be at least 32, or 0 to choose it from the data (got {request.ImageSize})");
+        }
+
+        Pretraining.Resolve(request.Arch, request.Pretrained);
+        if (request.Arch == Architectures.ResNet18 && request.ImageSize % ResNet18Encoder.SizeMultiple != 0)
+        {
+            throw new ArgumentException($"--image-size {request.ImageSize}: the ResNet-18 takes sides that are multiples of {ResNet18Encoder.SizeMultiple} (e.g. 224), or 0 to choose from the data");
+        }
+
+        if (request.HeadOnly && request.Arch != Architectures.ResNet18)
+        {
+            throw new ArgumentException($"--head-only trains the head on a pretrained backbone: it needs --arch {Architectures.ResNet18} (got {request.Arch})");
+        }
+
+        if (request.HeadOnly && request.Training.AutoLearningRate)
+        {
+            throw new ArgumentException("--lr auto sweeps the training loop's steps; --head-only trains its head on cached features instead: give --lr a number");
+        }
+
+        request.Augment.Validate();
+    }
+
+    private ClassificationDataset LoadDataset(ClassifyRequest request)
+    {
+        var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
+        progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
+        var reviewed = dataset.Reviewed();
+        progress.Message($"reviewed: {reviewed.Values.Sum()} images labelled in the daemon's review queue" +
+            (reviewed.Count > 0 ? $" ({string.Join(", ", reviewed.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))})" : ""));
+        foreach (var line in dataset.BalanceLines())
+        {
+            progress.Message("  " + line);
+        }
+
+        return dataset;
+    }
+
+    // The input spec, tensor sets, network (with the init package's or the pretrained weights unless resuming) and loss weight of a run.
+    private (InputSpec Spec, TensorSet Train, TensorSet Validation, TensorSet Test, nn.Module<Tensor, Tensor> Model, string? InitFrom, double PosWeight, Device Device) Prepare(
+        ClassifyRequest request, ClassificationDataset dataset)
+    {
+        var pretrained = Pretraining.Resolve(request.Arch, request.Pretrained);
+        var device = cuda.is_available() ? CUDA : CPU;
+        progress.Message($"device: {(device.type == DeviceType.CUDA ? "cuda" : "cpu")}, {get_num_threads()} CPU threads");
+
+        var channels = request.Channels ?? dataset.DetectChannels();
+        var initPackage = InitPackage(request, channels);
+        var (width, height, resize) = SizeFor(request, dataset);
+        var spec = initPackage is null && pretrained
+            ? ImageNetResNet18.InputSpecFor(channels, width, height, resize)
+            : InputSpecFor(dataset, channels, width, height, resize, initPackage);
+        progress.Message($"input: {spec.Width}x{spec.Height} {spec.Colour}, {spec.Resize}{(request.ImageSize == 0 ? " (from the training images' median size)" : "")}");
+        var train = TensorSet.Build(dataset.In(Splits.Train), spec);
+        var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
+        var test = TensorSet.Build(dataset.In(Splits.Test), spec);
+        manual_seed(request.Training.Seed);
+        var model = Architectures.CreateClassifier(request.Arch, channels, request.WidthMultiplier);
+        string? initFrom = null;
+        if (initPackage is not null && !request.Resume)
+        {
+            try
+            {
+                ModelPackageWriter.LoadWeights(model, initPackage);
+                initFrom = initPackage.Manifest.Version;
+                progress.Message($"init: weights of package {initPackage.Manifest.Version} ({initPackage.Directory})");
+            }
+            catch (ModelPackageException ex) when (request.Init == "auto")
+            {
+                progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
+            }
+        }
+        if (initFrom is null && !request.Resume && pretrained)
+        {
+            ImageNetResNet18.Load(((ResNet18Classifier)model).Backbone, spec);
+            initFrom = Pretraining.ImageNet;
+            progress.Message($"init: ImageNet ResNet-18 ({PretrainedFiles.ResNet18.Name} of {Pretraining.Source}; preprocessing folded into the stem)");
+        }
+        else if (initFrom is null && !request.Resume)
+        {
+            progress.Message("init: from scratch");
+        }
+
+        var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
+        progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
+
+        return (spec, train, validation, test, model, initFrom, posWeight, device);
     }
 
     private ModelPackage? InitPackage(ClassifyRequest request, int channels)

@@ -19,10 +19,11 @@ public static class BenchCommand
         var warmUp = new Option<int>("--warm-up") { Description = "untimed steps first", DefaultValueFactory = _ => 1 };
         var width = new Option<double>("--width") { Description = "width multiplier of the models", DefaultValueFactory = _ => 0.5 };
         var arch = new Option<string[]>("--arch") { Description = "only these architectures (default: all)", AllowMultipleArgumentsPerToken = true };
+        var peak = new Option<double>("--peak-gflops") { Description = "the machine's limit the reached rate is compared with (this 2-core VM: ~190 G multiply-accumulates per second)", DefaultValueFactory = _ => 190 };
         var json = new Option<bool>("--json") { Description = "print a JSON array instead of a table" };
         var export = new Option<string?>("--export-models") { Description = "also write packages for inspectiond bench: the first classifier measured at the first size and the U-Net at the last size (untrained weights)" };
         var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA");
-        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, json, export })
+        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, json, export })
         {
             command.Options.Add(option);
         }
@@ -58,7 +59,7 @@ public static class BenchCommand
                         timings.Add(timing);
                         if (!parse.GetValue(json))
                         {
-                            Console.Out.WriteLine(Row(timing));
+                            Console.Out.WriteLine(Row(timing, parse.GetValue(peak)));
                         }
                     }
                 }
@@ -89,6 +90,6 @@ public static class BenchCommand
         return command;
     }
 
-    private static string Row(TrainingTiming t) => string.Create(CultureInfo.InvariantCulture,
-        $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5} forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.Parameters,9:N0} params");
+    private static string Row(TrainingTiming t, double peakGiga) => string.Create(CultureInfo.InvariantCulture,
+        $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5} forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.Parameters,11:N0} params  {t.TrainingGigaMacsPerImage,6:F2} G/img  {t.GigaMacsPerSecond,6:F1} G/s = {t.GigaMacsPerSecond / peakGiga,4:P0} of {peakGiga}");
 }

@@ -31,7 +31,7 @@ public static class ClassifyCommand
     private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs at most (early stopping may end sooner)", DefaultValueFactory = _ => Defaults.Classifier.Epochs };
     private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => Defaults.Classifier.BatchSize };
     private static readonly Option<string> Optimizer = new("--optimizer") { Description = "adam or sgd (momentum 0.9, Nesterov)", DefaultValueFactory = _ => "adam" };
-    private static readonly Option<double> Lr = new("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => 1e-3 };
+    private static readonly Option<string> Lr = new("--lr") { Description = "Peak learning rate, or auto: the learning-rate range test (trainer lr-find) picks it", DefaultValueFactory = _ => "0.001" };
     private static readonly Option<string> Schedule = new("--schedule") { Description = "Learning-rate schedule: cosine (one-epoch warm-up), step or constant", DefaultValueFactory = _ => "cosine" };
     private static readonly Option<double> ClipNorm = new("--clip-norm") { Description = "Clip gradients to this L2 norm", DefaultValueFactory = _ => 5.0 };
     private static readonly Option<int> Patience = new("--patience") { Description = "Stop after this many epochs without better validation AP (0 = never)", DefaultValueFactory = _ => 6 };
@@ -156,7 +156,8 @@ public static class ClassifyCommand
             Epochs = parse.GetValue(Epochs),
             BatchSize = parse.GetValue(BatchSize),
             Optimizer = parse.GetValue(Optimizer)!,
-            LearningRate = parse.GetValue(Lr),
+            LearningRate = CommonOptions.LearningRate(parse.GetValue(Lr)!) ?? new TrainingOptions().LearningRate,
+            AutoLearningRate = CommonOptions.LearningRate(parse.GetValue(Lr)!) is null,
             Schedule = parse.GetValue(Schedule)!,
             ClipNorm = parse.GetValue(ClipNorm),
             Patience = parse.GetValue(Patience),
@@ -224,6 +225,12 @@ public static class CommonOptions
             return ex is Config.Loading.ConfigException ? Config.Loading.ConfigException.ExitCode : 1;
         }
     }
+
+    /// <summary>Reads <c>--lr</c>: a positive number, or null for <c>auto</c>.</summary>
+    public static double? LearningRate(string text) =>
+        text == "auto" ? null
+        : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var rate) && rate > 0 && double.IsFinite(rate) ? rate
+        : throw new ArgumentException($"--lr must be a positive number or auto (got '{text}')");
 
     /// <summary>Formats a number for messages.</summary>
     public static string F(double value) => value.ToString(CultureInfo.InvariantCulture);

@@ -22,7 +22,7 @@ public static class SegmentCommand
     private static readonly Option<int> BatchSize = new("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => Defaults.Segmenter.BatchSize };
     private static readonly Option<int> ImageSize = new("--image-size") { Description = "Square input size, a multiple of 32", DefaultValueFactory = _ => Defaults.Segmenter.ImageSize };
     private static readonly Option<double> Width = new("--width-multiplier") { Description = "Width multiplier of the decoder (and of the MobileNetV2 encoder)", DefaultValueFactory = _ => Defaults.Segmenter.WidthMultiplier };
-    private static readonly Option<double> LearningRate = new("--lr") { Description = "Peak learning rate (AdamW, cosine decay)", DefaultValueFactory = _ => 3e-3 };
+    private static readonly Option<string> LearningRate = new("--lr") { Description = "Peak learning rate (AdamW, cosine decay), or auto: the learning-rate range test (trainer lr-find) picks it", DefaultValueFactory = _ => "0.003" };
     private static readonly Option<double> MaskThreshold = new("--mask-threshold") { Description = "Mask values above this are foreground (class-coded masks: 0)", DefaultValueFactory = _ => 0 };
     private static readonly Option<double> BceWeight = new("--bce") { Description = "Weight of the BCE term", DefaultValueFactory = _ => 1 };
     private static readonly Option<double> DiceWeight = new("--dice") { Description = "Weight of the soft Dice term", DefaultValueFactory = _ => 1 };
@@ -90,7 +90,8 @@ public static class SegmentCommand
                     {
                         Epochs = parse.GetValue(Epochs),
                         BatchSize = parse.GetValue(BatchSize),
-                        LearningRate = parse.GetValue(LearningRate),
+                        LearningRate = CommonOptions.LearningRate(parse.GetValue(LearningRate)!) ?? SegmenterOptions.DefaultTraining.LearningRate,
+                        AutoLearningRate = CommonOptions.LearningRate(parse.GetValue(LearningRate)!) is null,
                         Seed = parse.GetValue(Seed),
                     },
                     Loss = new SegmentationLossWeights(parse.GetValue(BceWeight), parse.GetValue(DiceWeight), parse.GetValue(IouWeight), parse.GetValue(PositiveWeight) ?? 1),

@@ -46,7 +46,7 @@ public sealed class ConvBn : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var y = bn.forward(conv.forward(input));
+        var y = bn.forward(conv.call(input)); // call, not forward: runs hooks (trainer bench counts multiply-accumulates with them)
         y = _activation switch
         {
             Activation.Relu => nn.functional.relu(y),

@@ -182,7 +182,7 @@ public sealed class MobileNetV2Classifier : nn.Module<Tensor, Tensor>, IOnnxExpo
         using var scope = NewDisposeScope();
         var x = head.forward(encoder.forward(input));
         x = x.mean([2L, 3L]);
-        return fc.forward(dropout.forward(x)).MoveToOuterDisposeScope();
+        return fc.call(dropout.forward(x)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -215,7 +215,7 @@ public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExporta
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        return fc.forward(PooledFeatures(input)).MoveToOuterDisposeScope();
+        return fc.call(PooledFeatures(input)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -98,7 +98,7 @@ public sealed class SmallResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        return fc.forward(features.forward(input).mean([2L, 3L])).MoveToOuterDisposeScope();
+        return fc.call(features.forward(input).mean([2L, 3L])).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

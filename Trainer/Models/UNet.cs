@@ -29,7 +29,7 @@ public sealed class UpBlock : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor input, Tensor skip)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.relu(upBn.forward(up.forward(input)));
+        var x = nn.functional.relu(upBn.forward(up.call(input)));
         return fuse.forward(cat([x, skip], 1)).MoveToOuterDisposeScope();
     }
 
@@ -121,8 +121,8 @@ public sealed class UNet : nn.Module<Tensor, Tensor>, IOnnxExportable
             x = decoder[i].forward(x, features[3 - i]);
         }
 
-        x = nn.functional.relu(finalBn.forward(finalUp.forward(x)));
-        return head.forward(x).MoveToOuterDisposeScope();
+        x = nn.functional.relu(finalBn.forward(finalUp.call(x)));
+        return head.call(x).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -6,6 +6,7 @@ using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
 using Inspection.Trainer.Pretrained;
+using Inspection.Trainer.Reports;
 using Inspection.Trainer.Training;
 
 namespace Inspection.Trainer.Segmenter;
@@ -90,6 +91,25 @@ public static class SegmenterRun
     /// <summary>Loads the dataset named in the request and runs.</summary>
     public static SegmentOutcome Run(SegmentRequest request, ITrainingProgress progress)
     {
+        using var data = Load(request, progress);
+        return Run(data, request, progress);
+    }
+
+    /// <summary>
+    /// The learning-rate range test (<c>trainer lr-find</c>) on the network and data a run with <paramref name="request"/>
+    /// would train; nothing is written.
+    /// </summary>
+    public static LrFindResult FindLearningRate(SegmentRequest request, LrFindOptions sweep, ITrainingProgress progress)
+    {
+        request.Options.Training.Validate();
+        using var data = Load(request, progress);
+        using var task = SegmenterTask.Create(data, SegmenterTask.WithLossFromMasks(data, request.Options, progress), request.InitFrom);
+        using var model = task.Model;
+        return new TrainingLoop(request.Options.Training, progress).FindLearningRate(task, sweep);
+    }
+
+    private static SegmentationDataset Load(SegmentRequest request, ITrainingProgress progress)
+    {
         var options = request.Options;
         var load = new SegmentationLoadOptions
         {
@@ -102,10 +122,10 @@ public static class SegmenterRun
             TestFraction = request.TestFraction,
             Limit = request.Limit,
         };
-        using var data = SegmentationDataset.Load(request.Data, load, w => progress.Message($"warning: {w}"));
+        var data = SegmentationDataset.Load(request.Data, load, w => progress.Message($"warning: {w}"));
         progress.Message($"data: {data.Scan.Root} ({data.Scan.Layout} layout, {data.Samples.Count} pairs, split {data.SplitSource}: " +
             $"{data.In(Splits.Train).Count} train / {data.In(Splits.Validation).Count} validation / {data.In(Splits.Test).Count} test)");
-        return Run(data, request, progress);
+        return data;
     }
 
     /// <summary>Runs on an already loaded dataset.</summary>
@@ -114,6 +134,11 @@ public static class SegmenterRun
         var options = request.Options;
         var (runDirectory, version) = RunFolder.Open(request.ModelsDirectory, ModelTasks.Segmenter, request.Version, request.Resume, request, progress);
         var training = SegmenterTask.Train(data, options, request.InitFrom, progress, RunFolder.Checkpoint(runDirectory), request.Resume);
+        if (training.Search is not null)
+        {
+            LrFindPlot.Write(Path.Combine(runDirectory, "lr-find.png"), training.Search);
+        }
+
         var content = new PackageContent
         {
             Task = ModelTasks.Segmenter,
@@ -171,6 +196,8 @@ public static class SegmenterRun
                 ["images_per_second"] = training.ImagesPerSecond,
                 ["epochs"] = training.History.Count,
                 ["best_epoch"] = training.BestEpoch,
+                ["learning_rate"] = training.LearningRate,
+                ["learning_rate_found"] = options.Training.AutoLearningRate ? 1 : 0,
                 ["width_multiplier"] = options.WidthMultiplier,
             },
         };

@@ -58,7 +58,16 @@ public sealed record SegmenterOptions
 }
 
 /// <summary>The trained network (best validation epoch), its history and the loss it was trained with.</summary>
-public sealed record SegmenterTraining(UNet Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond, SegmentationLossWeights Loss);
+/// <param name="Model">The network, with the best epoch's weights.</param>
+/// <param name="Input">Its input spec.</param>
+/// <param name="History">Epoch records.</param>
+/// <param name="BestEpoch">The epoch kept.</param>
+/// <param name="ImagesPerSecond">Training throughput over all steps.</param>
+/// <param name="Loss">The loss weights it was trained with.</param>
+/// <param name="LearningRate">The peak learning rate used (given, or found with <c>--lr auto</c>).</param>
+/// <param name="Search">The learning-rate sweep of <c>--lr auto</c> (null without it, or when resumed after it).</param>
+public sealed record SegmenterTraining(UNet Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond,
+    SegmentationLossWeights Loss, double LearningRate, LrFindResult? Search);
 
 /// <summary>
 /// The segmenter's part of <see cref="TrainingLoop"/>: <see cref="UNet"/> with the weighted BCE/Dice/IoU loss
@@ -196,17 +205,24 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
         return new SegmenterTask(model, input, data, options, initialWeights is not null, pretrained && initialWeights is null);
     }
 
+    /// <summary>The options with the BCE positive weight derived from the training masks, when asked (and said).</summary>
+    public static SegmenterOptions WithLossFromMasks(SegmentationDataset data, SegmenterOptions options, ITrainingProgress progress)
+    {
+        if (!options.PositiveWeightFromMasks)
+        {
+            return options;
+        }
+
+        var (weight, fraction) = SegmentationLoss.DerivePositiveWeight(data.In(Splits.Train).Select(s => s.Mask));
+        progress.Message(FormattableString.Invariant($"loss: foreground pixels {fraction:P2} of the training masks -> BCE pos_weight {weight:F2} = sqrt(background/foreground), at most {SegmentationLoss.MaxPositiveWeight}"));
+        return options with { Loss = options.Loss with { PositiveWeight = weight } };
+    }
+
     /// <summary>Trains with <see cref="TrainingLoop"/> and returns the best-validation model (in eval mode).</summary>
     public static SegmenterTraining Train(SegmentationDataset data, SegmenterOptions options, ModelPackage? initialWeights, ITrainingProgress progress,
         string checkpointDirectory, bool resume)
     {
-        if (options.PositiveWeightFromMasks)
-        {
-            var (weight, fraction) = SegmentationLoss.DerivePositiveWeight(data.In(Splits.Train).Select(s => s.Mask));
-            options = options with { Loss = options.Loss with { PositiveWeight = weight } };
-            progress.Message(FormattableString.Invariant($"loss: foreground pixels {fraction:P2} of the training masks -> BCE pos_weight {weight:F2} = sqrt(background/foreground), at most {SegmentationLoss.MaxPositiveWeight}"));
-        }
-
+        options = WithLossFromMasks(data, options, progress);
         using var task = Create(data, options, initialWeights);
         var model = (UNet)task.Model;
         var o = options.Training;
@@ -214,7 +230,7 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
         progress.Message(FormattableString.Invariant(
             $"segmenter: {options.Arch} x{options.WidthMultiplier} {options.ImageSize}x{options.ImageSize}x{task.Input.Channels}, {model.parameters().Sum(p => p.numel()):N0} parameters, init {init}; {task.TrainCount} training, {task._validation.Count} validation images; {o.Epochs} epochs, batch {o.BatchSize}, loss {options.Loss}"));
         var result = new TrainingLoop(o, progress).Train(task, checkpointDirectory, resume);
-        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond, options.Loss);
+        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond, options.Loss, result.LearningRate, result.Search);
     }
 
     /// <inheritdoc />

@@ -104,7 +104,7 @@ public static class HeadOnlyTraining
 
         best!.Values.ToList().ForEach(t => t.Dispose());
         progress.Message($"head-only: features {featureSeconds:F1} s, head {started.Elapsed.TotalSeconds - featureSeconds:F1} s; head of epoch {bestEpoch} kept (validation AP {bestAp:F4})");
-        return new TrainingResult(history, bestEpoch, started.Elapsed.TotalSeconds, (double)train.Count * passes / Math.Max(1e-9, featureSeconds));
+        return new TrainingResult(history, bestEpoch, started.Elapsed.TotalSeconds, (double)train.Count * passes / Math.Max(1e-9, featureSeconds), options.LearningRate, null);
     }
 
     private static Tensor Features(IHasBackbone model, TensorSet set, int batchSize, Augmenter? augmenter, int pass, Device device)

@@ -16,7 +16,9 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// <param name="BestEpoch">Epoch whose weights the model now holds.</param>
 /// <param name="TrainSeconds">Seconds spent in training steps (this process).</param>
 /// <param name="ImagesPerSecond">Images per second over those steps.</param>
-public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond);
+/// <param name="LearningRate">The peak learning rate used (found by the sweep with <see cref="TrainingOptions.AutoLearningRate"/>).</param>
+/// <param name="Search">The sweep run for <see cref="TrainingOptions.AutoLearningRate"/> (null without it, or when resumed after it).</param>
+public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond, double LearningRate, LrFindResult? Search);
 
 /// <summary>
 /// The one training loop of the classifier and the segmenter. Each epoch: shuffled mini-batches (the last partial one
@@ -26,7 +28,7 @@ public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int Best
 /// run); then the task's validation. The weights of the epoch with the best validation score are kept, and a checkpoint
 /// after every epoch lets <c>--resume</c> continue where a run stopped.
 /// </summary>
-public sealed class TrainingLoop
+public sealed partial class TrainingLoop
 {
 
     private const string CheckpointModel = "model.bin";
@@ -36,7 +38,7 @@ public sealed class TrainingLoop
     private const int MaxWarmupSteps = 50;
     private static readonly JsonSerializerOptions StateJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
     private readonly ITrainingProgress _progress;
-    private readonly TrainingOptions _options;
+    private TrainingOptions _options;
 
     /// <summary>A loop with these settings, reporting to <paramref name="progress"/>.</summary>
     public TrainingLoop(TrainingOptions options, ITrainingProgress progress)
@@ -60,8 +62,21 @@ public sealed class TrainingLoop
             _progress.Message($"resumed from {checkpointDir} after epoch {state.Epoch} (best epoch {state.BestEpoch})");
         }
 
+        LrFindResult? search = null;
+        if (_options.AutoLearningRate)
+        {
+            if (state.FoundLearningRate is null)
+            {
+                search = FindLearningRate(task, new LrFindOptions());
+                state.FoundLearningRate = search.Suggested;
+                _progress.Message("lr-find: " + search);
+            }
+
+            _options = _options with { LearningRate = state.FoundLearningRate.Value };
+        }
+
         _progress.Message(FormattableString.Invariant(
-            $"optimizer: {optimizer.GetType().Name}, peak lr {_options.LearningRate}, {_options.Schedule} schedule{(_options.Optimizer == "sgd" ? $", momentum {_options.Momentum} (Nesterov)" : "")}{GroupSummary(groups)}"));
+            $"optimizer: {optimizer.GetType().Name}, peak lr {_options.LearningRate}{(_options.AutoLearningRate ? " (found)" : "")}, {_options.Schedule} schedule{(_options.Optimizer == "sgd" ? $", momentum {_options.Momentum} (Nesterov)" : "")}{GroupSummary(groups)}"));
 
         var steps = Math.Max(1, task.TrainCount / _options.BatchSize);
         var stopwatch = new Stopwatch();
@@ -152,7 +167,7 @@ public sealed class TrainingLoop
         }
 
         var trainSeconds = stopwatch.Elapsed.TotalSeconds;
-        return new TrainingResult(state.History, state.BestEpoch, trainSeconds, images / Math.Max(1e-9, trainSeconds));
+        return new TrainingResult(state.History, state.BestEpoch, trainSeconds, images / Math.Max(1e-9, trainSeconds), _options.LearningRate, search);
     }
 
     /// <summary>The schedule's learning rate (before the guard's halvings) at <paramref name="step"/> of <paramref name="epoch"/>.</summary>
@@ -269,6 +284,8 @@ public sealed class TrainingLoop
         public double BestScore { get; set; }
 
         public double LearningRateScale { get; set; } = 1;
+
+        public double? FoundLearningRate { get; set; }
 
         public List<EpochRecord> History { get; set; } = [];
     }

@@ -18,6 +18,9 @@ public sealed record TrainingOptions
     /// <summary>Peak learning rate (of parameter groups with factor 1).</summary>
     public double LearningRate { get; init; } = 1e-3;
 
+    /// <summary>Find the peak learning rate with the range test (<c>--lr auto</c>) before training; <see cref="LearningRate"/> is then unused.</summary>
+    public bool AutoLearningRate { get; init; }
+
     /// <summary>SGD momentum.</summary>
     public double Momentum { get; init; } = 0.9;
 

@@ -33,7 +33,8 @@ public sealed class ConsoleSecurityTests
         using var temp = new TempDirectory("console-auth");
         await using var broker = new TestBroker();
         await broker.StartAsync();
-        var daemon = new DaemonUnderTest(temp, broker.Port);
+        // A camera whose URI holds a password (nothing listens there: it keeps failing, with errors that name the source).
+        var daemon = new DaemonUnderTest(temp, broker.Port, new CameraOptions { Id = "gate", Source = "rtsp://admin:s3cret-cam@127.0.0.1:9/stream" });
         await using var _ = daemon;
         File.WriteAllText(temp.Combine("console.password"), "s3cret\n");
         daemon.Options.Http = new HttpOptions { Listen = "0.0.0.0:0", PasswordFile = temp.Combine("console.password") };
@@ -56,6 +57,13 @@ public sealed class ConsoleSecurityTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/cameras")).StatusCode);
         var page = await http.GetAsync("/");
         Assert.DoesNotContain("s3cret", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await Task.Delay(500);
+        foreach (var path in new[] { "/api/cameras", "/api/stats", "/metrics", "/app.js" })
+        {
+            Assert.DoesNotContain("s3cret", await http.GetStringAsync(path), StringComparison.Ordinal);
+        }
+
+        Assert.Contains("rtsp://admin:***@127.0.0.1:9/stream", await http.GetStringAsync("/api/cameras"), StringComparison.Ordinal);
         var cookie = page.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(ConsoleServer.CsrfCookie, StringComparison.Ordinal));
         var token = cookie.Split(';')[0].Split('=')[1];
 
@@ -66,6 +74,33 @@ public sealed class ConsoleSecurityTests
         Assert.Equal(HttpStatusCode.NotFound, (await PostAsync(http, "/api/review/x/good", token, token)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(http, "/api/review/x/good", token, token, origin: "http://evil.example")).StatusCode);
         Assert.Contains(log.Logger.Lines, m => m.Contains("console refused 403 POST /api/review/x/good", StringComparison.Ordinal) && m.Contains("evil.example", StringComparison.Ordinal));
+    }
+
+    [RequiresToolFact("openssl")]
+    public async Task With_a_certificate_the_console_speaks_https_only_and_its_csrf_cookie_is_secure()
+    {
+        using var temp = new TempDirectory("console-tls");
+        Tools.RunIn(temp.Path, TimeSpan.FromMinutes(1), "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "console.key", "-out", "console.pem", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1");
+        await using var broker = new TestBroker();
+        await broker.StartAsync();
+        var daemon = new DaemonUnderTest(temp, broker.Port);
+        await using var _ = daemon;
+        daemon.Options.Http = new HttpOptions { Listen = "127.0.0.1:0", TlsCertFile = temp.Combine("console.pem"), TlsKeyFile = temp.Combine("console.key") };
+        TinyOnnx.WriteCurrent(daemon.ModelsDir, "v1");
+        await daemon.StartAsync();
+        var url = daemon.Host!.Services.GetRequiredService<ConsoleServer>().Url!;
+        Assert.StartsWith("https://127.0.0.1:", url, StringComparison.Ordinal);
+
+        using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(temp.Combine("console.pem")));
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert?.Thumbprint == certificate.Thumbprint };
+        using var https = new HttpClient(handler) { BaseAddress = new Uri(url) };
+        Assert.Equal("ok\n", await https.GetStringAsync("/healthz"));
+        var page = await https.GetAsync("/");
+        Assert.Contains("secure", page.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
+
+        using var plain = new HttpClient { BaseAddress = new Uri(url.Replace("https://", "http://", StringComparison.Ordinal)) };
+        await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetStringAsync("/healthz"));
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string path, string cookie, string header, string? origin = null)

@@ -215,6 +215,25 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
     }
 
     [Fact]
+    public void Lr_auto_finds_the_rate_trains_with_it_and_records_it()
+    {
+        using var dir = new TempDirectory("lr-auto");
+        var progress = new RecordingProgress();
+        var request = Request(trained.Data, dir.Combine("models"), epochs: 1);
+
+        var result = new ClassifierRun(progress).Run(request with { Training = request.Training with { AutoLearningRate = true }, Force = true });
+
+        var found = progress.Messages.Single(m => m.StartsWith("lr-find: suggested learning rate", StringComparison.Ordinal));
+        var training = ModelPackage.Open(result.PackageDirectory).Manifest.Metrics["training"];
+        Assert.Equal(1, training["learning_rate_found"]);
+        Assert.Contains(FormattableString.Invariant($"suggested learning rate {training["learning_rate"]:G3}"), found, StringComparison.Ordinal);
+        Assert.InRange(training["learning_rate"], 1e-7, 10);
+        Assert.Contains(progress.Messages, m => m.StartsWith(FormattableString.Invariant($"optimizer: Adam, peak lr {training["learning_rate"]} (found)"), StringComparison.Ordinal));
+        Assert.True(double.IsFinite(progress.Epochs.Single().TrainLoss));
+        Assert.True(new FileInfo(Path.Combine(result.RunDirectory, "lr-find.png")).Length > 0);
+    }
+
+    [Fact]
     public void Bad_input_gives_a_clear_error_and_a_non_zero_exit()
     {
         using var dir = new TempDirectory("bad");
