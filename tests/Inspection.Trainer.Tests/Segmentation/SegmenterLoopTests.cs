@@ -14,7 +14,7 @@ public sealed class SegmenterLoopTests
     {
         if (!Directory.Exists(dir.Combine("data")))
         {
-            AerialScenes.WriteDataset(dir.Combine("data"), 20, 64, seed: 5);
+            AerialScenes.WriteDataset(dir.Combine("data"), 32, 64, seed: 5); // enough training pairs (hash split) for five steps an epoch
         }
 
         return new SegmentRequest
