@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: installs what is missing, builds, trains small demo models on first start
 # (trainer quickstart into artifacts/demo/models) and starts `inspectiond demo`: an in-process MQTT broker on
-# 127.0.0.1:1883, a synthetic camera, results on inspection/demo/#. Extra arguments go to `inspectiond demo`.
+# 127.0.0.1:1883, a synthetic camera, results on inspection/demo/#, the operator console on http://127.0.0.1:8080/
+# (the URL is printed; `--http ADDRESS:PORT` moves it, `--cameras 2` adds a camera). Extra arguments go to `inspectiond demo`.
 set -euo pipefail
 cd "$(dirname "$0")"
 bash build/setup.sh

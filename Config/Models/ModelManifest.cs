@@ -165,6 +165,13 @@ public sealed record OutputSpec
 
     /// <summary>What the output's numbers are; Inspection.Inference turns each kind into a defect probability.</summary>
     public OutputKind Kind { get; init; } = OutputKind.Logit;
+
+    /// <summary>
+    /// Classifier only, optional: name of a second ONNX output, the class activation map [N,1,h,w] at the feature map's
+    /// low resolution: the head's logit at each position (their mean is the image's logit), showing where the network
+    /// saw a defect. Null (packages written before it, segmenters): no such output.
+    /// </summary>
+    public string? Cam { get; init; }
 }
 
 /// <summary>

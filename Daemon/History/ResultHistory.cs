@@ -215,9 +215,9 @@ public sealed partial class ResultHistory : DaemonWorker
     {
         var names = paths.Select(System.IO.Path.GetFileName).ToList();
         Execute(c, "INSERT OR REPLACE INTO snapshots (id, frame, mask, heatmap) VALUES ($id, $frame, $mask, $heatmap)",
-            ("$id", id), ("$frame", names.FirstOrDefault(n => n!.EndsWith(SnapshotWriter.FrameSuffix, StringComparison.Ordinal))),
-            ("$mask", names.FirstOrDefault(n => n!.EndsWith(SnapshotWriter.MaskSuffix, StringComparison.Ordinal))),
-            ("$heatmap", names.FirstOrDefault(n => !n!.EndsWith(SnapshotWriter.FrameSuffix, StringComparison.Ordinal) && !n.EndsWith(SnapshotWriter.MaskSuffix, StringComparison.Ordinal))));
+            ("$id", id), ("$frame", names.FirstOrDefault(n => n == id + SnapshotWriter.FrameSuffix)),
+            ("$mask", names.FirstOrDefault(n => n == id + SnapshotWriter.MaskSuffix)),
+            ("$heatmap", names.FirstOrDefault(n => n == id + SnapshotWriter.ExplainSuffix)));
     }
 
     // After a crash or a retention pass made while the daemon was down, the folder is the truth.

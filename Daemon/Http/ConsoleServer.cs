@@ -79,6 +79,19 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             return;
         }
 
+        X509Certificate2? certificate = null;
+        if (Tls)
+        {
+            try
+            {
+                certificate = X509Certificate2.CreateFromPemFile(_options.Http.TlsCertFile, _options.Http.TlsKeyFile);
+            }
+            catch (CryptographicException ex)
+            {
+                throw new ConfigException([new ConfigError("Http:TlsCertFile", $"'{_options.Http.TlsCertFile}' with key '{_options.Http.TlsKeyFile}' is not a usable PEM certificate and key: {ex.Message}")]);
+            }
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
@@ -86,9 +99,9 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             k.AddServerHeader = false;
             k.Listen(endpoint, listen =>
             {
-                if (Tls)
+                if (certificate is not null)
                 {
-                    listen.UseHttps(X509Certificate2.CreateFromPemFile(_options.Http.TlsCertFile, _options.Http.TlsKeyFile));
+                    listen.UseHttps(certificate);
                 }
             });
         });

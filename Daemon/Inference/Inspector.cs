@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Results;
+using Inspection.Daemon.Snapshots;
 using Inspection.Inference;
 using Inspection.Inference.Postprocessing;
 using Inspection.Inference.Preprocessing;
@@ -28,6 +29,10 @@ public sealed class InspectionOutcome
     public Mat? Mask { get; init; }
 
     public required StageLatency Latency { get; init; }
+
+    /// <summary>The classifier's class activation map for a defect, when its package has one (values owned by the
+    /// <see cref="Inspector"/>, valid until its next call); else null.</summary>
+    public ClassActivationMap? Cam { get; init; }
 }
 
 /// <summary>Runs the classifier and, unless the frame is confidently good, the segmenter on one image. One instance per
@@ -61,6 +66,9 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
             var classified = Stopwatch.GetTimestamp();
             var score = ModelOutputs.Probability(buffers.ClassifierOutput, set.Classifier.Manifest.Output.Kind);
             var threshold = store.ThresholdFor(camera, set);
+            var cam = score >= threshold && buffers.ClassifierCam is { } values
+                ? new ClassActivationMap(values, (int)set.Classifier.CamShape![3], (int)set.Classifier.CamShape[2], set.Classifier.Manifest.Input)
+                : null;
             var models = new ResultModels(set.Classifier.Manifest.Version, set.Segmenter.Manifest.Version);
 
             var skip = !forceSegmentation && pipeline.SkipSegmentationWhenGood && score < pipeline.SkipSegmentationBelow * threshold;
@@ -71,6 +79,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                     Score = score,
                     Threshold = threshold,
                     Models = models,
+                    Cam = cam,
                     Latency = new StageLatency(Ms(start, preprocessed), Ms(preprocessed, classified), 0, 0, Ms(start, classified)),
                 };
             }
@@ -100,6 +109,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                 Threshold = threshold,
                 Models = models,
                 Mask = mask,
+                Cam = cam,
                 Segmentation = segmentation,
                 Latency = new StageLatency(
                     Ms(start, preprocessed) + Ms(classified, segPreprocessed),

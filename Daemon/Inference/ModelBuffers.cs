@@ -22,6 +22,9 @@ public sealed class ModelBuffers : IDisposable
 
     public float[] ClassifierOutput => _classifier.Output;
 
+    /// <summary>The classifier's class activation map of the last run, when its package has one; else null.</summary>
+    public float[]? ClassifierCam => _classifier.Cam;
+
     public float[] SegmenterInput => _segmenter.Input;
 
     public float[] SegmenterOutput => _segmenter.Output;

@@ -17,13 +17,20 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
         var outcome = _inspector.Inspect(image, camera, forceSegmentation);
         var id = Guid.CreateVersion7().ToString("N");
         string? maskFile = null;
+        string? explainFile = null;
         var review = snapshots?.ReviewReason(outcome.Score, outcome.Threshold);
         if (snapshots is { Enabled: true } && (outcome.Defect || review is not null || snapshots.SampleGood()))
         {
-            maskFile = snapshots.Enqueue(new Snapshot(id, image.Clone(), outcome.Mask?.Clone())
+            var snapshot = new Snapshot(id, image.Clone(), outcome.Mask?.Clone())
             {
                 Review = review is null ? null : new ReviewNote(camera, outcome.Score, outcome.Threshold, capturedAt, review),
-            });
+                Explain = outcome.Cam is { } cam ? cam with { Values = cam.Values.ToArray() } : null,
+            };
+            if (snapshots.TryEnqueue(snapshot))
+            {
+                maskFile = outcome.Mask is null ? null : id + SnapshotWriter.MaskSuffix;
+                explainFile = outcome.Cam is null ? null : id + SnapshotWriter.ExplainSuffix;
+            }
         }
 
         return new InspectionResult
@@ -41,6 +48,7 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
             Models = outcome.Models,
             Segmentation = outcome.Segmentation is null ? null : outcome.Segmentation with { Mask = maskFile },
             LatencyMs = outcome.Latency,
+            Explain = explainFile,
         };
     }
 

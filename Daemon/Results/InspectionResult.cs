@@ -39,6 +39,10 @@ public sealed record InspectionResult
 
     public required StageLatency LatencyMs { get; init; }
 
+    /// <summary>Snapshot file name of the heat-map overlay (the classifier's class activation map over the frame) of a
+    /// defect, when its snapshot was saved and the classifier package has that output; else null.</summary>
+    public string? Explain { get; init; }
+
     /// <summary>The camera's active tampering alarm (<c>covered</c>, <c>defocused</c>, <c>moved</c>) while it lasts, else null.</summary>
     public string? Alarm { get; init; }
 }

@@ -1,6 +1,8 @@
 using System.Threading.Channels;
+using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Hosting;
+using Inspection.Inference.Postprocessing;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
 using LogLevel = Microsoft.Extensions.Logging.LogLevel;
@@ -19,12 +21,18 @@ public sealed class Snapshot(string id, Mat frame, Mat? mask) : IDisposable
     /// <summary>Set when the frame also goes to the review queue (why, and what the model said).</summary>
     public ReviewNote? Review { get; init; }
 
+    /// <summary>The classifier's class activation map, for a defect frame whose classifier package has one: drawn as <c>{id}.explain.jpg</c>.</summary>
+    public ClassActivationMap? Explain { get; init; }
+
     public void Dispose()
     {
         Frame.Dispose();
         Mask?.Dispose();
     }
 }
+
+/// <summary>A classifier's class activation map (h×w logits, row-major) and the input spec it was computed for.</summary>
+public sealed record ClassActivationMap(float[] Values, int Width, int Height, InputSpec Input);
 
 /// <summary>Why a frame is kept for review, with what the model said about it.</summary>
 public sealed record ReviewNote(string Camera, double Score, double Threshold, DateTimeOffset CapturedAt, string Reason);
@@ -38,6 +46,7 @@ public sealed partial class SnapshotWriter : DaemonWorker
 {
     public const string FrameSuffix = ".jpg";
     public const string MaskSuffix = ".mask.png";
+    public const string ExplainSuffix = ".explain.jpg";
     private readonly SnapshotsOptions _options;
     private readonly TimeProvider _time;
     private readonly Channel<Snapshot> _queue;
@@ -86,15 +95,18 @@ public sealed partial class SnapshotWriter : DaemonWorker
     public bool SampleGood() => Enabled && _options.GoodSampleRate > 0 && Random.Shared.NextDouble() < _options.GoodSampleRate;
 
     /// <summary>Queues a snapshot; returns the mask overlay's file name (for the result's <c>mask</c> field), or null.</summary>
-    public string? Enqueue(Snapshot snapshot)
+    public string? Enqueue(Snapshot snapshot) => TryEnqueue(snapshot) && snapshot.Mask is not null ? snapshot.Id + MaskSuffix : null;
+
+    /// <summary>Queues a snapshot; false (and the snapshot disposed) when snapshots are off or the queue is full.</summary>
+    public bool TryEnqueue(Snapshot snapshot)
     {
         if (!Enabled || !_queue.Writer.TryWrite(snapshot))
         {
             snapshot.Dispose();
-            return null;
+            return false;
         }
 
-        return snapshot.Mask is null ? null : snapshot.Id + MaskSuffix;
+        return true;
     }
 
     /// <summary>No more snapshots; the queue is written out and the worker stops.</summary>
@@ -131,6 +143,14 @@ public sealed partial class SnapshotWriter : DaemonWorker
                 var maskPath = Path.Combine(_options.Directory, snapshot.Id + MaskSuffix);
                 paths.Add(maskPath);
                 bytes += Save(maskPath, overlay);
+            }
+
+            if (snapshot.Explain is { } cam)
+            {
+                using var heat = HeatMap.Overlay(snapshot.Frame, cam.Values, cam.Width, cam.Height, cam.Input);
+                var explainPath = Path.Combine(_options.Directory, snapshot.Id + ExplainSuffix);
+                paths.Add(explainPath);
+                bytes += Save(explainPath, heat, new ImageEncodingParam(ImwriteFlags.JpegQuality, 90));
             }
 
             Track([.. paths], bytes, _time.GetUtcNow());

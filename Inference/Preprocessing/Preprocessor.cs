@@ -130,13 +130,20 @@ public sealed class Preprocessor : IDisposable
         }
 
         // letterbox: keep the aspect ratio, centre on a black canvas.
-        var scale = Math.Min((double)_spec.Width / _converted.Cols, (double)_spec.Height / _converted.Rows);
-        var w = Math.Max(1, (int)Math.Round(_converted.Cols * scale));
-        var h = Math.Max(1, (int)Math.Round(_converted.Rows * scale));
+        var content = LetterboxContent(_converted.Cols, _converted.Rows, _spec);
         _canvas.SetTo(Scalar.All(0));
-        using var roi = new Mat(_canvas, new Rect((_spec.Width - w) / 2, (_spec.Height - h) / 2, w, h));
-        Cv2.Resize(_converted, roi, new Size(w, h), 0, 0, InterpolationFlags.Area);
+        using var roi = new Mat(_canvas, content);
+        Cv2.Resize(_converted, roi, content.Size, 0, 0, InterpolationFlags.Area);
         _canvas.CopyTo(_resized);
+    }
+
+    /// <summary>Where an image of <paramref name="width"/>×<paramref name="height"/> lies on a letterboxed input canvas.</summary>
+    public static Rect LetterboxContent(int width, int height, InputSpec spec)
+    {
+        var scale = Math.Min((double)spec.Width / width, (double)spec.Height / height);
+        var w = Math.Max(1, (int)Math.Round(width * scale));
+        var h = Math.Max(1, (int)Math.Round(height * scale));
+        return new Rect((spec.Width - w) / 2, (spec.Height - h) / 2, w, h);
     }
 
     private unsafe void WritePlanes(Span<float> destination)

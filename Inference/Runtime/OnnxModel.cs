@@ -11,15 +11,16 @@ namespace Inspection.Inference;
 /// (<see cref="OnnxRunner"/>).</summary>
 public sealed class OnnxModel : IDisposable
 {
-    private OnnxModel(ModelPackage package, InferenceSession session, string provider, long[] inputShape, long[] outputShape)
+    private OnnxModel(ModelPackage package, InferenceSession session, string provider, long[] inputShape, long[] outputShape, long[]? camShape)
     {
         Package = package;
         Session = session;
         Provider = provider;
         InputShape = inputShape;
         OutputShape = outputShape;
+        CamShape = camShape;
         InputNames = [session.InputNames[0]];
-        OutputNames = [session.OutputNames[0]];
+        OutputNames = camShape is null ? [session.OutputNames[0]] : [session.OutputNames[0], package.Manifest.Output.Cam!];
     }
 
     /// <summary>The package the session was created from.</summary>
@@ -43,7 +44,10 @@ public sealed class OnnxModel : IDisposable
     /// <summary>The ONNX input name, as the array Run takes.</summary>
     public string[] InputNames { get; }
 
-    /// <summary>The ONNX output name, as the array Run takes.</summary>
+    /// <summary>Shape of the class activation map for one image, [1, 1, h, w], when the manifest names one; else null.</summary>
+    public long[]? CamShape { get; }
+
+    /// <summary>The ONNX output names, as the array Run takes: the output, then the class activation map if any.</summary>
     public string[] OutputNames { get; }
 
     /// <summary>Creates the session, refusing a package whose ONNX input does not have the manifest's shape or whose
@@ -93,7 +97,7 @@ public sealed class OnnxModel : IDisposable
                 ? implied
                 : outputDims.Select((d, i) => d > 0 ? d : i < implied.Length ? implied[i] : 1L).ToArray();
             CheckOutput(package, outputShape);
-            return new OnnxModel(package, session, provider, expected.Select(d => (long)d).ToArray(), outputShape);
+            return new OnnxModel(package, session, provider, expected.Select(d => (long)d).ToArray(), outputShape, CamShapeOf(package, session));
         }
         catch
         {
@@ -106,6 +110,29 @@ public sealed class OnnxModel : IDisposable
     {
         var perSample = ModelOutputs.ValuesPerSample(manifest.Output.Kind);
         return manifest.Task == ModelTasks.Segmenter ? [1, perSample, manifest.Input.Height, manifest.Input.Width] : [1, perSample];
+    }
+
+    // An optional class activation map (classifier packages that name one): one plane at the feature map's resolution.
+    private static long[]? CamShapeOf(ModelPackage package, InferenceSession session)
+    {
+        if (package.Manifest.Output.Cam is not { } name)
+        {
+            return null;
+        }
+
+        if (package.Manifest.Task != ModelTasks.Classifier || !session.OutputMetadata.TryGetValue(name, out var cam))
+        {
+            throw new ModelPackageException(
+                $"{package.OnnxPath}: the manifest names a class activation map output '{name}' but the {package.Manifest.Task}'s graph has no such output (outputs: {string.Join(", ", session.OutputNames)}); refusing the package");
+        }
+
+        var dims = cam.Dimensions;
+        if (dims.Length != 4 || dims[1] != 1 || dims[2] <= 0 || dims[3] <= 0)
+        {
+            throw new ModelPackageException($"{package.OnnxPath}: class activation map output '{name}' is [{string.Join(",", dims)}], not [N,1,h,w]; refusing the package");
+        }
+
+        return [1, 1, dims[2], dims[3]];
     }
 
     // The output kind fixes how many values per image (classifier) or planes per pixel (segmenter) there are.
@@ -135,6 +162,9 @@ public sealed class OnnxModel : IDisposable
             runner.Run();
         }
     }
+
+    /// <summary>Floats in one image's class activation map (0 without one).</summary>
+    public long CamLength => CamShape?.Aggregate(1L, (a, b) => a * b) ?? 0;
 
     /// <summary>Floats in one image's output.</summary>
     public long OutputLength => OutputShape.Aggregate(1L, (a, b) => a * b);

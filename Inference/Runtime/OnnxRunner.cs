@@ -23,6 +23,11 @@ public sealed class OnnxRunner : IDisposable
         Output = new float[model.OutputLength];
         _in = [OrtValue.CreateTensorValueFromMemory(Input, model.InputShape)];
         _out = [OrtValue.CreateTensorValueFromMemory(Output, model.OutputShape)];
+        if (model.CamShape is { } camShape)
+        {
+            Cam = new float[model.CamLength];
+            _out = [.. _out, OrtValue.CreateTensorValueFromMemory(Cam, camShape)];
+        }
     }
 
     /// <summary>The model this runs.</summary>
@@ -33,6 +38,9 @@ public sealed class OnnxRunner : IDisposable
 
     /// <summary>The raw output of the last <see cref="Run"/>.</summary>
     public float[] Output { get; }
+
+    /// <summary>The class activation map of the last <see cref="Run"/> (h×w logits, row-major), when the package has one; else null.</summary>
+    public float[]? Cam { get; }
 
     /// <summary>Runs the model on <see cref="Input"/> into <see cref="Output"/>; an ONNX Runtime error becomes a
     /// <see cref="ModelPackageException"/> naming the package.</summary>
@@ -60,7 +68,11 @@ public sealed class OnnxRunner : IDisposable
     public void Dispose()
     {
         _in[0].Dispose();
-        _out[0].Dispose();
+        foreach (var value in _out)
+        {
+            value.Dispose();
+        }
+
         _runOptions.Dispose();
     }
 }

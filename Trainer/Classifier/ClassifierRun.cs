@@ -118,6 +118,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             Task = ModelTasks.Classifier,
             Arch = request.Arch,
             Input = spec,
+            Output = new OutputSpec { Cam = model is IPooledClassifier ? PooledClassifier.CamOutput : null },
             Threshold = new ThresholdSpec { Value = 0.5 },
             Training = new TrainingSpec
             {

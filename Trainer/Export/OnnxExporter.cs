@@ -10,7 +10,11 @@ namespace Inspection.Trainer.Export;
 /// <param name="MaxAbsDifference">Largest |ONNX Runtime − TorchSharp| over the parity inputs.</param>
 /// <param name="OutputShape">Output shape for one sample (batch axis excluded).</param>
 /// <param name="OpCounts">Nodes by op type.</param>
-public sealed record OnnxExport(byte[] Onnx, double MaxAbsDifference, long[] OutputShape, IReadOnlyDictionary<string, int> OpCounts);
+public sealed record OnnxExport(byte[] Onnx, double MaxAbsDifference, long[] OutputShape, IReadOnlyDictionary<string, int> OpCounts)
+{
+    /// <summary>Shape of the class activation map output for one sample ([1, h, w]), or null without one.</summary>
+    public long[]? CamShape { get; init; }
+}
 
 /// <summary>
 /// Writes a TorchSharp module as an ONNX model (opset 17, float32, batch axis named <c>batch</c> so any batch size
@@ -34,52 +38,77 @@ public static class OnnxExporter
     /// <param name="outputName">Name of the graph output.</param>
     /// <param name="parityBatch">Batch size of the parity check (more than 1, to exercise the dynamic batch axis).</param>
     /// <param name="seed">Seed of the parity inputs.</param>
+    /// <param name="camName">
+    /// When set, the module must be an <see cref="IPooledClassifier"/>: the graph gets a second output of this name, the
+    /// class activation map [batch, 1, h, w] (checked for parity like the first).
+    /// </param>
     public static OnnxExport Export(nn.Module<Tensor, Tensor> module, long channels, long height, long width,
-        string inputName = "input", string outputName = "logit", int parityBatch = 3, int seed = 1234)
+        string inputName = "input", string outputName = "logit", int parityBatch = 3, int seed = 1234, string? camName = null)
     {
         var exportable = Architectures.Exportable(module);
         module.eval();
         var inputShape = new[] { parityBatch, channels, height, width };
-
         var parityInput = ParityInput(inputShape, seed);
-        var torchOutput = TorchOutput(module, parityInput, inputShape, out var outputShape);
-
         var graph = new OnnxGraph();
-        var last = exportable.ExportOnnx(graph, inputName);
-        graph.NodeWithOutputs("Identity", [last], [outputName]);
-        var bytes = Serialize(graph, inputName, [channels, height, width], outputName, outputShape);
-
-        var onnxOutput = RunOnnx(bytes, inputName, parityInput, inputShape);
-        if (onnxOutput.Length != torchOutput.Length)
+        var outputs = new List<(string Name, string Node, long[] Shape, float[] Torch)>();
+        if (camName is null)
         {
-            throw new OnnxExportException($"ONNX output has {onnxOutput.Length} values, TorchSharp's has {torchOutput.Length}");
+            var torchOutput = TorchOutput(module.forward, module, parityInput, inputShape, out var shape);
+            outputs.Add((outputName, exportable.ExportOnnx(graph, inputName), shape, torchOutput));
+        }
+        else
+        {
+            var pooled = module as IPooledClassifier ?? throw new OnnxExportException($"{module.GetType().Name} is not a pooled classifier; it has no class activation map");
+            var (logit, cam) = PooledClassifier.ExportBoth(pooled, graph, inputName);
+            var torchLogit = TorchOutput(module.forward, module, parityInput, inputShape, out var logitShape);
+            var torchCam = TorchOutput(x => PooledClassifier.Cam(pooled, x), module, parityInput, inputShape, out var camShape);
+            outputs.Add((outputName, logit, logitShape, torchLogit));
+            outputs.Add((camName, cam!, camShape, torchCam));
         }
 
-        var maxDiff = 0.0;
-        for (var i = 0; i < torchOutput.Length; i++)
+        foreach (var output in outputs)
         {
-            var d = Math.Abs((double)onnxOutput[i] - torchOutput[i]);
-            maxDiff = double.IsNaN(d) ? double.PositiveInfinity : Math.Max(maxDiff, d);
+            graph.NodeWithOutputs("Identity", [output.Node], [output.Name]);
+        }
+
+        var bytes = Serialize(graph, inputName, [channels, height, width], outputs.Select(o => (o.Name, o.Shape)).ToList());
+        var onnxOutputs = RunOnnxAll(bytes, inputName, parityInput, inputShape);
+        var maxDiff = 0.0;
+        foreach (var ((name, _, _, torchOutput), onnxOutput) in outputs.Zip(onnxOutputs))
+        {
+            if (onnxOutput.Length != torchOutput.Length)
+            {
+                throw new OnnxExportException($"ONNX output '{name}' has {onnxOutput.Length} values, TorchSharp's has {torchOutput.Length}");
+            }
+
+            for (var i = 0; i < torchOutput.Length; i++)
+            {
+                var d = Math.Abs((double)onnxOutput[i] - torchOutput[i]);
+                maxDiff = double.IsNaN(d) ? double.PositiveInfinity : Math.Max(maxDiff, d);
+            }
         }
 
         if (!(maxDiff <= Tolerance))
         {
-            throw new OnnxExportException($"ONNX export does not match TorchSharp: max |difference| {maxDiff:E2} > {Tolerance:E0} over {torchOutput.Length} outputs");
+            throw new OnnxExportException($"ONNX export does not match TorchSharp: max |difference| {maxDiff:E2} > {Tolerance:E0} over {outputs.Sum(o => o.Torch.Length)} outputs");
         }
 
-        return new OnnxExport(bytes, maxDiff, outputShape, new Dictionary<string, int>(graph.OpCounts));
+        return new OnnxExport(bytes, maxDiff, outputs[0].Shape, new Dictionary<string, int>(graph.OpCounts)) { CamShape = camName is null ? null : outputs[1].Shape };
     }
 
-    /// <summary>Runs an ONNX model on one float input and returns its first output.</summary>
-    public static float[] RunOnnx(byte[] onnx, string inputName, float[] input, long[] shape)
+    /// <summary>Runs an ONNX model on one float input and returns all its outputs, in graph order.</summary>
+    public static IReadOnlyList<float[]> RunOnnxAll(byte[] onnx, string inputName, float[] input, long[] shape)
     {
         using var options = new SessionOptions { IntraOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
         using var session = new InferenceSession(onnx, options);
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
         using var runOptions = new RunOptions();
         using var results = session.Run(runOptions, [inputName], [value], session.OutputNames);
-        return results[0].GetTensorDataAsSpan<float>().ToArray();
+        return results.Select(r => r.GetTensorDataAsSpan<float>().ToArray()).ToList();
     }
+
+    /// <summary>Runs an ONNX model on one float input and returns its first output.</summary>
+    public static float[] RunOnnx(byte[] onnx, string inputName, float[] input, long[] shape) => RunOnnxAll(onnx, inputName, input, shape)[0];
 
     private static float[] ParityInput(long[] shape, int seed)
     {
@@ -94,19 +123,19 @@ public static class OnnxExporter
         return data;
     }
 
-    private static float[] TorchOutput(nn.Module<Tensor, Tensor> module, float[] input, long[] shape, out long[] outputShape)
+    private static float[] TorchOutput(Func<Tensor, Tensor> forward, nn.Module module, float[] input, long[] shape, out long[] outputShape)
     {
         using var noCollection = Training.NoCollection.Enter();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var device = module.parameters().FirstOrDefault()?.device ?? CPU;
         var x = tensor(input, shape).to(device);
-        var y = module.forward(x).cpu().contiguous();
+        var y = forward(x).cpu().contiguous();
         outputShape = y.shape[1..];
         return y.data<float>().ToArray();
     }
 
-    private static byte[] Serialize(OnnxGraph graph, string inputName, long[] inputShape, string outputName, long[] outputShape)
+    private static byte[] Serialize(OnnxGraph graph, string inputName, long[] inputShape, IReadOnlyList<(string Name, long[] Shape)> outputs)
     {
         var model = new ProtoWriter()
             .Varint(OnnxProto.Model.IrVersion, OnnxProto.IrVersion)
@@ -118,7 +147,10 @@ public static class OnnxExporter
                 graph.WriteBody(w);
                 w.String(OnnxProto.Graph.Name, "inspection");
                 w.Message(OnnxProto.Graph.Input, v => ValueInfo(v, inputName, inputShape));
-                w.Message(OnnxProto.Graph.Output, v => ValueInfo(v, outputName, outputShape));
+                foreach (var (name, shape) in outputs)
+                {
+                    w.Message(OnnxProto.Graph.Output, v => ValueInfo(v, name, shape));
+                }
             });
         return model.ToArray();
     }

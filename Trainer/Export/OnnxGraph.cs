@@ -175,6 +175,15 @@ public sealed class OnnxGraph
         return Node("Gemm", [input, w, b], OnnxAttribute.Of("transB", 1L));
     }
 
+    /// <summary>A Linear layer applied at every position of an N×C×h×w map, as a 1×1 Conv with its weights and bias.</summary>
+    public string LinearAsConv(Linear linear, string input)
+    {
+        var shape = linear.weight!.shape; // [out, in]
+        var w = Initializer("fc_conv_w", Floats(linear.weight), shape[0], shape[1], 1, 1);
+        var b = Initializer("fc_conv_b", linear.bias is null ? new float[shape[0]] : Floats(linear.bias), shape[0]);
+        return Node("Conv", [input, w, b], OnnxAttribute.Of("kernel_shape", 1L, 1L));
+    }
+
     /// <summary>The activation after a convolution.</summary>
     public string Activation(Activation activation, string input) => activation switch
     {

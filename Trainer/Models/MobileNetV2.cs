@@ -154,7 +154,7 @@ public sealed class MobileNetV2Encoder : nn.Module<Tensor, Tensor>, IOnnxExporta
 }
 
 /// <summary>MobileNetV2 classifier: encoder, 1×1 head convolution, global average pooling, dropout, one logit.</summary>
-public sealed class MobileNetV2Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable
+public sealed class MobileNetV2Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IPooledClassifier
 {
     private readonly MobileNetV2Encoder encoder;
     private readonly ConvBn head;
@@ -177,18 +177,25 @@ public sealed class MobileNetV2Classifier : nn.Module<Tensor, Tensor>, IOnnxExpo
     public MobileNetV2Encoder Encoder => encoder;
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public Linear Head => fc;
+
+    /// <inheritdoc />
+    public Tensor FeatureMap(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = head.forward(encoder.forward(input));
-        x = x.mean([2L, 3L]);
-        return fc.call(dropout.forward(x)).MoveToOuterDisposeScope();
+        return head.forward(encoder.forward(input)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
-    public string ExportOnnx(OnnxGraph graph, string input)
+    public override Tensor forward(Tensor input)
     {
-        var x = head.ExportOnnx(graph, encoder.ExportOnnx(graph, input));
-        return graph.Linear(fc, graph.Flatten(graph.GlobalAveragePool(x)));
+        using var scope = NewDisposeScope();
+        return fc.call(dropout.forward(FeatureMap(input).mean([2L, 3L]))).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    public string ExportFeatureMap(OnnxGraph graph, string input) => head.ExportOnnx(graph, encoder.ExportOnnx(graph, input));
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxGraph graph, string input) => PooledClassifier.ExportLogit(this, graph, input);
 }

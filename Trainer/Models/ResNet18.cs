@@ -178,7 +178,7 @@ public interface IHasBackbone
 /// logit. The head reads the pooled features only, so the logit is the average of the head applied at each position of
 /// the feature map (what a class activation map shows).
 /// </summary>
-public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IHasBackbone
+public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IHasBackbone, IPooledClassifier
 {
     private readonly ResNet18Encoder backbone;
     private readonly Linear fc;
@@ -219,6 +219,11 @@ public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExporta
     }
 
     /// <inheritdoc />
-    public string ExportOnnx(OnnxGraph graph, string input) =>
-        graph.Linear(fc, graph.Flatten(graph.GlobalAveragePool(backbone.ExportOnnx(graph, input))));
+    public Tensor FeatureMap(Tensor input) => backbone.forward(input);
+
+    /// <inheritdoc />
+    public string ExportFeatureMap(OnnxGraph graph, string input) => backbone.ExportOnnx(graph, input);
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxGraph graph, string input) => PooledClassifier.ExportLogit(this, graph, input);
 }

@@ -67,7 +67,7 @@ public sealed class StemPool : nn.Module<Tensor, Tensor>, IOnnxExportable
 /// A small ResNet (He et al. 2016) for one logit: 3×3/2 stem, max pool, four stages of basic blocks at widths
 /// w, 2w, 4w, 8w (w = 64 × width multiplier), global average pooling, linear layer.
 /// </summary>
-public sealed class SmallResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
+public sealed class SmallResNet : nn.Module<Tensor, Tensor>, IOnnxExportable, IPooledClassifier
 {
     private readonly Chain features;
     private readonly Linear fc;
@@ -95,13 +95,21 @@ public sealed class SmallResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
+    public Linear Head => fc;
+
+    /// <inheritdoc />
+    public Tensor FeatureMap(Tensor input) => features.forward(input);
+
+    /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        return fc.call(features.forward(input).mean([2L, 3L])).MoveToOuterDisposeScope();
+        return PooledClassifier.Logit(this, FeatureMap(input)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
-    public string ExportOnnx(OnnxGraph graph, string input) =>
-        graph.Linear(fc, graph.Flatten(graph.GlobalAveragePool(features.ExportOnnx(graph, input))));
+    public string ExportFeatureMap(OnnxGraph graph, string input) => features.ExportOnnx(graph, input);
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxGraph graph, string input) => PooledClassifier.ExportLogit(this, graph, input);
 }

@@ -87,7 +87,7 @@ public static class ModelPackageWriter
         try
         {
             var export = OnnxExporter.Export(model, content.Input.Channels, content.Input.Height, content.Input.Width,
-                content.Input.Name, content.Output.Name);
+                content.Input.Name, content.Output.Name, camName: content.Output.Cam);
             (log ?? Console.Error).WriteLine(FormattableString.Invariant(
                 $"ONNX export: {export.Onnx.Length / 1024.0:F0} KiB, opset {OnnxExporter.Opset}, max |ONNX Runtime - TorchSharp| = {export.MaxAbsDifference:E2} (limit {OnnxExporter.Tolerance:E0})"));
             File.WriteAllBytes(Path.Combine(staging, ModelPackage.OnnxFile), export.Onnx);

@@ -63,6 +63,11 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
         Assert.Contains(window.EnumerateArray(), r => r.GetProperty("id").GetString() == first.GetProperty("id").GetString());
         Assert.All(window.EnumerateArray(), r => Assert.Equal(at, r.GetProperty("captured_at").GetDateTimeOffset()));
         Assert.Empty((await fixture.GetJsonAsync("/api/results?camera=nobody")).EnumerateArray());
+
+        // An inspect request's answer is indexed too, and found by its part id.
+        await fixture.Probe.PublishAsync($"{DaemonUnderTest.Root}/inspect", "{\"part_id\":\"P-77\",\"camera\":\"line\"}");
+        var answer = await fixture.WaitForJsonAsync("/api/results?part_id=P-77", r => r.GetArrayLength() == 1);
+        Assert.Equal("line", answer[0].GetProperty("camera").GetString());
     }
 
     [Fact]

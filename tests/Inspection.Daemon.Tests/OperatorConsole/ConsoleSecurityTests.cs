@@ -101,6 +101,12 @@ public sealed class ConsoleSecurityTests
 
         using var plain = new HttpClient { BaseAddress = new Uri(url.Replace("https://", "http://", StringComparison.Ordinal)) };
         await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetStringAsync("/healthz"));
+        await daemon.StopAsync();
+
+        // A certificate file that is not one: the start fails naming the key, as any bad configuration does.
+        File.WriteAllText(temp.Combine("console.pem"), "not a certificate");
+        var error = await Assert.ThrowsAsync<ConfigException>(() => daemon.StartAsync());
+        Assert.Contains("Http:TlsCertFile", error.Message, StringComparison.Ordinal);
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string path, string cookie, string header, string? origin = null)

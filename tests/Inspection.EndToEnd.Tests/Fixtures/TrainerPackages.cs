@@ -14,14 +14,14 @@ public static class TrainerPackages
     public static readonly InputSpec Input = new() { Width = 64, Height = 64, Channels = 1, Colour = "grey", Mean = [0.5f], Std = [0.25f] };
 
     /// <summary>Writes a package, made current unless <paramref name="makeCurrent"/> is false; returns its folder.</summary>
-    public static string Write(string models, nn.Module<Tensor, Tensor> model, string task, string version, double threshold = 0.5, bool makeCurrent = true) =>
+    public static string Write(string models, nn.Module<Tensor, Tensor> model, string task, string version, double threshold = 0.5, bool makeCurrent = true, string? cam = null) =>
         ModelPackageWriter.Write(models, model, new PackageContent
         {
             Task = task,
             Arch = task == ModelTasks.Classifier ? Architectures.MobileNetV2 : "one-conv",
             Version = version,
             Input = Input,
-            Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = OutputKind.Logit },
+            Output = new OutputSpec { Name = task == ModelTasks.Classifier ? "logit" : "mask_logit", Kind = OutputKind.Logit, Cam = cam },
             Threshold = new ThresholdSpec { Value = threshold },
         }, makeCurrent, log: TextWriter.Null).Package.Directory;
 

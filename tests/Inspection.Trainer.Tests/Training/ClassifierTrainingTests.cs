@@ -121,6 +121,44 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
     }
 
     [Fact]
+    public void Eval_explain_writes_heat_map_overlays_of_the_worst_errors_and_refuses_a_package_without_the_cam_output()
+    {
+        using var dir = new TempDirectory("explain");
+
+        var (code, stdout, stderr) = TrainerProcess.Run("eval", "--model", trained.Result.PackageDirectory, "--data", trained.Data, "--explain", dir.Combine("why"), "--json");
+
+        Assert.True(code == 0, stderr);
+        var root = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
+        var explained = root.GetProperty("explain").EnumerateArray().ToList();
+        var fn = root.GetProperty("fn").GetInt32();
+        var fp = root.GetProperty("fp").GetInt32();
+        Assert.True(fn + fp > 0, "the fixture's model makes no error on all images; nothing to explain");
+        Assert.Equal(Math.Min(8, fn), explained.Count(e => e.GetProperty("kind").GetString() == "false-negative"));
+        Assert.Equal(Math.Min(8, fp), explained.Count(e => e.GetProperty("kind").GetString() == "false-positive"));
+        var threshold = ModelPackage.Open(trained.Result.PackageDirectory).Manifest.Threshold.Value;
+        var negatives = explained.Where(e => e.GetProperty("kind").GetString() == "false-negative").Select(e => e.GetProperty("score").GetDouble()).ToList();
+        Assert.All(negatives, s => Assert.True(s < threshold));
+        Assert.Equal(negatives.Order(), negatives); // worst (lowest-scored defect) first
+        foreach (var e in explained)
+        {
+            using var overlay = OpenCvSharp.Cv2.ImRead(e.GetProperty("path").GetString()!);
+            using var image = OpenCvSharp.Cv2.ImRead(e.GetProperty("image").GetString()!);
+            Assert.Equal((image.Cols, image.Rows, 3), (overlay.Cols, overlay.Rows, overlay.Channels()));
+        }
+
+        // A package from before the cam output: --explain says so, the metrics still need no CAM.
+        var old = dir.Combine("old");
+        CopyDirectory(trained.Result.PackageDirectory, old);
+        var manifest = ModelPackage.Open(old).Manifest;
+        (manifest with { Output = manifest.Output with { Cam = null } }).Save(Path.Combine(old, ModelPackage.ManifestFile));
+        var refused = TrainerProcess.Run("eval", "--model", old, "--data", trained.Data, "--explain", dir.Combine("old-why"));
+        var plain = TrainerProcess.Run("eval", "--model", old, "--data", trained.Data, "--split", "test");
+        Assert.Equal(1, refused.Code);
+        Assert.Contains("has no class activation map output", refused.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, plain.Code);
+    }
+
+    [Fact]
     public void Retraining_starts_from_the_current_package_and_is_gated_against_it()
     {
         using var dir = new TempDirectory("retrain");
