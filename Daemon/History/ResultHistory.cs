@@ -225,7 +225,7 @@ public sealed partial class ResultHistory : DaemonWorker
     {
         var onDisk = _snapshots.Directory.Length > 0 && Directory.Exists(_snapshots.Directory)
             ? Directory.EnumerateFiles(_snapshots.Directory).Where(f => !System.IO.Path.GetFileName(f).StartsWith(System.IO.Path.GetFileName(Path), StringComparison.Ordinal))
-                .GroupBy(SnapshotWriter.IdOf).Where(g => g.Any(f => f.EndsWith(SnapshotWriter.FrameSuffix, StringComparison.Ordinal)))
+                .GroupBy(SnapshotWriter.IdOf).Where(g => g.Any(f => System.IO.Path.GetFileName(f) == g.Key + SnapshotWriter.FrameSuffix))
                 .ToDictionary(g => g.Key, g => g.Order(StringComparer.Ordinal).ToList())
             : [];
         using var transaction = c.BeginTransaction();

@@ -134,7 +134,8 @@ async function refreshStats() {
 // ---- latest results strip, with mask / heat-map overlays ----
 function thumb(src, overlay, alt) {
   const box = el("div", { class: "thumb" }, el("img", { src, alt, loading: "lazy" }));
-  if (overlay) box.append(el("img", { src: overlay.src, class: overlay.kind === "heatmap" ? "overlay" : "", alt: `${overlay.kind} of ${alt}`, loading: "lazy" }));
+  // Mask and heat-map files are whole pictures (the frame with the overlay drawn in): shown over the frame.
+  if (overlay) box.append(el("img", { src: overlay.src, alt: `${overlay.kind} of ${alt}`, loading: "lazy" }));
   return box;
 }
 

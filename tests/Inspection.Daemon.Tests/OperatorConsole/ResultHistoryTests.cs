@@ -37,15 +37,19 @@ public sealed class ResultHistoryTests
             Assert.Equal("r4.mask.png", run.History.Find("r4")!.Mask);
         }
 
-        // While the daemon is down a snapshot disappears; the restarted index drops its row, and new results are added.
+        // While the daemon is down a snapshot disappears (r3), another loses its frame but keeps its heat map (r2); the
+        // restarted index drops their rows, and new results are added.
         File.Delete(Path.Combine(options.Snapshots.Directory, "r3.jpg"));
         File.Delete(Path.Combine(options.Snapshots.Directory, "r3.mask.png"));
+        File.Delete(Path.Combine(options.Snapshots.Directory, "r2.jpg"));
+        File.WriteAllBytes(Path.Combine(options.Snapshots.Directory, "r2" + SnapshotWriter.ExplainSuffix), [0xFF, 0xD8]);
         await using (var run = await Run.StartAsync(options))
         {
             await run.SubmitAsync("r5", withSnapshot: false);
             await run.StopAsync();
             AssertNoDanglingRows(run.History, options);
             Assert.Null(run.History.Find("r3")!.Snapshot);
+            Assert.Null(run.History.Find("r2")!.Snapshot);
             Assert.Equal(6, run.History.Query(new ResultQuery(Limit: 100)).Count);
             Assert.Equal(["r5", "r4"], run.History.Query(new ResultQuery(Camera: "cam1", Limit: 2)).Select(r => r.Id));
         }

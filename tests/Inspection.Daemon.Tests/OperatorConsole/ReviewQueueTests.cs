@@ -40,4 +40,33 @@ public sealed class ReviewQueueTests
         Assert.Equal(2, queue.Count);
         Assert.Equal(2, queue.List().Count);
     }
+
+    [Fact]
+    public async Task A_result_flagged_from_the_page_puts_its_saved_frame_into_the_queue()
+    {
+        using var temp = new TempDirectory("review-flag");
+        var options = new InspectionOptions
+        {
+            Snapshots = new SnapshotsOptions { Directory = temp.Combine("snapshots") },
+            Review = new ReviewOptions { Directory = temp.Combine("review"), DatasetDirectory = temp.Combine("dataset"), Band = 0 },
+        };
+        using var parts = new ReviewParts(options);
+        await parts.Snapshots.StartAsync(CancellationToken.None);
+        parts.Snapshots.Enqueue(new Inspection.Daemon.Snapshots.Snapshot("r1", new Mat(8, 8, MatType.CV_8UC3, Scalar.All(200)), mask: null));
+        await parts.Sink.SubmitAsync(new Inspection.Daemon.Results.InspectionResult
+        {
+            Id = "r1", Device = "d", Camera = "cam1", CapturedAt = DateTime.UtcNow, Defect = true, Score = 0.9, Threshold = 0.5,
+            Models = new Inspection.Daemon.Results.ResultModels("c", "s"), LatencyMs = new Inspection.Daemon.Results.StageLatency(1, 1, 1, 1, 4),
+        }, CancellationToken.None);
+        parts.Snapshots.Complete();
+        await parts.Snapshots.ExecuteTask!;
+        parts.History.Flush();
+
+        Assert.Equal("r1", parts.Queue.FlagResult("r1"));
+        Assert.True(File.Exists(Path.Combine(options.Review.Directory, "r1.jpg")));
+        var note = Assert.Single(parts.Queue.List())!;
+        Assert.Equal("flagged", (string?)note["reason"]);
+        Assert.Equal(0.9, (double)note["score"]!);
+        Assert.Null(parts.Queue.FlagResult("no-such-result"));
+    }
 }
