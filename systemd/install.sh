@@ -172,10 +172,11 @@ do_uninstall() {
     run rm -rf "$etc" "$state"
     local prefix_args=()
     [ -n "$prefix" ] && prefix_args=(--prefix "$prefix")
+    if grep -q '^inspection-trainer:' "$prefix/etc/passwd" 2>/dev/null; then run userdel "${prefix_args[@]}" inspection-trainer; fi
     if grep -q '^inspection:' "$prefix/etc/passwd" 2>/dev/null; then run userdel "${prefix_args[@]}" inspection; fi
     # userdel leaves the group where login.defs does not say USERGROUPS_ENAB (e.g. in a bare --prefix root).
     if grep -q '^inspection:' "$prefix/etc/group" 2>/dev/null; then run groupdel "${prefix_args[@]}" inspection; fi
-    say "removed with config, data and the inspection user"
+    say "removed with config, data and the inspection users"
   else
     say "removed; kept $etc and $state (models, outbox, snapshots, data) and the inspection user (--purge removes them)"
   fi

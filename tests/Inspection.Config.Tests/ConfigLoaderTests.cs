@@ -117,6 +117,9 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("""{ "Trainer": { "Segmenter": { "ImageSize": 48 } } }""", "Trainer:Segmenter:ImageSize")]
     [InlineData("""{ "Pipeline": { "ShutdownTimeout": "soon" } }""", "Pipeline:ShutdownTimeout")]
     [InlineData("""{ "Inspect": { "AllowedFolders": [ "relative/dir" ] } }""", "Inspect:AllowedFolders:0")]
+    [InlineData("""{ "Inspect": { "MaxImagePixels": 100 } }""", "Inspect:MaxImagePixels")]
+    [InlineData("""{ "Mqtt": { "ResponseTopicPrefixes": [ "inspection/+/replies/" ] } }""", "Mqtt:ResponseTopicPrefixes:0")]
+    [InlineData("""{ "Mqtt": { "ResponseTopicPrefixes": [ "plc/answers" ] } }""", "Mqtt:ResponseTopicPrefixes:0")]
     [InlineData("""{ "Mqtt": { "Tls": { "CaFile": "/nonexistent/ca.pem" } } }""", "Mqtt:Tls:CaFile")]
     public void Invalid_values_are_reported_by_key(string json, string key)
     {

@@ -32,7 +32,12 @@ public sealed class InstallScriptTests(ITestOutputHelper output)
         var uid = int.Parse(passwd[2], System.Globalization.CultureInfo.InvariantCulture);
         var gid = int.Parse(passwd[3], System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal("/usr/sbin/nologin", passwd[6]);
-        AssertOwned(root.Combine("var/lib/inspection/models"), uid, gid, "750");
+        var trainer = File.ReadAllLines(root.Combine("etc/passwd")).Single(l => l.StartsWith("inspection-trainer:", StringComparison.Ordinal)).Split(':');
+        var trainerUid = int.Parse(trainer[2], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.NotEqual(uid, trainerUid);
+        Assert.Equal(gid, int.Parse(trainer[3], System.Globalization.CultureInfo.InvariantCulture));
+        AssertOwned(root.Combine("var/lib/inspection/models"), trainerUid, gid, "750");
+        AssertOwned(root.Combine("var/lib/inspection/trainer"), trainerUid, gid, "750");
         AssertOwned(root.Combine("var/lib/inspection/outbox"), uid, gid, "700");
         AssertOwned(root.Combine("var/lib/inspection/snapshots"), uid, gid, "750");
         AssertOwned(root.Combine("var/lib/inspection/data"), uid, gid, "2770");

@@ -75,10 +75,14 @@ public sealed class UnitFileTests(ITestOutputHelper output)
         Assert.InRange(watchdog, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5));
 
         // Writable: exactly the folders the daemon writes, as the default config names them (the review queue moves
-        // labelled frames into the classifier dataset).
+        // labelled frames into the classifier dataset); models read-only.
         var writable = Units.Value(Unit, "Service", "ReadWritePaths").Split(' ').Order(StringComparer.Ordinal);
-        Assert.Equal(new[] { options.Models.Directory, options.Outbox.Directory, options.Snapshots.Directory, options.Review.Directory, options.Review.DatasetDirectory }
+        Assert.Equal(new[] { options.Outbox.Directory, options.Snapshots.Directory, options.Review.Directory, options.Review.DatasetDirectory }
             .Order(StringComparer.Ordinal), writable);
+        Assert.Equal(options.Models.Directory, Units.Value(Unit, "Service", "ReadOnlyPaths"));
+
+        // Memory bounded: a leak or a request the checks miss cannot take the host down.
+        Assert.True(ParseBytes(Units.Value(Unit, "Service", "MemoryHigh")) < ParseBytes(Units.Value(Unit, "Service", "MemoryMax")), "MemoryHigh must lie below MemoryMax");
 
         // The password reaches the daemon only as a credential whose name the config can use as Mqtt:PasswordFile.
         Assert.Equal("mqtt-password:/etc/inspection/credentials/mqtt-password", Units.Value(Unit, "Service", "LoadCredential"));
@@ -90,7 +94,7 @@ public sealed class UnitFileTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Trainer_runs_below_the_daemon_and_writes_only_models_and_its_work_folder()
+    public void Trainer_runs_below_the_daemon_as_its_own_user_and_writes_only_models_and_its_work_folder()
     {
         const string Unit = "inspection-trainer.service";
         var options = ConfigLoader.Load(Repository.ExampleConfig, new Dictionary<string, string?>());
@@ -102,6 +106,12 @@ public sealed class UnitFileTests(ITestOutputHelper output)
         Assert.Contains(options.Models.Directory, Units.Value(Unit, "Service", "ReadWritePaths").Split(' '));
         Assert.Equal("inspection-trainer.service", Units.Value("inspection-trainer.timer", "Timer", "Unit"));
         Assert.Equal("inspection-trainer.service", Units.Value("inspection-trainer.path", "Path", "Unit"));
-        Assert.Equal(Units.Value(Unit, "Service", "User"), Units.Value("inspectiond.service", "Service", "User"));
+
+        // Its own user, in the daemon's group: the packages it writes are the daemon's to read, not to change.
+        Assert.NotEqual(Units.Value(Unit, "Service", "User"), Units.Value("inspectiond.service", "Service", "User"));
+        Assert.Equal(Units.Value(Unit, "Service", "Group"), Units.Value("inspectiond.service", "Service", "Group"));
     }
+
+    private static long ParseBytes(string value) =>
+        long.Parse(value.TrimEnd('K', 'M', 'G'), System.Globalization.CultureInfo.InvariantCulture) << (value[^1] switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 });
 }

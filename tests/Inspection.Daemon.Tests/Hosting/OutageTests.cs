@@ -49,7 +49,8 @@ public sealed class OutageTests
             var lastOld = subscriber.Messages.ToList().FindLastIndex(m => m.Topic == $"{Root}/old/result");
             var liveBefore = subscriber.Messages.Take(lastOld).Count(m => m.Topic == $"{Root}/cam1/result");
             Assert.True(liveBefore > 0, "no live result arrived while the backlog was replayed");
-            await WaitUntilAsync(() => Stats(subscriber, 0) is { } stats && stats.GetProperty("outbox_depth").GetInt64() == 0, TimeSpan.FromSeconds(60), "the outbox drained", output);
+            // The subscriber may trail the daemon by a minute on a loaded machine (the broker feeds it 20 messages at a time).
+            await WaitUntilAsync(() => Stats(subscriber, 0) is { } stats && stats.GetProperty("outbox_depth").GetInt64() == 0, TimeSpan.FromSeconds(180), "the outbox drained", output);
         }
         finally
         {
@@ -94,7 +95,6 @@ public sealed class OutageTests
         {
             var output = ProcessTests.CollectOutput(first);
             await subscriber.WaitForAsync($"{Root}/old/result", count: 100, seconds: 60);
-            await subscriber.WaitForAsync($"{Root}/cam1/result", count: 3, seconds: 30);
             var stopwatch = System.Diagnostics.Stopwatch.StartNew();
             DaemonProcess.Terminate(first);
             Assert.True(first.WaitForExit(daemon.Options.Pipeline.ShutdownTimeout + TimeSpan.FromSeconds(3)), $"no exit within the shutdown timeout\n{output}");
