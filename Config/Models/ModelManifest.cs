@@ -50,6 +50,9 @@ public sealed record ModelManifest
     /// <summary>SHA-256 of <c>model.onnx</c>, lower-case hex.</summary>
     public required string OnnxSha256 { get; init; }
 
+    /// <summary>The trainer's quality gate verdict; null in packages written without one.</summary>
+    public GateRecord? Gate { get; init; }
+
     /// <summary>JSON settings of the contract: snake_case names, indented.</summary>
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -238,6 +241,25 @@ public sealed record TrainingSpec
 
     /// <summary>Version of the package training started from, if any.</summary>
     public string? InitFrom { get; init; }
+}
+
+/// <summary>The quality gate's verdict on a package, as the trainer recorded it.</summary>
+public sealed record GateRecord
+{
+    /// <summary>Whether the gate let the package become <c>current</c>.</summary>
+    public bool Passed { get; init; }
+
+    /// <summary>True when the gate refused it and <c>--force</c> made it current anyway.</summary>
+    public bool Forced { get; init; }
+
+    /// <summary>The gate's reason, one line.</summary>
+    public string Reason { get; init; } = "";
+
+    /// <summary>The policy it was judged by.</summary>
+    public string Policy { get; init; } = "";
+
+    /// <summary>Every check, passed or not.</summary>
+    public List<string> Checks { get; init; } = [];
 }
 
 /// <summary>A model package that cannot be used.</summary>

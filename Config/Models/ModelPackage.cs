@@ -87,6 +87,9 @@ public sealed record ModelPackage(string Directory, ModelManifest Manifest)
             File.Delete(temp);
             throw new IOException($"cannot switch {Path.Combine(taskDir, CurrentLink)} to {relative}: errno {errno}");
         }
+
+        // The rename is on disk once the task folder is flushed.
+        DurableFiles.FlushDirectory(taskDir);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "rename", SetLastError = true)]

@@ -19,6 +19,8 @@ public sealed partial class ModelStore : IDisposable
     private readonly ConcurrentDictionary<string, double> _thresholds = new(StringComparer.Ordinal);
     private ModelSet? _current;
     private JsonObject? _lastRefusal;
+    private JsonArray? _fallbacks;
+    private JsonObject? _droppedOverrides;
 
     public ModelStore(ModelsOptions options, TimeProvider time, ILogger<ModelStore> logger)
     {
@@ -35,11 +37,20 @@ public sealed partial class ModelStore : IDisposable
 
     public string Provider => Volatile.Read(ref _current)?.Provider ?? "none";
 
-    /// <summary>Loads the <c>current</c> packages at start; throws <see cref="ModelPackageException"/> when they are unusable.</summary>
+    /// <summary>Loads the <c>current</c> packages at start, falling back per task to the newest usable package when
+    /// <c>current</c> is broken (reported in the log and on the <c>models</c> topic); throws
+    /// <see cref="ModelPackageException"/> when a task has no usable package at all.</summary>
     public void LoadInitial()
     {
-        var set = ModelSet.LoadCurrent(_options, _providers);
+        var fallbacks = new List<string>();
+        var set = ModelSet.LoadCurrentOrFallback(_options, _providers, fallbacks);
         Volatile.Write(ref _current, set);
+        foreach (var fallback in fallbacks)
+        {
+            LogFallback(_logger, fallback);
+        }
+
+        Volatile.Write(ref _fallbacks, fallbacks.Count == 0 ? null : new JsonArray([.. fallbacks.Select(f => (JsonNode?)f)]));
         LogLoaded(_logger, set.Classifier.Manifest.Version, set.Segmenter.Manifest.Version, set.Provider);
     }
 
@@ -76,7 +87,7 @@ public sealed partial class ModelStore : IDisposable
             {
                 fresh = await Task.Run(() => ModelSet.LoadCurrent(_options, _providers), ct).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is ModelPackageException or IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ModelSet.IsPackageFailure(ex))
             {
                 LogRefused(_logger, trigger, ex.Message);
                 Volatile.Write(ref _lastRefusal, new JsonObject
@@ -91,6 +102,8 @@ public sealed partial class ModelStore : IDisposable
 
             Volatile.Write(ref _current, fresh);
             Volatile.Write(ref _lastRefusal, null);
+            Volatile.Write(ref _fallbacks, null);
+            DropOverridesIfNewClassifier(old, fresh);
             old?.Release();
             LogSwapped(_logger, trigger, fresh.Classifier.Manifest.Version, fresh.Segmenter.Manifest.Version);
             Changed?.Invoke();
@@ -100,6 +113,33 @@ public sealed partial class ModelStore : IDisposable
         {
             _reloadGate.Release();
         }
+    }
+
+    // Per-camera overrides were calibrated against the old classifier's scores: a new version starts from its own threshold.
+    private void DropOverridesIfNewClassifier(ModelSet? old, ModelSet fresh)
+    {
+        if (old is null || old.Classifier.Manifest.Version == fresh.Classifier.Manifest.Version || _thresholds.IsEmpty)
+        {
+            return;
+        }
+
+        var dropped = new JsonObject();
+        foreach (var camera in _thresholds.Keys.Order(StringComparer.Ordinal))
+        {
+            if (_thresholds.TryRemove(camera, out var value))
+            {
+                dropped[camera] = value;
+            }
+        }
+
+        LogOverridesDropped(_logger, string.Join(", ", dropped.Select(kv => $"{kv.Key}={kv.Value}")), old.Classifier.Manifest.Version, fresh.Classifier.Manifest.Version);
+        Volatile.Write(ref _droppedOverrides, new JsonObject
+        {
+            ["at"] = _time.GetUtcNow().ToString("O"),
+            ["from_version"] = old.Classifier.Manifest.Version,
+            ["to_version"] = fresh.Classifier.Manifest.Version,
+            ["thresholds"] = dropped,
+        });
     }
 
     private static string Describe(ModelSet set) => $"classifier {set.Classifier.Manifest.Version}, segmenter {set.Segmenter.Manifest.Version}";
@@ -135,6 +175,8 @@ public sealed partial class ModelStore : IDisposable
                 ["threshold_overrides"] = new JsonObject(_thresholds.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
                 ["provider"] = set.Provider,
                 ["refused"] = Volatile.Read(ref _lastRefusal)?.DeepClone(),
+                ["fallback"] = Volatile.Read(ref _fallbacks)?.DeepClone(),
+                ["threshold_overrides_dropped"] = Volatile.Read(ref _droppedOverrides)?.DeepClone(),
             };
         }
         finally
@@ -176,6 +218,12 @@ public sealed partial class ModelStore : IDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "model reload ({Trigger}) refused, the previous models keep serving: {Error}")]
     private static partial void LogRefused(ILogger logger, string trigger, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "model fallback at start: {Fallback}")]
+    private static partial void LogFallback(ILogger logger, string fallback);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "threshold overrides {Overrides} dropped: they were set for classifier {Old}, now serving {New}")]
+    private static partial void LogOverridesDropped(ILogger logger, string overrides, string old, string @new);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "threshold for camera {Camera} set to {Value}")]
     private static partial void LogThreshold(ILogger logger, string camera, double value);

@@ -62,8 +62,20 @@ public sealed record ClassifyRequest
     /// <summary>Continue the latest unfinished run from its checkpoint.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>Make the result current even if the gate says no.</summary>
+    /// <summary>Make the result current even if the gate says no (recorded in the manifest).</summary>
     public bool Force { get; init; }
+
+    /// <summary>Gate: test AUROC floor.</summary>
+    public double MinAuroc { get; init; } = new ClassifierGatePolicy { RecallTarget = 0.5 }.MinAuroc;
+
+    /// <summary>Gate: test specificity floor.</summary>
+    public double MinSpecificity { get; init; } = new ClassifierGatePolicy { RecallTarget = 0.5 }.MinSpecificity;
+
+    /// <summary>Gate: largest allowed specificity drop against the deployed model.</summary>
+    public double MaxSpecificityDrop { get; init; } = new ClassifierGatePolicy { RecallTarget = 0.5 }.MaxSpecificityDrop;
+
+    /// <summary>Gate: the recall's 95% lower bound must reach the target too.</summary>
+    public bool RequireBound { get; init; }
 
     /// <summary>Package version; default: UTC time.</summary>
     public string? Version { get; init; }
@@ -99,13 +111,37 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             LrFindPlot.Write(Path.Combine(runDir, "lr-find.png"), trained.Search);
         }
 
+        // The threshold and every figure the gate judges come from the exported model run through
+        // Inspection.Inference, exactly as the daemon will run it, not from TorchSharp's scores.
+        var content = new PackageContent
+        {
+            Task = ModelTasks.Classifier,
+            Arch = request.Arch,
+            Input = spec,
+            Output = new OutputSpec { Cam = model is IPooledClassifier ? PooledClassifier.CamOutput : null },
+            Threshold = new ThresholdSpec { Value = 0.5 },
+            Training = new TrainingSpec
+            {
+                Dataset = dataset.Source,
+                DatasetFingerprint = dataset.Fingerprint,
+                Split = dataset.SplitSummary(),
+                Epochs = trained.History.Count,
+                Augmentation = request.Augment.Describe(),
+                InitFrom = initFrom,
+            },
+            Version = version,
+        };
+        using var staged = ModelPackageWriter.Stage(request.ModelsDirectory, model, content, new ProgressWriter(progress));
+        var onnxPackage = staged.Package;
         var valLabels = validation.Images.Select(i => i.Defect).ToList();
         var testLabels = test.Images.Select(i => i.Defect).ToList();
-        var (_, valScores) = task.Evaluate(validation);
-        var (_, testScores) = task.Evaluate(test);
+        var valScores = PackageScorer.Score(onnxPackage, validation);
+        var testScores = PackageScorer.Score(onnxPackage, test);
         var choice = ThresholdSelection.ForRecall(valScores, valLabels, request.RecallTarget);
-        var threshold = Math.Clamp(choice.Threshold, 1e-7, 1 - 1e-7);
+        var threshold = ThresholdSelection.WithMargin(choice.Threshold);
         progress.Message("threshold: " + choice.Evidence());
+        progress.Message(string.Create(CultureInfo.InvariantCulture,
+            $"threshold in the package: {threshold:F6} (the validation choice less the margin {ThresholdSelection.Margin:E0}, chosen on the exported model's ONNX Runtime scores)"));
         var valReport = BinaryReport.From(valScores, valLabels, threshold);
         var testReport = BinaryReport.From(testScores, testLabels, threshold);
         progress.Message(string.Create(CultureInfo.InvariantCulture,
@@ -115,9 +151,23 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         progress.Message(string.Create(CultureInfo.InvariantCulture,
             $"test at the validation F1-best threshold {bestF1.Threshold:F4}: accuracy {testAtF1.Accuracy:P2}, recall {testAtF1.Recall:P2}, precision {testAtF1.Precision:P2}"));
 
-        var (replaced, replacedVersion) = EvaluateCurrent(request.ModelsDirectory, test);
-        var gate = QualityGate.Decide(testReport, request.RecallTarget, replaced, replacedVersion);
+        var policy = new ClassifierGatePolicy
+        {
+            RecallTarget = request.RecallTarget,
+            MinAuroc = request.MinAuroc,
+            MinSpecificity = request.MinSpecificity,
+            MaxSpecificityDrop = request.MaxSpecificityDrop,
+            RequireBound = request.RequireBound,
+        };
+        var comparison = DeployedComparison.Measure(request.ModelsDirectory, test, testScores, threshold, progress);
+        var gate = QualityGate.Decide(testReport, policy, comparison);
         var makeCurrent = gate.Pass || request.Force;
+        progress.Message($"gate policy: {policy}");
+        foreach (var check in gate.Checks)
+        {
+            progress.Message($"  {check}");
+        }
+
         progress.Message($"gate: {(gate.Pass ? "PASS" : "FAIL")}: {gate.Reason}{(!gate.Pass && request.Force ? " (--force: made current anyway)" : "")}");
 
         var metrics = new Dictionary<string, Dictionary<string, double>>
@@ -136,12 +186,14 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 ["learning_rate_found"] = request.Training.AutoLearningRate ? 1 : 0,
             },
         };
-        var content = new PackageContent
+        if (comparison is not null)
         {
-            Task = ModelTasks.Classifier,
-            Arch = request.Arch,
-            Input = spec,
-            Output = new OutputSpec { Cam = model is IPooledClassifier ? PooledClassifier.CamOutput : null },
+            metrics["deployed_on_shared_test"] = comparison.Deployed.ToDictionary();
+            metrics["candidate_on_shared_test"] = comparison.Candidate.ToDictionary();
+        }
+
+        content = content with
+        {
             Threshold = new ThresholdSpec
             {
                 Value = threshold,
@@ -153,21 +205,10 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 Confidence = choice.Confidence,
                 Positives = choice.Counts.Positives,
             },
-            Training = new TrainingSpec
-            {
-                Dataset = dataset.Source,
-                DatasetFingerprint = dataset.Fingerprint,
-                Split = dataset.SplitSummary(),
-                Epochs = trained.History.Count,
-                Augmentation = request.Augment.Describe(),
-                InitFrom = initFrom,
-            },
             Metrics = metrics,
-            Version = version,
+            Gate = gate.Record(policy.ToString(), request.Force),
         };
-        var note = $"{(gate.Pass ? "PASSED" : "REJECTED")} by the quality gate: {gate.Reason}{(!gate.Pass && request.Force ? "\nMade current anyway with --force." : "")}\n";
-        var written = ModelPackageWriter.Write(request.ModelsDirectory, model, content, makeCurrent,
-            new Dictionary<string, string> { ["GATE.txt"] = note }, new ProgressWriter(progress));
+        var written = staged.Commit(content, makeCurrent, new Dictionary<string, string> { ["GATE.txt"] = gate.Note(policy.ToString(), request.Force), [DeployedComparison.SplitFile] = dataset.SplitCsv() });
         progress.Message(makeCurrent
             ? $"package {written.Package.Directory} is now current"
             : $"package {written.Package.Directory} kept beside the current one (not made current): {gate.Reason}");
@@ -175,7 +216,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         wall.Stop();
         metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
         var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
-            valReport, testReport, testAtF1, bestF1.Threshold, replaced, replacedVersion, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
+            valReport, testReport, testAtF1, bestF1.Threshold, comparison?.Deployed, comparison?.Version, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
         RunReport.Write(runDir, report);
         RunFolder.MarkDone(runDir, written.Package.Directory);
         progress.Message($"report: {Path.Combine(runDir, "report.md")}");
@@ -212,6 +253,12 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         }
 
         request.Training.Validate();
+
+        if (new[] { request.MinAuroc, request.MinSpecificity, request.MaxSpecificityDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"--min-auroc, --min-specificity and --max-specificity-drop must be in [0, 1] (got {request.MinAuroc}, {request.MinSpecificity}, {request.MaxSpecificityDrop})"));
+        }
 
         if (request.ImageSize != 0 && request.ImageSize < 32)
         {
@@ -385,20 +432,5 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         }
 
         return identity with { Mean = mean, Std = std };
-    }
-
-    private (BinaryReport?, string?) EvaluateCurrent(string modelsDirectory, TensorSet test)
-    {
-        if (ModelPackage.ResolveCurrent(modelsDirectory, ModelTasks.Classifier) is null)
-        {
-            return (null, null);
-        }
-
-        var current = ModelPackage.OpenCurrent(modelsDirectory, ModelTasks.Classifier);
-        var scores = PackageScorer.Score(current, test.Images);
-        var report = BinaryReport.From(scores, test.Images.Select(i => i.Defect).ToList(), current.Manifest.Threshold.Value);
-        progress.Message(string.Create(CultureInfo.InvariantCulture,
-            $"current model {current.Manifest.Version} on the same test images at its threshold {current.Manifest.Threshold.Value:F4}: recall {report.Recall:P2}, precision {report.Precision:P2}"));
-        return (report, current.Manifest.Version);
     }
 }

@@ -47,6 +47,10 @@ public static class ClassifyCommand
     private static readonly Option<string> Init = new("--init") { Description = "auto (continue from OUT's current package when it fits), scratch, or a package folder", DefaultValueFactory = _ => "auto" };
     private static readonly Option<bool> Resume = new("--resume") { Description = "Continue the latest unfinished run in OUT/runs from its last checkpoint" };
     private static readonly Option<bool> Force = new("--force") { Description = "Make the new package current even if the quality gate rejects it" };
+    private static readonly Option<double> MinAuroc = new("--min-auroc") { Description = "Gate: test AUROC floor (chance is 0.5)", DefaultValueFactory = _ => new ClassifyRequest { Data = "", ModelsDirectory = "" }.MinAuroc };
+    private static readonly Option<double> MinSpecificity = new("--min-specificity") { Description = "Gate: test specificity floor at the chosen threshold", DefaultValueFactory = _ => new ClassifyRequest { Data = "", ModelsDirectory = "" }.MinSpecificity };
+    private static readonly Option<double> MaxSpecificityDrop = new("--max-specificity-drop") { Description = "Gate: how much lower than the deployed model's specificity (same test images) the new one's may be", DefaultValueFactory = _ => new ClassifyRequest { Data = "", ModelsDirectory = "" }.MaxSpecificityDrop };
+    private static readonly Option<bool> RequireBound = new("--require-bound") { Description = "Gate: also require the test recall's 95% Clopper-Pearson lower bound to reach the target (says how many more defective samples that needs)" };
     private static readonly Option<string?> VersionName = new("--version-name") { Description = "Package version (default: UTC time yyyyMMdd-HHmmss)" };
     private static readonly Option<string[]> AugmentOff = new("--augment-off") { Description = "Switch transforms off: hflip, vflip, rot90, rotate, shift, zoom, brightness, contrast, noise, blur, all", AllowMultipleArgumentsPerToken = true };
     private static readonly Option<double> Rotation = new("--rotation") { Description = "Small rotation range, degrees (±)", DefaultValueFactory = _ => 10 };
@@ -66,7 +70,7 @@ public static class ClassifyCommand
         Option[] options =
         [
             Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, FeaturePasses, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
-            ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, VersionName, CommonOptions.Threads, CommonOptions.Json,
+            ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, MinAuroc, MinSpecificity, MaxSpecificityDrop, RequireBound, VersionName, CommonOptions.Threads, CommonOptions.Json,
             AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma,
         ];
         foreach (var option in options)
@@ -165,6 +169,10 @@ public static class ClassifyCommand
         Init = parse.GetValue(Init)!,
         Resume = parse.GetValue(Resume),
         Force = parse.GetValue(Force),
+        MinAuroc = parse.GetValue(MinAuroc),
+        MinSpecificity = parse.GetValue(MinSpecificity),
+        MaxSpecificityDrop = parse.GetValue(MaxSpecificityDrop),
+        RequireBound = parse.GetValue(RequireBound),
         Version = parse.GetValue(VersionName),
     };
 }

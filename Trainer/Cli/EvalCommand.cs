@@ -55,7 +55,7 @@ public static class EvalCommand
             }
 
             var images = ClassificationDataset.Load(parse.GetValue(data)!, options).In(which);
-            var scores = PackageScorer.Score(package, images);
+            var scores = PackageScorer.Score(package, images, parse.GetValue(CommonOptions.Threads));
             var report = BinaryReport.From(scores, images.Select(i => i.Defect).ToList(), package.Manifest.Threshold.Value);
             var explained = parse.GetValue(explain) is { } folder ? ClassifierExplain.Write(package, images, scores, Path.GetFullPath(folder)) : null;
             if (parse.GetValue(CommonOptions.Json))

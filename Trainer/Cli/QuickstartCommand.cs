@@ -76,6 +76,7 @@ public static class QuickstartCommand
                 Options = new SegmenterOptions { Arch = Architectures.UNetMobileNetV2, ImageSize = 128, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = epochs + 2, BatchSize = 8, Seed = Seed } },
                 ValidationFraction = 0.15,
                 TestFraction = 0.1,
+                Force = true, // as for the classifier: the demo needs a current segmenter
             }, progress);
             progress.Message($"quickstart: both demo models are current in {Path.GetFullPath(modelsDirectory)} ({clock.Elapsed.TotalSeconds:F0} s)");
             return 0;

@@ -36,6 +36,12 @@ public static class SegmentCommand
     private static readonly Option<int> Limit = new("--limit") { Description = "Use at most N pairs per dataset split, evenly spaced (quick runs)", DefaultValueFactory = _ => 0 };
     private static readonly Option<bool> Resume = new("--resume") { Description = "Continue the latest unfinished segmenter run in OUT/runs from its last checkpoint (give the same options)" };
     private static readonly Option<bool> NoCurrent = new("--no-current") { Description = "Write the package without making it current" };
+    private static readonly Option<bool> Force = new("--force") { Description = "Make the new package current even if the quality gate rejects it (recorded in the manifest)" };
+    private static readonly SegmenterGatePolicy GateDefaults = new();
+    private static readonly Option<double> MinIou = new("--min-iou") { Description = "Gate: test IoU floor", DefaultValueFactory = _ => GateDefaults.MinIou };
+    private static readonly Option<double> MinDice = new("--min-dice") { Description = "Gate: test Dice floor", DefaultValueFactory = _ => GateDefaults.MinDice };
+    private static readonly Option<double> MinPixelRecall = new("--min-pixel-recall") { Description = "Gate: test pixel recall floor", DefaultValueFactory = _ => GateDefaults.MinPixelRecall };
+    private static readonly Option<double> MaxIouDrop = new("--max-iou-drop") { Description = "Gate: how much lower than the deployed segmenter's IoU (same test images) the new one's may be", DefaultValueFactory = _ => GateDefaults.MaxIouDrop };
 
     /// <summary>Builds the command.</summary>
     public static Command Create()
@@ -44,7 +50,7 @@ public static class SegmentCommand
         Option[] options =
         [
             Data, Out, RecallTarget, Arch, Pretrained, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
-            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, CommonOptions.Threads, CommonOptions.Json,
+            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, CommonOptions.Threads, CommonOptions.Json,
             .. ClassifyCommand.AugmentOptionsList,
         ];
         foreach (var option in options)
@@ -65,6 +71,14 @@ public static class SegmentCommand
                 Limit = parse.GetValue(Limit),
                 MakeCurrent = !parse.GetValue(NoCurrent),
                 Resume = parse.GetValue(Resume),
+                Force = parse.GetValue(Force),
+                Gate = new SegmenterGatePolicy
+                {
+                    MinIou = parse.GetValue(MinIou),
+                    MinDice = parse.GetValue(MinDice),
+                    MinPixelRecall = parse.GetValue(MinPixelRecall),
+                    MaxIouDrop = parse.GetValue(MaxIouDrop),
+                },
                 InitFrom = ResolveInit(parse.GetValue(Init)!, parse.GetValue(Out)!),
                 Options = new SegmenterOptions
                 {
@@ -90,10 +104,10 @@ public static class SegmentCommand
             var outcome = SegmenterRun.Run(request, progress);
             if (progress is JsonProgress json)
             {
-                json.Write(new { @event = "result", package = outcome.Package.Package.Directory, current = outcome.Package.IsCurrent, threshold = outcome.Threshold.Value, validation = outcome.Validation.ToDictionary(), test = outcome.Test?.ToDictionary(), run = outcome.ReportDirectory });
+                json.Write(new { @event = "result", package = outcome.Package.Package.Directory, current = outcome.Package.IsCurrent, gate_pass = outcome.Gate.Pass, gate_reason = outcome.Gate.Reason, threshold = outcome.Threshold.Value, validation = outcome.Validation.ToDictionary(), test = outcome.Test?.ToDictionary(), run = outcome.ReportDirectory });
             }
 
-            return 0;
+            return ExitCode(outcome, request);
         }));
         return command;
     }
@@ -128,6 +142,7 @@ public static class SegmentCommand
             ValidationFraction = t.ValidationFraction,
             TestFraction = t.TestFraction,
             InitFrom = current,
+            Force = settings.Force,
             Options = new SegmenterOptions
             {
                 Arch = s.Arch,
@@ -137,9 +152,12 @@ public static class SegmentCommand
             },
         };
         Check(request);
-        SegmenterRun.Run(request, progress);
-        return 0;
+        return ExitCode(SegmenterRun.Run(request, progress), request);
     }
+
+    // As for the classifier: a package the gate kept out of current exits 2.
+    private static int ExitCode(SegmentOutcome outcome, SegmentRequest request) =>
+        request.MakeCurrent && !outcome.Package.IsCurrent ? ClassifyCommand.GateRejected : 0;
 
     private static ModelPackage? ResolveInit(string init, string modelsDirectory) => init switch
     {
@@ -155,6 +173,12 @@ public static class SegmentCommand
     {
         var o = request.Options;
         o.Training.Validate();
+
+        var g = request.Gate;
+        if (new[] { g.MinIou, g.MinDice, g.MinPixelRecall, g.MaxIouDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))
+        {
+            throw new ArgumentException(FormattableString.Invariant($"--min-iou, --min-dice, --min-pixel-recall and --max-iou-drop must be in [0, 1] (got {g.MinIou}, {g.MinDice}, {g.MinPixelRecall}, {g.MaxIouDrop})"));
+        }
 
         if (request.RecallTarget is { } r && r is <= 0 or > 1)
         {

@@ -68,8 +68,11 @@ public readonly record struct PixelCounts(long TruePositive, long FalsePositive,
 /// <param name="MeanImageDice">Dice per image, averaged.</param>
 /// <param name="Images">Images measured.</param>
 /// <param name="Positives">Foreground pixels in the truth.</param>
+/// <param name="MarkedFraction">Fraction of all pixels the model marks as defect.</param>
+/// <param name="TruthFraction">Fraction of all pixels that are defect in the truth.</param>
 public sealed record SegmentationMetrics(
-    double Threshold, double Iou, double Dice, double PixelPrecision, double PixelRecall, double MeanImageIou, double MeanImageDice, int Images, long Positives)
+    double Threshold, double Iou, double Dice, double PixelPrecision, double PixelRecall, double MeanImageIou, double MeanImageDice, int Images, long Positives,
+    double MarkedFraction = 0, double TruthFraction = 0)
 {
     /// <summary>Pools per-image counts.</summary>
     public static SegmentationMetrics From(double threshold, IReadOnlyList<PixelCounts> perImage)
@@ -84,7 +87,9 @@ public sealed record SegmentationMetrics(
             perImage.Count == 0 ? 0 : perImage.Average(c => c.Iou),
             perImage.Count == 0 ? 0 : perImage.Average(c => c.Dice),
             perImage.Count,
-            total.Positives);
+            total.Positives,
+            Fraction(total.TruePositive + total.FalsePositive, total),
+            Fraction(total.Positives, total));
     }
 
     /// <summary>Name → value, as stored in the manifest's metrics and <c>metrics.json</c>.</summary>
@@ -99,5 +104,13 @@ public sealed record SegmentationMetrics(
         ["mean_image_dice"] = MeanImageDice,
         ["images"] = Images,
         ["positive_pixels"] = Positives,
+        ["marked_fraction"] = MarkedFraction,
+        ["truth_fraction"] = TruthFraction,
     };
+
+    private static double Fraction(long part, PixelCounts total)
+    {
+        var all = total.TruePositive + total.FalsePositive + total.FalseNegative + total.TrueNegative;
+        return all == 0 ? 0 : (double)part / all;
+    }
 }

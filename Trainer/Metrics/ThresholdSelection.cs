@@ -37,6 +37,17 @@ public sealed record ThresholdChoice(double Threshold, double RecallTarget, Conf
 public static class ThresholdSelection
 {
     /// <summary>
+    /// Subtracted from the chosen threshold before it goes into a package. The chosen threshold is the score of a
+    /// validation defect; without a margin, a last-digit difference in that score (another CPU's kernels, the CUDA
+    /// provider: ~1e-7 to 1e-6) would flip it to "good". 1e-5 is ten times that, and far below any score gap that
+    /// matters for the operating point.
+    /// </summary>
+    public const double Margin = 1e-5;
+
+    /// <summary><paramref name="threshold"/> less <see cref="Margin"/>, kept a probability in (0, 1).</summary>
+    public static double WithMargin(double threshold) => Math.Clamp(threshold - Margin, 1e-7, 1 - 1e-7);
+
+    /// <summary>
     /// The highest threshold whose recall reaches <paramref name="recallTarget"/>. Candidate thresholds are the scores
     /// themselves, so tied scores are flagged or passed together. Throws when the validation data has no defect.
     /// </summary>

@@ -32,6 +32,9 @@ public sealed record PackageContent
 
     /// <summary>Folder name of the version; default: UTC time <c>yyyyMMdd-HHmmss</c> (with a suffix if taken).</summary>
     public string? Version { get; init; }
+
+    /// <summary>The quality gate's verdict, recorded in the manifest.</summary>
+    public GateRecord? Gate { get; init; }
 }
 
 /// <summary>A written package and the export's parity figure.</summary>
@@ -58,6 +61,18 @@ public static class ModelPackageWriter
     public static WrittenPackage Write(string modelsDirectory, nn.Module<Tensor, Tensor> model, PackageContent content, bool makeCurrent,
         IReadOnlyDictionary<string, string>? extraFiles = null, TextWriter? log = null)
     {
+        using var staged = Stage(modelsDirectory, model, content, log);
+        return staged.Commit(content, makeCurrent, extraFiles);
+    }
+
+    /// <summary>
+    /// Exports and verifies the ONNX graph and saves the weights into a hidden staging folder, with a manifest from
+    /// <paramref name="content"/>, so the exported model can be scored through Inspection.Inference (what the daemon will
+    /// run) before its threshold and gate verdict are final. <see cref="StagedPackage.Commit"/> finishes it; disposing
+    /// an uncommitted one deletes the staging folder.
+    /// </summary>
+    public static StagedPackage Stage(string modelsDirectory, nn.Module<Tensor, Tensor> model, PackageContent content, TextWriter? log = null)
+    {
         var taskDir = Path.Combine(Path.GetFullPath(modelsDirectory), content.Task);
         Directory.CreateDirectory(taskDir);
         var version = content.Version ?? FreeVersion(taskDir);
@@ -69,51 +84,23 @@ public static class ModelPackageWriter
 
         var staging = Path.Combine(taskDir, $".staging-{version}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
-        OnnxExport export;
         try
         {
-            export = OnnxExporter.Export(model, content.Input.Channels, content.Input.Height, content.Input.Width,
+            var export = OnnxExporter.Export(model, content.Input.Channels, content.Input.Height, content.Input.Width,
                 content.Input.Name, content.Output.Name, camName: content.Output.Cam);
             (log ?? Console.Error).WriteLine(FormattableString.Invariant(
                 $"ONNX export: {export.Onnx.Length / 1024.0:F0} KiB, opset {OnnxExporter.Opset}, max |ONNX Runtime - TorchSharp| = {export.MaxAbsDifference:E2} (limit {OnnxExporter.Tolerance:E0})"));
-            var onnxPath = Path.Combine(staging, ModelPackage.OnnxFile);
-            File.WriteAllBytes(onnxPath, export.Onnx);
+            File.WriteAllBytes(Path.Combine(staging, ModelPackage.OnnxFile), export.Onnx);
             model.save(Path.Combine(staging, ModelPackage.WeightsFile));
-            foreach (var (name, text) in extraFiles ?? new Dictionary<string, string>())
-            {
-                File.WriteAllText(Path.Combine(staging, name), text);
-            }
-
-            var manifest = new ModelManifest
-            {
-                Task = content.Task,
-                Version = version,
-                CreatedAt = DateTimeOffset.UtcNow,
-                Arch = content.Arch,
-                Input = content.Input,
-                Output = content.Output,
-                Threshold = content.Threshold,
-                Training = content.Training,
-                Metrics = content.Metrics,
-                OnnxSha256 = ModelManifest.Sha256Of(onnxPath),
-            };
-            manifest.Save(Path.Combine(staging, ModelPackage.ManifestFile));
-            ModelPackage.Open(staging); // refuse to publish anything the daemon would refuse
-            Directory.Move(staging, final);
+            var staged = new StagedPackage(modelsDirectory, staging, final, version, export);
+            staged.WriteManifest(content);
+            return staged;
         }
         catch
         {
             Directory.Delete(staging, recursive: true);
             throw;
         }
-
-        if (makeCurrent)
-        {
-            ModelPackage.MakeCurrent(modelsDirectory, content.Task, final);
-        }
-
-        var package = ModelPackage.Open(final);
-        return new WrittenPackage(package, export, makeCurrent);
     }
 
     /// <summary>Loads a package's <c>weights.bin</c> into a module of the same architecture; errors name the file.</summary>
@@ -145,5 +132,83 @@ public static class ModelPackageWriter
         }
 
         return version;
+    }
+}
+
+/// <summary>A package exported into its staging folder, not yet published; see <see cref="ModelPackageWriter.Stage"/>.</summary>
+public sealed class StagedPackage : IDisposable
+{
+    private readonly string _modelsDirectory;
+    private readonly string _staging;
+    private readonly string _final;
+    private readonly string _version;
+    private bool _committed;
+
+    internal StagedPackage(string modelsDirectory, string staging, string final, string version, OnnxExport export)
+    {
+        _modelsDirectory = modelsDirectory;
+        _staging = staging;
+        _final = final;
+        _version = version;
+        Export = export;
+    }
+
+    /// <summary>The ONNX export and its parity with TorchSharp.</summary>
+    public OnnxExport Export { get; }
+
+    /// <summary>The staged package as <see cref="ModelPackage.Open"/> reads it (hash checked): score it with Inspection.Inference.</summary>
+    public ModelPackage Package => ModelPackage.Open(_staging);
+
+    /// <summary>Writes the final manifest and extra files, flushes everything to disk, moves the folder into place and,
+    /// if asked, points <c>current</c> at it (the rename flushed too). Returns the package re-opened from its final place.</summary>
+    public WrittenPackage Commit(PackageContent content, bool makeCurrent, IReadOnlyDictionary<string, string>? extraFiles = null)
+    {
+        foreach (var (name, text) in extraFiles ?? new Dictionary<string, string>())
+        {
+            File.WriteAllText(Path.Combine(_staging, name), text);
+        }
+
+        WriteManifest(content);
+        ModelPackage.Open(_staging); // refuse to publish anything the daemon would refuse
+
+        // Data and folder entries on disk before the rename, the rename on disk before current may point at it.
+        DurableFiles.FlushTree(_staging);
+        Directory.Move(_staging, _final);
+        _committed = true;
+        DurableFiles.FlushDirectory(Path.GetDirectoryName(_final)!);
+        if (makeCurrent)
+        {
+            ModelPackage.MakeCurrent(_modelsDirectory, content.Task, _final);
+        }
+
+        return new WrittenPackage(ModelPackage.Open(_final), Export, makeCurrent);
+    }
+
+    internal void WriteManifest(PackageContent content)
+    {
+        var onnxPath = Path.Combine(_staging, ModelPackage.OnnxFile);
+        new ModelManifest
+        {
+            Task = content.Task,
+            Version = _version,
+            CreatedAt = DateTimeOffset.UtcNow,
+            Arch = content.Arch,
+            Input = content.Input,
+            Output = content.Output,
+            Threshold = content.Threshold,
+            Training = content.Training,
+            Metrics = content.Metrics,
+            OnnxSha256 = ModelManifest.Sha256Of(onnxPath),
+            Gate = content.Gate,
+        }.Save(Path.Combine(_staging, ModelPackage.ManifestFile));
+    }
+
+    /// <summary>Deletes the staging folder unless committed.</summary>
+    public void Dispose()
+    {
+        if (!_committed && Directory.Exists(_staging))
+        {
+            Directory.Delete(_staging, recursive: true);
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
+using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
@@ -47,8 +48,14 @@ public sealed record SegmentRequest
     /// <summary>Continue the latest unfinished segmenter run from its checkpoint.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>Point <c>segmenter/current</c> at the new package.</summary>
+    /// <summary>Point <c>segmenter/current</c> at the new package when the gate passes (false: never).</summary>
     public bool MakeCurrent { get; init; } = true;
+
+    /// <summary>Make it current even if the gate refuses it (recorded in the manifest).</summary>
+    public bool Force { get; init; }
+
+    /// <summary>What the gate requires.</summary>
+    public SegmenterGatePolicy Gate { get; init; } = new();
 
     /// <summary>Version folder name; null: the UTC time.</summary>
     public string? Version { get; init; }
@@ -63,6 +70,7 @@ public sealed record SegmentRequest
 /// <param name="Test">Test metrics at the chosen threshold (null without a test split).</param>
 /// <param name="Training">The training history.</param>
 /// <param name="ReportDirectory">Where curves, example grid and metrics.json are.</param>
+/// <param name="Gate">The quality gate's verdict.</param>
 public sealed record SegmentOutcome(
     WrittenPackage Package,
     ThresholdSpec Threshold,
@@ -71,7 +79,8 @@ public sealed record SegmentOutcome(
     SegmentationMetrics Validation,
     SegmentationMetrics? Test,
     SegmenterTraining Training,
-    string ReportDirectory);
+    string ReportDirectory,
+    GateDecision Gate);
 
 /// <summary>
 /// <c>trainer segment</c> end to end: load and split the pairs, train, choose the pixel threshold on validation,
@@ -129,15 +138,54 @@ public static class SegmenterRun
         {
             LrFindPlot.Write(Path.Combine(runDirectory, "lr-find.png"), training.Search);
         }
-        var validation = SegmenterEvaluation.PredictTorch(training.Model, training.Input, data.In(Splits.Validation), options.Training.BatchSize);
+
+        var content = new PackageContent
+        {
+            Task = ModelTasks.Segmenter,
+            Arch = options.Arch,
+            Input = training.Input,
+            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
+            Threshold = new ThresholdSpec { Value = 0.5 },
+            Training = new TrainingSpec
+            {
+                Dataset = data.Scan.Root,
+                DatasetFingerprint = data.Fingerprint,
+                Split = data.SplitSummary(),
+                Epochs = training.History.Count,
+                Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
+                {
+                    ["joint_mask"] = "geometric transforms applied to image and mask alike",
+                    ["loss"] = training.Loss.ToString(),
+                    ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                },
+                InitFrom = request.InitFrom?.Manifest.Version ?? (Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18) ? Pretraining.ImageNet : null),
+            },
+            Version = version,
+        };
+
+        // Threshold and gate figures come from the exported model through Inspection.Inference, as the daemon runs it.
+        using var staged = ModelPackageWriter.Stage(request.ModelsDirectory, training.Model, content, new ProgressWriter(progress));
+        var onnxPackage = staged.Package;
+        var validation = SegmenterEvaluation.PredictOnnx(onnxPackage, data.In(Splits.Validation));
         var thresholds = validation.Thresholds();
         var bestIou = thresholds.BestIou();
         var forRecall = request.RecallTarget is { } target ? thresholds.ForRecall(target) : null;
         var threshold = Choose(request.RecallTarget, bestIou, forRecall, thresholds, progress);
         var validationMetrics = validation.MetricsAt(threshold.Value);
         var testSamples = data.In(Splits.Test);
-        var test = testSamples.Count == 0 ? null
-            : SegmenterEvaluation.PredictTorch(training.Model, training.Input, testSamples, options.Training.BatchSize).MetricsAt(threshold.Value);
+        var test = testSamples.Count == 0 ? null : SegmenterEvaluation.PredictOnnx(onnxPackage, testSamples).MetricsAt(threshold.Value);
+
+        var judged = test ?? validationMetrics;
+        var comparison = SegmenterComparison.Measure(request.ModelsDirectory, testSamples.Count == 0 ? data.In(Splits.Validation) : testSamples, onnxPackage, threshold.Value, progress, out var comparisonNote);
+        var gate = SegmenterGate.Decide(judged, request.Gate, comparison, comparisonNote);
+        var makeCurrent = request.MakeCurrent && (gate.Pass || request.Force);
+        progress.Message($"gate policy ({(test is null ? "validation split: the dataset has no test split" : "test split")}): {request.Gate}");
+        foreach (var check in gate.Checks)
+        {
+            progress.Message($"  {check}");
+        }
+
+        progress.Message($"gate: {(gate.Pass ? "PASS" : "FAIL")}: {gate.Reason}{(!gate.Pass && request.Force ? " (--force: made current anyway)" : "")}");
 
         var metrics = new Dictionary<string, Dictionary<string, double>>
         {
@@ -158,31 +206,19 @@ public static class SegmenterRun
             metrics["test"] = test.ToDictionary();
         }
 
-        var content = new PackageContent
+        if (comparison is not null)
         {
-            Task = ModelTasks.Segmenter,
-            Arch = options.Arch,
-            Input = training.Input,
-            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
+            metrics["deployed_on_shared_test"] = comparison.Deployed.ToDictionary();
+            metrics["candidate_on_shared_test"] = comparison.Candidate.ToDictionary();
+        }
+
+        content = content with
+        {
             Threshold = threshold,
-            Training = new TrainingSpec
-            {
-                Dataset = data.Scan.Root,
-                DatasetFingerprint = data.Fingerprint,
-                Split = data.SplitSummary(),
-                Epochs = training.History.Count,
-                Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
-                {
-                    ["joint_mask"] = "geometric transforms applied to image and mask alike",
-                    ["loss"] = training.Loss.ToString(),
-                    ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                },
-                InitFrom = request.InitFrom?.Manifest.Version ?? (Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18) ? Pretraining.ImageNet : null),
-            },
             Metrics = metrics,
-            Version = version,
+            Gate = gate.Record(request.Gate.ToString(), request.Force && request.MakeCurrent),
         };
-        var package = ModelPackageWriter.Write(request.ModelsDirectory, training.Model, content, request.MakeCurrent, log: new ProgressWriter(progress));
+        var package = staged.Commit(content, makeCurrent, new Dictionary<string, string> { ["GATE.txt"] = gate.Note(request.Gate.ToString(), request.Force), [DeployedComparison.SplitFile] = data.SplitCsv() });
 
         var report = new
         {
@@ -206,8 +242,8 @@ public static class SegmenterRun
         }
 
         RunFolder.MarkDone(runDirectory, package.Package.Directory);
-        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : "")}; report: {runDirectory}");
-        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory);
+        progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : gate.Pass ? " (not made current: --no-current)" : $" kept beside the current one (not made current): {gate.Reason}")}; report: {runDirectory}");
+        return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory, gate);
     }
 
     private static ThresholdSpec Choose(double? recallTarget, PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, PixelThresholds thresholds, ITrainingProgress progress)

@@ -77,6 +77,20 @@ public sealed class HotSwapTests : IAsyncLifetime
         Assert.Equal("v5", (await InspectAsync("after-v5")).GetProperty("models").GetProperty("segmenter").GetString());
     }
 
+    [Fact]
+    public async Task A_package_that_loads_but_fails_at_warm_up_is_refused_while_the_old_model_keeps_answering()
+    {
+        // Its input and output shapes match the manifest; only running it fails (an ONNX Runtime error, not I/O).
+        TinyOnnx.MakeCurrent(_daemon.ModelsDir, TinyOnnx.WritePackage(_daemon.ModelsDir, ModelTasks.Classifier, "warmup-fails", 0.5, onnxBytes: TinyOnnx.FailsAtRun(TinyOnnx.Size)));
+
+        var refusal = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => !r.GetProperty("ok").GetBoolean());
+        Assert.Contains("ONNX Runtime failed running the model", refusal.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("still serving classifier v1", refusal.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var answer = await InspectAsync("after-warmup-failure");
+        Assert.Equal("v1", answer.GetProperty("models").GetProperty("classifier").GetString());
+        Assert.True(answer.GetProperty("score").GetDouble() > 0.99); // a bright image through v1: confidently a defect
+    }
+
     private static string? Version(JsonElement models) => models.GetProperty("classifier").GetProperty("version").GetString();
 
     private async Task<JsonElement> InspectAsync(string partId)

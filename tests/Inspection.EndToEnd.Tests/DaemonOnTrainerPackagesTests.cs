@@ -102,6 +102,7 @@ public sealed class DaemonOnTrainerPackagesTests(ITestOutputHelper output)
             ModelsDirectory = daemon.ModelsDir,
             Options = new SegmenterOptions { Arch = Architectures.UNetMobileNetV2, ImageSize = 64, WidthMultiplier = 0.35, Training = SegmenterOptions.DefaultTraining with { Epochs = 3, BatchSize = 8, Seed = 3 } },
             Version = "unet1",
+            Force = true, // this test is about the daemon running the trainer's package, not about the gate
         }, new JsonProgress(log));
         torch.manual_seed(7);
         using var classifier = Architectures.CreateClassifier(Architectures.MobileNetV2, 1, 0.25);

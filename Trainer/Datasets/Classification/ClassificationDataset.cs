@@ -43,8 +43,9 @@ public sealed record ClassificationDataOptions
 
 /// <summary>
 /// A binary classification dataset: a folder per class (<c>good/</c>, <c>defect/</c>) or a labels file
-/// (<c>path probability [type]</c> per line, like ELPV's <c>labels.csv</c>), split deterministically and stratified by
-/// class. Images are decoded and turned into tensors only through Camera's <see cref="Preprocessor"/>.
+/// (<c>path probability [type]</c> per line, like ELPV's <c>labels.csv</c>), split by a stable hash of each image's
+/// relative path (<see cref="StableSplit"/>). Images are decoded and turned into tensors only through Inspection.Inference's
+/// <see cref="Preprocessor"/>.
 /// </summary>
 public sealed class ClassificationDataset
 {
@@ -72,6 +73,9 @@ public sealed class ClassificationDataset
     /// <summary>SHA-256 over ids, labels, file sizes and splits.</summary>
     public string Fingerprint { get; }
 
+    /// <summary>Images moved to give a tiny split its first image of a class (see <see cref="StableSplit.Assign"/>).</summary>
+    public int ForcedSplitMoves { get; private init; }
+
     /// <summary>Images an operator labelled in the daemon's review queue (named <c>review-*</c>), per split.</summary>
     public IReadOnlyDictionary<string, int> Reviewed() =>
         Images.Where(i => System.IO.Path.GetFileName(i.Path).StartsWith(Inspection.Config.Options.ReviewOptions.DatasetPrefix, StringComparison.Ordinal))
@@ -89,6 +93,8 @@ public sealed class ClassificationDataset
             ["validation_fraction"] = Options.ValidationFraction,
             ["test_fraction"] = Options.TestFraction,
             ["defect_cutoff"] = Options.DefectCutoff,
+            [StableSplit.MethodKey] = 1,
+            ["forced_moves"] = ForcedSplitMoves,
         };
         foreach (var split in new[] { Splits.Train, Splits.Validation, Splits.Test })
         {
@@ -113,8 +119,11 @@ public sealed class ClassificationDataset
     }
 
     /// <summary>Writes <c>id,label,split</c> per image: the recorded split.</summary>
-    public void WriteSplitFile(string path) =>
-        File.WriteAllLines(path, Images.Select(i => $"{i.Id},{(i.Defect ? 1 : 0)},{i.Split}").Prepend("id,defect,split"));
+    public void WriteSplitFile(string path) => File.WriteAllText(path, SplitCsv());
+
+    /// <summary><c>id,defect,split</c> per image, as written to the run's and the package's <c>split.csv</c>.</summary>
+    public string SplitCsv() =>
+        string.Join('\n', Images.Select(i => $"{i.Id},{(i.Defect ? 1 : 0)},{i.Split}").Prepend("id,defect,split")) + "\n";
 
     /// <summary>Reads a folder per class or a labels file; errors name the missing or bad item.</summary>
     public static ClassificationDataset Load(string data, ClassificationDataOptions options)
@@ -162,7 +171,7 @@ public sealed class ClassificationDataset
         }
 
         items = Limit(items, options.LimitPerClass);
-        var splits = Split(items, options);
+        var splits = Split(items, root, options, out var forced);
         var images = items.Select((item, i) => new LabelledImage(item.Path, System.IO.Path.GetRelativePath(root, item.Path), item.Defect, splits[i]))
             .OrderBy(i => i.Id, StringComparer.Ordinal)
             .ToList();
@@ -174,7 +183,7 @@ public sealed class ClassificationDataset
             }
         }
 
-        return new ClassificationDataset(root, full, images, options);
+        return new ClassificationDataset(root, full, images, options) { ForcedSplitMoves = forced };
     }
 
     private static List<(string, bool)> ReadLabelsFile(string file, string root, double cutoff)
@@ -252,26 +261,10 @@ public sealed class ClassificationDataset
         }).ToList();
     }
 
-    // Stratified: each class is shuffled with the seed (in path order first, so the result does not depend on how the
-    // files were listed) and cut into test, validation and train.
-    private static string[] Split(List<(string Path, bool Defect)> items, ClassificationDataOptions options)
-    {
-        var splits = new string[items.Count];
-        var random = new Random(options.Seed);
-        foreach (var stratum in Enumerable.Range(0, items.Count).GroupBy(i => items[i].Defect).OrderBy(g => g.Key))
-        {
-            var members = stratum.OrderBy(i => items[i].Path, StringComparer.Ordinal).ToArray();
-            random.Shuffle(members);
-            var test = Math.Max(1, (int)Math.Round(members.Length * options.TestFraction));
-            var validation = Math.Max(1, (int)Math.Round(members.Length * options.ValidationFraction));
-            for (var k = 0; k < members.Length; k++)
-            {
-                splits[members[k]] = k < test ? Splits.Test : k < test + validation ? Splits.Validation : Splits.Train;
-            }
-        }
-
-        return splits;
-    }
+    // By a stable hash of each image's relative path (StableSplit), so images keep their split as the dataset grows.
+    private static string[] Split(List<(string Path, bool Defect)> items, string root, ClassificationDataOptions options, out int forced) =>
+        StableSplit.Assign(items.Select(i => System.IO.Path.GetRelativePath(root, i.Path)).ToList(), items.Select(i => i.Defect).ToList(),
+            options.Seed, options.ValidationFraction, options.TestFraction, out forced);
 
     private static string FingerprintOf(IReadOnlyList<LabelledImage> images)
     {

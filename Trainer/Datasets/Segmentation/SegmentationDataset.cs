@@ -115,6 +115,10 @@ public sealed class SegmentationDataset : IDisposable
     /// <summary>Samples of one split.</summary>
     public IReadOnlyList<SegmentationSample> In(string split) => Samples.Where(s => s.Split == split).ToList();
 
+    /// <summary><c>id,foreground,split</c> per pair, as written to the package's <c>split.csv</c>.</summary>
+    public string SplitCsv() =>
+        string.Join('\n', Samples.Select(s => $"{s.Id},{(s.ForegroundPixels > 0 ? 1 : 0)},{s.Split}").Prepend("id,foreground,split")) + "\n";
+
     /// <summary>Split sizes and seed, as recorded in the manifest.</summary>
     public Dictionary<string, double> SplitSummary() => new()
     {
@@ -122,6 +126,7 @@ public sealed class SegmentationDataset : IDisposable
         [Splits.Train] = In(Splits.Train).Count,
         [Splits.Validation] = In(Splits.Validation).Count,
         [Splits.Test] = In(Splits.Test).Count,
+        [StableSplit.MethodKey] = 1,
         ["from_dataset_folders"] = SplitSource == "dataset" ? 1 : 0,
         ["validation_fraction"] = Options.ValidationFraction,
         ["test_fraction"] = Options.TestFraction,
@@ -172,7 +177,7 @@ public sealed class SegmentationDataset : IDisposable
             ConvertChannels(image, channels);
         }
 
-        var splits = AssignSplits(loaded.Select(l => (l.Pair, HasForeground: Cv2.CountNonZero(l.Mask) > 0)).ToList(), options, out var splitSource);
+        var splits = AssignSplits(loaded.Select(l => (l.Pair, HasForeground: Cv2.CountNonZero(l.Mask) > 0)).ToList(), scan.Root, options, out var splitSource);
         var samples = loaded.Select((l, i) => new SegmentationSample(l.Pair, l.Image, l.Mask, splits[i])).ToList();
         if (samples.All(s => s.ForegroundPixels == 0))
         {
@@ -287,8 +292,8 @@ public sealed class SegmentationDataset : IDisposable
     }
 
     // The dataset's own split wins (NEU-Seg's training/test); validation is then carved from its training part.
-    // Otherwise a seeded split, stratified on whether a mask has any foreground.
-    private static string[] AssignSplits(List<(SegmentationPair Pair, bool HasForeground)> items, SegmentationLoadOptions options, out string source)
+    // Otherwise a stable hash split.
+    private static string[] AssignSplits(List<(SegmentationPair Pair, bool HasForeground)> items, string root, SegmentationLoadOptions options, out string source)
     {
         var splits = new string[items.Count];
         var fromFolders = items.Any(i => i.Pair.Split is not null);
@@ -304,19 +309,15 @@ public sealed class SegmentationDataset : IDisposable
             }
         }
 
-        var testFraction = fromFolders ? 0 : options.TestFraction;
-        var validationFraction = hasOwnValidation ? 0 : options.ValidationFraction;
-        var random = new Random(options.Seed);
-        foreach (var stratum in free.GroupBy(i => items[i].HasForeground).OrderBy(g => g.Key))
+        // Free samples are split by a stable hash of the image's relative path (StableSplit), stratified on whether the
+        // mask has any foreground, so pairs keep their split as the dataset grows.
+        var assigned = StableSplit.Assign(
+            free.Select(i => items[i].Pair.ImagePath).Select(p => Path.GetRelativePath(root, p)).ToList(),
+            free.Select(i => items[i].HasForeground).ToList(),
+            options.Seed, hasOwnValidation ? 0 : options.ValidationFraction, fromFolders ? 0 : options.TestFraction, out _);
+        for (var k = 0; k < free.Count; k++)
         {
-            var members = stratum.ToArray();
-            random.Shuffle(members);
-            var test = (int)Math.Round(members.Length * testFraction);
-            var validation = (int)Math.Round(members.Length * validationFraction);
-            for (var k = 0; k < members.Length; k++)
-            {
-                splits[members[k]] = k < test ? Splits.Test : k < test + validation ? Splits.Validation : Splits.Train;
-            }
+            splits[free[k]] = assigned[k];
         }
 
         return splits;

@@ -9,7 +9,7 @@ namespace Inspection.Trainer.Tests.Datasets;
 public sealed class ClassificationDatasetTests
 {
     [Fact]
-    public void Folder_per_class_split_is_stratified_seeded_and_repeatable()
+    public void Folder_per_class_split_is_seeded_repeatable_and_gives_each_split_both_classes()
     {
         using var dir = new TempDirectory("cls");
         SyntheticData.TextureFolders(dir.Path, perClass: 40, size: 32);
@@ -24,12 +24,54 @@ public sealed class ClassificationDatasetTests
         Assert.NotEqual(a.Fingerprint, c.Fingerprint);
         foreach (var split in new[] { Splits.Validation, Splits.Test })
         {
-            Assert.Equal(6, a.In(split).Count(i => i.Defect)); // round(40 x 0.15) of each class
-            Assert.Equal(6, a.In(split).Count(i => !i.Defect));
+            // About 15% of each class (hash positions, not exact counts).
+            Assert.InRange(a.In(split).Count(i => i.Defect), 1, 14);
+            Assert.InRange(a.In(split).Count(i => !i.Defect), 1, 14);
         }
 
+        Assert.Equal(1, a.SplitSummary()[StableSplit.MethodKey]);
         Assert.Equal(1, a.DetectChannels());
-        Assert.Contains(a.BalanceLines(), l => l.StartsWith("train", StringComparison.Ordinal) && l.Contains("28 defect", StringComparison.Ordinal));
+        Assert.Contains(a.BalanceLines(), l => l.StartsWith("train", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Adding_files_never_moves_an_existing_file_between_splits()
+    {
+        using var dir = new TempDirectory("cls");
+        SyntheticData.TextureFolders(dir.Path, perClass: 40, size: 16);
+        var before = ClassificationDataset.Load(dir.Path, new ClassificationDataOptions()).Images.ToDictionary(i => i.Id, i => i.Split);
+
+        // Twice as many images, new names in both classes (and one earlier in path order than every old one).
+        SyntheticData.TextureFolders(dir.Combine("more"), perClass: 40, size: 16, seed: 2);
+        foreach (var folder in new[] { "good", "defect" })
+        {
+            foreach (var file in Directory.GetFiles(dir.Combine("more", folder)))
+            {
+                File.Move(file, dir.Combine(folder, "new-" + Path.GetFileName(file)));
+            }
+        }
+
+        File.Copy(dir.Combine("good", "good000.png"), dir.Combine("good", "aaa.png"));
+        Directory.Delete(dir.Combine("more"), recursive: true);
+        var grown = ClassificationDataset.Load(dir.Path, new ClassificationDataOptions());
+
+        Assert.Equal(161, grown.Images.Count);
+        Assert.Equal(0, grown.ForcedSplitMoves);
+        Assert.All(before, kv => Assert.Equal(kv.Value, grown.Images.Single(i => i.Id == kv.Key).Split));
+        Assert.Equal(before.Values.Count(s => s == Splits.Test) + grown.Images.Count(i => i.Id.Contains("new-", StringComparison.Ordinal) && i.Split == Splits.Test)
+            + (grown.Images.Single(i => i.Id.EndsWith("aaa.png", StringComparison.Ordinal)).Split == Splits.Test ? 1 : 0), grown.In(Splits.Test).Count);
+    }
+
+    [Fact]
+    public void A_tiny_class_still_gets_one_image_in_each_held_out_split()
+    {
+        var ids = Enumerable.Range(0, 4).Select(i => $"defect/{i}.png").Concat(Enumerable.Range(0, 40).Select(i => $"good/{i}.png")).ToList();
+        var splits = StableSplit.Assign(ids, ids.Select(i => i.StartsWith("defect", StringComparison.Ordinal)).ToList(), 42, 0.15, 0.15, out _);
+
+        foreach (var split in new[] { Splits.Train, Splits.Validation, Splits.Test })
+        {
+            Assert.Contains(split, splits.Take(4));
+        }
     }
 
     [Fact]

@@ -193,7 +193,7 @@ public sealed class SegmentationDatasetTests
     }
 
     [Fact]
-    public void A_seeded_split_is_deterministic_stratified_and_recorded()
+    public void A_hash_split_is_deterministic_seeded_recorded_and_stable_as_pairs_are_added()
     {
         using var dir = new TempDirectory("seg-split");
         for (var i = 0; i < 40; i++)
@@ -213,10 +213,23 @@ public sealed class SegmentationDatasetTests
         foreach (var split in new[] { Splits.Validation, Splits.Test })
         {
             var members = first.In(split);
-            Assert.Equal(10, members.Count);
-            Assert.Equal(5, members.Count(s => s.ForegroundPixels > 0));
+            Assert.Contains(members, s => s.ForegroundPixels > 0);
+            Assert.Contains(members, s => s.ForegroundPixels == 0);
         }
 
-        Assert.Equal(new Dictionary<string, double> { ["seed"] = 7, ["train"] = 20, ["validation"] = 10, ["test"] = 10, ["from_dataset_folders"] = 0, ["validation_fraction"] = 0.25, ["test_fraction"] = 0.25 }, first.SplitSummary());
+        var summary = first.SplitSummary();
+        Assert.Equal(1, summary[StableSplit.MethodKey]);
+        Assert.Equal(40, summary["train"] + summary["validation"] + summary["test"]);
+
+        // Ten more pairs: every old pair keeps its split.
+        for (var i = 40; i < 50; i++)
+        {
+            WritePair(dir.Combine($"{i:D2}.jpg"), dir.Combine($"{i:D2}.png"), size: 16, maskValue: i % 2 == 0 ? 255 : 0);
+        }
+
+        using var grown = SegmentationDataset.Load(dir.Path, options);
+        var old = first.Samples.ToDictionary(s => s.Id, s => s.Split);
+        Assert.Equal(50, grown.Samples.Count);
+        Assert.All(grown.Samples.Where(s => old.ContainsKey(s.Id)), s => Assert.Equal(old[s.Id], s.Split));
     }
 }

@@ -14,7 +14,7 @@ public sealed class SegmenterLoopTests
     {
         if (!Directory.Exists(dir.Combine("data")))
         {
-            AerialScenes.WriteDataset(dir.Combine("data"), 20, 64, seed: 5);
+            AerialScenes.WriteDataset(dir.Combine("data"), 32, 64, seed: 5); // enough training pairs (hash split) for five steps an epoch
         }
 
         return new SegmentRequest
@@ -32,6 +32,7 @@ public sealed class SegmenterLoopTests
             ValidationFraction = 0.2,
             TestFraction = 0.2,
             Resume = resume,
+            Force = true, // two tiny epochs: these tests are about the loop, not the gate
         };
     }
 

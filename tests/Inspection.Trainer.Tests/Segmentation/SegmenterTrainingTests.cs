@@ -35,6 +35,9 @@ public sealed class SegmenterTrainingTests(ITestOutputHelper output)
         Assert.Equal("unet-mobilenetv2", package.Manifest.Arch);
         Assert.Equal(outcome.Threshold.Value, package.Manifest.Threshold.Value);
         Assert.Equal("best-iou", package.Manifest.Threshold.Method);
+        Assert.True(outcome.Gate.Pass, outcome.Gate.Lines());
+        Assert.Equal((true, false), (package.Manifest.Gate!.Passed, package.Manifest.Gate.Forced));
+        Assert.True(File.Exists(Path.Combine(package.Directory, "split.csv")));
         Assert.True(File.Exists(Path.Combine(outcome.ReportDirectory, "examples.png")));
         Assert.True(File.Exists(Path.Combine(outcome.ReportDirectory, "metrics.json")));
     }

@@ -5,6 +5,8 @@ using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Cli;
 using Inspection.Trainer.Datasets.Classification;
+using Inspection.Trainer.Datasets.Segmentation;
+using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Training;
 
@@ -71,7 +73,7 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
         Assert.True(history[^1].TrainLoss < history[0].TrainLoss * 0.8, $"train loss {history[0].TrainLoss:F3} -> {history[^1].TrainLoss:F3}");
         Assert.True(result.Test.Auroc > 0.85, $"test AUROC {result.Test.Auroc:F3}");
         Assert.True(result.Choice.Counts.Recall >= 0.9);
-        Assert.Equal(18, result.Choice.Counts.Positives + result.Choice.Counts.Negatives);
+        Assert.Equal(ModelPackage.Open(result.PackageDirectory).Manifest.Training.Split[Splits.Validation], result.Choice.Counts.Positives + result.Choice.Counts.Negatives);
     }
 
     [Fact]
@@ -81,9 +83,11 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
         var manifest = package.Manifest;
 
         Assert.Equal(trained.Result.PackageDirectory, package.Directory);
-        Assert.Equal(trained.Result.Choice.Threshold, manifest.Threshold.Value, 6);
+        Assert.Equal(ThresholdSelection.WithMargin(trained.Result.Choice.Threshold), manifest.Threshold.Value);
+        Assert.Equal((true, false), (manifest.Gate!.Passed, manifest.Gate.Forced));
+        Assert.True(File.Exists(Path.Combine(package.Directory, DeployedComparison.SplitFile)));
         Assert.Equal(0.9, manifest.Threshold.RecallTarget);
-        Assert.Equal(9, manifest.Threshold.Positives);
+        Assert.Equal(manifest.Training.Split["validation_defect"], manifest.Threshold.Positives);
         Assert.Equal(1, manifest.Input.Channels);
         Assert.Equal(48, manifest.Input.Width);
         Assert.Contains("test", manifest.Metrics.Keys);
@@ -110,7 +114,7 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
             Assert.True(root.TryGetProperty(key, out _), $"eval --json lacks {key}");
         }
 
-        // ONNX Runtime on the same images gives the same confusion as TorchSharp did at the end of training.
+        // trainer eval reproduces the split and scores through Inspection.Inference, as the gate did.
         Assert.Equal(trained.Result.Test.Tp, root.GetProperty("tp").GetInt32());
         Assert.Equal(trained.Result.Test.Fn, root.GetProperty("fn").GetInt32());
         Assert.Equal(trained.Result.Test.Fp, root.GetProperty("fp").GetInt32());
@@ -169,10 +173,45 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
         var original = ModelPackage.Open(trained.Result.PackageDirectory).Manifest.Version;
         var manifest = ModelPackage.Open(result.PackageDirectory).Manifest;
         Assert.Equal(original, manifest.Training.InitFrom);
-        Assert.Contains(progress.Messages, m => m.StartsWith($"current model {original} on the same test images", StringComparison.Ordinal));
+        Assert.Contains(progress.Messages, m => m.StartsWith($"deployed model {original} on ", StringComparison.Ordinal));
         Assert.Contains(result.Gate.Pass ? "PASSED" : "REJECTED", File.ReadAllText(Path.Combine(result.PackageDirectory, "GATE.txt")), StringComparison.Ordinal);
         var current = ModelPackage.OpenCurrent(models, ModelTasks.Classifier).Directory;
         Assert.Equal(result.IsCurrent ? result.PackageDirectory : Path.Combine(models, ModelTasks.Classifier, "v1"), current);
+    }
+
+    [Fact]
+    public void A_chance_level_model_is_refused_and_kept_beside_current_and_force_is_recorded()
+    {
+        // The same textures with labels that have nothing to do with the scratches: nothing to learn.
+        using var dir = new TempDirectory("chance");
+        var data = dir.Combine("data");
+        var random = new Random(11);
+        foreach (var file in Directory.GetFiles(trained.Data, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var folder = Path.Combine(data, random.Next(2) == 0 ? "good" : "defect");
+            Directory.CreateDirectory(folder);
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(Path.GetDirectoryName(file)) + "-" + Path.GetFileName(file)));
+        }
+
+        var models = dir.Combine("models");
+        CopyDirectory(trained.Result.PackageDirectory, Path.Combine(models, ModelTasks.Classifier, "v1"));
+        ModelPackage.MakeCurrent(models, ModelTasks.Classifier, Path.Combine(models, ModelTasks.Classifier, "v1"));
+
+        var refused = new ClassifierRun(new RecordingProgress()).Run(Request(data, models, epochs: 1) with { Version = "chance" });
+        var forced = new ClassifierRun(new RecordingProgress()).Run(Request(data, models, epochs: 1) with { Version = "forced", Force = true });
+
+        Assert.False(refused.Gate.Pass);
+        Assert.False(refused.IsCurrent);
+        Assert.Contains(refused.Gate.Checks, c => c.Name is "auroc" or "specificity" or "vs-deployed-recall" && !c.Pass);
+        Assert.True(Directory.Exists(Path.Combine(models, ModelTasks.Classifier, "chance")));
+        Assert.Contains("REJECTED", File.ReadAllText(Path.Combine(refused.PackageDirectory, "GATE.txt")), StringComparison.Ordinal);
+        var refusedGate = ModelPackage.Open(refused.PackageDirectory).Manifest.Gate!;
+        Assert.Equal((false, false, refused.Gate.Reason), (refusedGate.Passed, refusedGate.Forced, refusedGate.Reason));
+
+        Assert.False(forced.Gate.Pass);
+        Assert.True(forced.IsCurrent);
+        Assert.Equal(forced.PackageDirectory, ModelPackage.OpenCurrent(models, ModelTasks.Classifier).Directory);
+        Assert.True(ModelPackage.Open(forced.PackageDirectory).Manifest.Gate!.Forced);
     }
 
     [Fact]
