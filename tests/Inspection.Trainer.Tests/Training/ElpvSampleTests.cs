@@ -33,7 +33,8 @@ public sealed class ElpvSampleTests
 
         var manifest = ModelPackage.Open(result.PackageDirectory).Manifest;
         Assert.Equal(80, manifest.Training.Split["train"] + manifest.Training.Split["validation"] + manifest.Training.Split["test"]);
-        Assert.Equal(6, manifest.Training.Split["test_defect"]);
+        // The split is a stable hash of each file's path (not stratified): both classes must still reach the test set.
+        Assert.InRange(manifest.Training.Split["test_defect"], 1, manifest.Training.Split["test"] - 1);
         Assert.Equal(1, manifest.Input.Channels); // ELPV cells are 8-bit grey
         Assert.True(progress.Epochs[^1].TrainLoss < progress.Epochs[0].TrainLoss, $"train loss {progress.Epochs[0].TrainLoss:F3} -> {progress.Epochs[^1].TrainLoss:F3}");
         Assert.True(result.Choice.Counts.Recall >= 0.95);
