@@ -318,7 +318,12 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         var validation = TensorSet.Build(dataset.In(Splits.Validation), spec);
         var test = TensorSet.Build(dataset.In(Splits.Test), spec);
         manual_seed(request.Training.Seed);
-        var model = Architectures.CreateClassifier(request.Arch, channels, request.WidthMultiplier);
+        nn.Module<Tensor, Tensor> model;
+        using (NoCollection.Enter())
+        {
+            model = Architectures.CreateClassifier(request.Arch, channels, request.WidthMultiplier); // weight init runs TorchSharp calls with temporary Scalars
+        }
+
         string? initFrom = null;
         if (initPackage is not null && !request.Resume)
         {

@@ -80,6 +80,9 @@ public static class ImageNetResNet18
         }
 
         using var noGrad = no_grad();
+        // The copies and the stem fold are TorchSharp calls with temporary Scalars: keep collections (which the 64 MB
+        // parse above invites) out of them, as for training steps.
+        using var noCollection = Training.NoCollection.Enter();
         for (var i = 0; i < targets.Count; i++)
         {
             var (weight, scale, bias, mean, variance) = sources[i];

@@ -192,7 +192,12 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
 
         random.manual_seed(options.Training.Seed);
         var input = InputSpecFor(data, options.ImageSize, initialWeights, pretrained);
-        var model = new UNet(input.Channels, options.WidthMultiplier, options.Arch);
+        UNet model;
+        using (NoCollection.Enter())
+        {
+            model = new UNet(input.Channels, options.WidthMultiplier, options.Arch); // weight init runs TorchSharp calls with temporary Scalars
+        }
+
         if (initialWeights is not null)
         {
             Packaging.ModelPackageWriter.LoadWeights(model, initialWeights);
