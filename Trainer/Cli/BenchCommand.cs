@@ -21,7 +21,7 @@ public static class BenchCommand
         var arch = new Option<string[]>("--arch") { Description = "only these architectures (default: all)", AllowMultipleArgumentsPerToken = true };
         var peak = new Option<double>("--peak-gflops") { Description = "the machine's limit the reached rate is compared with (this 2-core VM: ~190 G multiply-accumulates per second)", DefaultValueFactory = _ => 190 };
         var json = new Option<bool>("--json") { Description = "print a JSON array instead of a table" };
-        var export = new Option<string?>("--export-models") { Description = "also write packages for inspectiond bench: the first classifier measured at the first size and the U-Net at the last size (untrained weights)" };
+        var export = new Option<string?>("--export-models") { Description = "also write packages for inspectiond bench: the first classifier among --arch at the first size and the first U-Net among --arch (else the default U-Net) at the last size (untrained weights)" };
         var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA");
         foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, json, export })
         {
@@ -69,7 +69,9 @@ public static class BenchCommand
             if (parse.GetValue(export) is { } directory)
             {
                 var classifier = selected.FirstOrDefault(m => m.Task == Config.Models.ModelTasks.Classifier);
-                var segmenter = models.First(m => m.Task == Config.Models.ModelTasks.Segmenter);
+                // The U-Net named in --arch, else the default one (the first segmenter).
+                var segmenter = selected.FirstOrDefault(m => m.Task == Config.Models.ModelTasks.Segmenter)
+                    ?? models.First(m => m.Task == Config.Models.ModelTasks.Segmenter);
                 var exportSizes = parse.GetValue(sizes)!;
                 if (classifier is null || exportSizes[^1] % segmenter.SizeMultiple != 0)
                 {
