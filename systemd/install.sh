@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs inspectiond and trainer as systemd services on this machine (README: Deployment), or removes them.
+# Installs inspectiond and trainer as systemd services on this machine (docs/deployment.md), or removes them.
 #
 #   systemd/install.sh [--gpu] [-c Debug|Release] [--no-build]     install or upgrade (idempotent; run as root)
 #   systemd/install.sh --uninstall [--purge]                       remove; --purge also removes config, data, user

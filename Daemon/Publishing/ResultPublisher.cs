@@ -111,7 +111,7 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
     private int Room() => Math.Min(Window, Math.Max(1, mqtt.ReceiveMaximum / 2));
 
     // Up to Window results are in flight at once: waiting for each PUBACK before sending the next capped throughput at
-    // one broker round trip per result, and on a 2-core box those round trips wait for the CPU (README, Performance).
+    // one broker round trip per result, and on a 2-core box those round trips wait for the CPU (docs/performance.md).
     // The client writes packets in call order, so the broker still sees them in order. After the first failed send,
     // that result and every later one of the window go to the outbox (a later one may then arrive twice: at-least-once,
     // de-duplicable by id).

@@ -6,7 +6,7 @@ using Inspection.TestSupport;
 namespace Inspection.Config.Tests;
 
 /// <summary>
-/// The Trainer:* defaults are what a site gets when its config leaves them out; the README's config table and the
+/// The Trainer:* defaults are what a site gets when its config leaves them out; docs/configuration.md's config table and the
 /// example config promise them. These tests pin the code to both.
 /// </summary>
 public sealed class TrainerDefaultsTests : IDisposable
@@ -56,11 +56,11 @@ public sealed class TrainerDefaultsTests : IDisposable
     [Theory]
     [InlineData("Trainer:Classifier")]
     [InlineData("Trainer:Segmenter")]
-    public void Readme_config_table_shows_the_code_defaults(string key)
+    public void Configuration_doc_table_shows_the_code_defaults(string key)
     {
         var defaults = new TrainerOptions();
         var task = key.EndsWith("Classifier", StringComparison.Ordinal) ? defaults.Classifier : defaults.Segmenter;
-        var row = File.ReadLines(Path.Combine(Repository.Root, "README.md"))
+        var row = File.ReadLines(Path.Combine(Repository.Root, "docs", "configuration.md"))
             .Single(l => l.StartsWith($"| `{key}:{{Data,Arch,ImageSize,Epochs,BatchSize,WidthMultiplier}}` |", StringComparison.Ordinal));
 
         var documented = row.Split('|')[2].Trim();

@@ -13,7 +13,7 @@ using MQTTnet.Protocol;
 namespace Inspection.Daemon.Tests.Deployment;
 
 /// <summary>The daemon's MQTT connection against a real Mosquitto with TLS, passwords, client certificates and the
-/// repository's ACL (README: Deployment, Security).</summary>
+/// repository's ACL (docs/deployment.md, Security).</summary>
 public sealed class MqttSecurityTests(SecureMosquitto broker) : IClassFixture<SecureMosquitto>
 {
     [RequiresToolFact("mosquitto", "mosquitto_passwd", "openssl", "kill")]

@@ -3,7 +3,7 @@ using MQTTnet;
 
 namespace Inspection.Daemon.Tests.Deployment;
 
-/// <summary>Mosquitto with the repository's ACL and its optional pool lines uncommented (README: Running a fleet).</summary>
+/// <summary>Mosquitto with the repository's ACL and its optional pool lines uncommented (docs/deployment.md, Running a fleet).</summary>
 public sealed class PoolMosquitto : IDisposable
 {
     public SecureMosquitto Broker { get; } = new(acl => string.Join('\n', acl.Split('\n')

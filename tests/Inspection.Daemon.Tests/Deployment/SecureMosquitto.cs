@@ -3,7 +3,7 @@ using Inspection.TestSupport;
 namespace Inspection.Daemon.Tests.Deployment;
 
 /// <summary>
-/// A real Mosquitto secured as the README's Deployment section describes: a test CA made with openssl, TLS with user
+/// A real Mosquitto secured as docs/deployment.md describes: a test CA made with openssl, TLS with user
 /// name and password on one port, TLS that also requires a client certificate on another, and the repository's ACL
 /// file (systemd/mosquitto-inspection.acl). Also a second, untrusted CA with a client certificate of its own.
 /// </summary>

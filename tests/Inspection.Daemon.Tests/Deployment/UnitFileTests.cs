@@ -7,7 +7,7 @@ namespace Inspection.Daemon.Tests.Deployment;
 
 public sealed class UnitFileTests(ITestOutputHelper output)
 {
-    /// <summary>The most exposure `systemd-analyze security` may give each unit (README, Deployment: Security).</summary>
+    /// <summary>The most exposure `systemd-analyze security` may give each unit (docs/deployment.md: Security).</summary>
     private const double DaemonExposureLimit = 2.0;
     private const double TrainerExposureLimit = 1.0;
 
