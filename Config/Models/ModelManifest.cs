@@ -53,6 +53,9 @@ public sealed record ModelManifest
     /// <summary>The trainer's quality gate verdict; null in packages written without one.</summary>
     public GateRecord? Gate { get; init; }
 
+    /// <summary>How <c>model.onnx</c> was quantized (<c>trainer quantize</c>); null for a float (FP32) model.</summary>
+    public QuantizationSpec? Quantization { get; init; }
+
     /// <summary>JSON settings of the contract: snake_case names, indented.</summary>
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -241,6 +244,41 @@ public sealed record TrainingSpec
 
     /// <summary>Version of the package training started from, if any.</summary>
     public string? InitFrom { get; init; }
+}
+
+/// <summary>
+/// An INT8 package: how its QDQ graph was made from which FP32 package, and how closely it agrees with it. The FP32
+/// sibling stays beside it in the same task folder (<see cref="Fp32Version"/>).
+/// </summary>
+public sealed record QuantizationSpec
+{
+    /// <summary>The value of <see cref="Precision"/> for INT8 packages.</summary>
+    public const string Int8 = "int8";
+
+    /// <summary><c>int8</c>.</summary>
+    public string Precision { get; init; } = Int8;
+
+    /// <summary>The graph form and number types, e.g. QDQ with per-channel int8 weights and per-tensor uint8 activations.</summary>
+    public string Format { get; init; } = "";
+
+    /// <summary>How activation ranges were calibrated: <c>min-max</c>, <c>percentile</c> or <c>entropy</c>.</summary>
+    public string CalibrationMethod { get; init; } = "";
+
+    /// <summary>Number of training-split images the ranges were calibrated on.</summary>
+    public int CalibrationImages { get; init; }
+
+    /// <summary>Version (folder name, same task folder) of the FP32 package this one was quantized from.</summary>
+    public string Fp32Version { get; init; } = "";
+
+    /// <summary>SHA-256 of the FP32 sibling's <c>model.onnx</c>.</summary>
+    public string Fp32OnnxSha256 { get; init; } = "";
+
+    /// <summary>
+    /// Agreement with the FP32 sibling on the validation and test images (classifier: per image; segmenter: per pixel):
+    /// <c>decision_agreement</c> at the FP32 threshold, <c>decision_agreement_own_thresholds</c> (each model at its own),
+    /// <c>max_score_difference</c> (largest |INT8 − FP32| probability), <c>mean_score_difference</c>, <c>samples</c>.
+    /// </summary>
+    public Dictionary<string, double> Parity { get; init; } = [];
 }
 
 /// <summary>The quality gate's verdict on a package, as the trainer recorded it.</summary>

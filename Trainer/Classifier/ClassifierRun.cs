@@ -132,79 +132,25 @@ public sealed class ClassifierRun(ITrainingProgress progress)
             Version = version,
         };
         using var staged = ModelPackageWriter.Stage(request.ModelsDirectory, model, content, new ProgressWriter(progress));
-        var onnxPackage = staged.Package;
-        var valLabels = validation.Images.Select(i => i.Defect).ToList();
-        var testLabels = test.Images.Select(i => i.Defect).ToList();
-        var valScores = PackageScorer.Score(onnxPackage, validation);
-        var testScores = PackageScorer.Score(onnxPackage, test);
-        var choice = ThresholdSelection.ForRecall(valScores, valLabels, request.RecallTarget);
-        var threshold = ThresholdSelection.WithMargin(choice.Threshold);
-        progress.Message("threshold: " + choice.Evidence());
-        progress.Message(string.Create(CultureInfo.InvariantCulture,
-            $"threshold in the package: {threshold:F6} (the validation choice less the margin {ThresholdSelection.Margin:E0}, chosen on the exported model's ONNX Runtime scores)"));
-        var valReport = BinaryReport.From(valScores, valLabels, threshold);
-        var testReport = BinaryReport.From(testScores, testLabels, threshold);
-        progress.Message(string.Create(CultureInfo.InvariantCulture,
-            $"test at that threshold: recall {testReport.Recall:P2} ({testReport.Tp} of {testReport.Tp + testReport.Fn}, 95% lower bound {testReport.RecallLowerBound:P2}), precision {testReport.Precision:P2}, specificity {testReport.Specificity:P2}, F1 {testReport.F1:F3}, AUROC {testReport.Auroc:F4}"));
-        var bestF1 = Ranking.BestF1(valScores, valLabels);
-        var testAtF1 = BinaryReport.From(testScores, testLabels, bestF1.Threshold);
-        progress.Message(string.Create(CultureInfo.InvariantCulture,
-            $"test at the validation F1-best threshold {bestF1.Threshold:F4}: accuracy {testAtF1.Accuracy:P2}, recall {testAtF1.Recall:P2}, precision {testAtF1.Precision:P2}"));
-
-        var policy = new ClassifierGatePolicy
-        {
-            RecallTarget = request.RecallTarget,
-            MinAuroc = request.MinAuroc,
-            MinSpecificity = request.MinSpecificity,
-            MaxSpecificityDrop = request.MaxSpecificityDrop,
-            RequireBound = request.RequireBound,
-        };
-        var comparison = DeployedComparison.Measure(request.ModelsDirectory, test, testScores, threshold, progress);
-        var gate = QualityGate.Decide(testReport, policy, comparison);
+        var policy = GatePolicy(request);
+        var judged = ClassifierJudgement.Judge(staged.Package, validation, test, policy, request.ModelsDirectory, request.Force, progress);
+        var (choice, valScores, testScores, valReport, testReport, testAtF1, comparison, gate) =
+            (judged.Choice, judged.ValidationScores, judged.TestScores, judged.Validation, judged.Test, judged.TestAtBestF1, judged.Comparison, judged.Gate);
         var makeCurrent = gate.Pass || request.Force;
-        progress.Message($"gate policy: {policy}");
-        foreach (var check in gate.Checks)
+        var metrics = judged.Metrics();
+        metrics["training"] = new()
         {
-            progress.Message($"  {check}");
-        }
-
-        progress.Message($"gate: {(gate.Pass ? "PASS" : "FAIL")}: {gate.Reason}{(!gate.Pass && request.Force ? " (--force: made current anyway)" : "")}");
-
-        var metrics = new Dictionary<string, Dictionary<string, double>>
-        {
-            [Splits.Validation] = valReport.ToDictionary(),
-            [Splits.Test] = testReport.ToDictionary(),
-            ["test_at_best_f1"] = testAtF1.ToDictionary(),
-            ["training"] = new()
-            {
-                ["images_per_second"] = trained.ImagesPerSecond,
-                ["train_seconds"] = trained.TrainSeconds,
-                ["best_epoch"] = trained.BestEpoch,
-                ["pos_weight"] = posWeight,
-                ["width_multiplier"] = request.WidthMultiplier,
-                ["learning_rate"] = trained.LearningRate,
-                ["learning_rate_found"] = request.Training.AutoLearningRate ? 1 : 0,
-            },
+            ["images_per_second"] = trained.ImagesPerSecond,
+            ["train_seconds"] = trained.TrainSeconds,
+            ["best_epoch"] = trained.BestEpoch,
+            ["pos_weight"] = posWeight,
+            ["width_multiplier"] = request.WidthMultiplier,
+            ["learning_rate"] = trained.LearningRate,
+            ["learning_rate_found"] = request.Training.AutoLearningRate ? 1 : 0,
         };
-        if (comparison is not null)
-        {
-            metrics["deployed_on_shared_test"] = comparison.Deployed.ToDictionary();
-            metrics["candidate_on_shared_test"] = comparison.Candidate.ToDictionary();
-        }
-
         content = content with
         {
-            Threshold = new ThresholdSpec
-            {
-                Value = threshold,
-                RecallTarget = request.RecallTarget,
-                Method = "recall-target",
-                Recall = choice.Counts.Recall,
-                Precision = choice.Counts.Precision,
-                RecallLowerBound = choice.RecallLowerBound,
-                Confidence = choice.Confidence,
-                Positives = choice.Counts.Positives,
-            },
+            Threshold = judged.ThresholdSpec(),
             Metrics = metrics,
             Gate = gate.Record(policy.ToString(), request.Force),
         };
@@ -215,13 +161,23 @@ public sealed class ClassifierRun(ITrainingProgress progress)
 
         wall.Stop();
         metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
-        var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, posWeight, choice, valScores, valLabels, testScores, testLabels,
-            valReport, testReport, testAtF1, bestF1.Threshold, comparison?.Deployed, comparison?.Version, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
+        var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, posWeight, choice, valScores, judged.ValidationLabels, testScores, judged.TestLabels,
+            valReport, testReport, testAtF1, judged.BestF1Threshold, comparison?.Deployed, comparison?.Version, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
         RunReport.Write(runDir, report);
         RunFolder.MarkDone(runDir, written.Package.Directory);
         progress.Message($"report: {Path.Combine(runDir, "report.md")}");
         return new ClassifyResult(written.Package.Directory, makeCurrent, gate, runDir, choice, testReport);
     }
+
+    /// <summary>The quality gate policy a request asks for.</summary>
+    public static ClassifierGatePolicy GatePolicy(ClassifyRequest request) => new()
+    {
+        RecallTarget = request.RecallTarget,
+        MinAuroc = request.MinAuroc,
+        MinSpecificity = request.MinSpecificity,
+        MaxSpecificityDrop = request.MaxSpecificityDrop,
+        RequireBound = request.RequireBound,
+    };
 
     /// <summary>
     /// The learning-rate range test (<c>trainer lr-find</c>) on the network and data a run with <paramref name="request"/>

@@ -22,8 +22,10 @@ public static class BenchCommand
         var peak = new Option<double>("--peak-gflops") { Description = "the machine's limit the reached rate is compared with (this 2-core VM: ~190 G multiply-accumulates per second)", DefaultValueFactory = _ => 190 };
         var json = new Option<bool>("--json") { Description = "print a JSON array instead of a table" };
         var export = new Option<string?>("--export-models") { Description = "also write packages for inspectiond bench: the first classifier among --arch at the first size and the first U-Net among --arch (else the default U-Net) at the last size (untrained weights)" };
-        var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA");
-        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, json, export })
+        var int8 = new Option<bool>("--int8") { Description = "instead of training: model-only inference, FP32 against INT8 (QDQ export), batch 1, ONNX Runtime CPU with the daemon's settings; --steps is the number of timed images" };
+        var threads = new Option<int>("--inference-threads") { Description = "with --int8: ONNX Runtime intra-op threads (0: its default, as the daemon)", DefaultValueFactory = _ => 0 };
+        var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA; or, with --int8, INT8 against FP32 inference");
+        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, json, export, int8, threads })
         {
             command.Options.Add(option);
         }
@@ -39,6 +41,11 @@ public static class BenchCommand
                     ? $"trainer bench: unknown architecture {string.Join(", ", unknown)} (known: {string.Join(", ", models.Select(m => m.Arch))})"
                     : "trainer bench: --batch and --steps must be at least 1, --warm-up not negative");
                 return 2;
+            }
+
+            if (parse.GetValue(int8))
+            {
+                return RunInt8(models.Where(m => only.Length == 0 || only.Contains(m.Arch)).ToList(), parse.GetValue(sizes)!, parse.GetValue(steps), parse.GetValue(threads), parse.GetValue(json));
             }
 
             var devices = new List<torch.Device> { torch.CPU };
@@ -91,6 +98,39 @@ public static class BenchCommand
         });
         return command;
     }
+
+    private static int RunInt8(IReadOnlyList<BenchModel> models, int[] sizes, int runs, int threads, bool json)
+    {
+        var timings = new List<Int8Timing>();
+        Console.Error.WriteLine($"trainer bench --int8: load average {LoadAverage()} before the run");
+        foreach (var model in models)
+        {
+            foreach (var size in sizes.Where(s => s % Math.Max(model.SizeMultiple, Models.ResNet18Encoder.SizeMultiple) == 0))
+            {
+                Console.Error.WriteLine($"trainer bench --int8: {model.Arch} {size}x{size}, {runs} images");
+                var t = Int8Bench.Measure(model, size, runs, threads);
+                timings.Add(t);
+                if (!json)
+                {
+                    var integerOps = string.Join(", ", t.Int8Ops.Where(kv => kv.Key.StartsWith("QLinear", StringComparison.Ordinal) || kv.Key.Contains("Integer", StringComparison.Ordinal) || kv.Key is "Conv" or "ConvTranspose" or "FusedConv" or "QuantizeLinear" or "DequantizeLinear")
+                        .OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"));
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{t.Arch,-18}{t.Size,5}px  FP32 {t.Fp32Ms,8:F2} ms  INT8 {t.Int8Ms,8:F2} ms  INT8/FP32 throughput {t.Speedup,5:F2}x  max |INT8-FP32| {t.MaxAbsDifference:F4}  (INT8 graph after ONNX Runtime's optimizer: {integerOps})"));
+                }
+            }
+        }
+
+        Console.Error.WriteLine($"trainer bench --int8: load average {LoadAverage()} after the run");
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(timings, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+        }
+
+        return 0;
+    }
+
+    // The 1, 5 and 15 minute load averages (Linux), so every timing says how busy the machine was.
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     private static string Row(TrainingTiming t, double peakGiga) => string.Create(CultureInfo.InvariantCulture,
         $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5} forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.Parameters,11:N0} params  {t.TrainingGigaMacsPerImage,6:F2} G/img  {t.GigaMacsPerSecond,6:F1} G/s = {t.GigaMacsPerSecond / peakGiga,4:P0} of {peakGiga}");

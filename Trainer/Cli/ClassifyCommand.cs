@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Inspection.Trainer.Quantization;
 using System.Globalization;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
@@ -70,7 +71,7 @@ public static class ClassifyCommand
         Option[] options =
         [
             Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, FeaturePasses, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
-            ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, MinAuroc, MinSpecificity, MaxSpecificityDrop, RequireBound, VersionName, CommonOptions.Threads, CommonOptions.Json,
+            ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, MinAuroc, MinSpecificity, MaxSpecificityDrop, RequireBound, VersionName, QuantizeCommand.Quantize, CommonOptions.Threads, CommonOptions.Json,
             AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma,
         ];
         foreach (var option in options)
@@ -81,13 +82,13 @@ public static class ClassifyCommand
         command.SetAction(parse => CommonOptions.Guarded(parse, progress =>
         {
             var request = Request(parse);
-            return Execute(request, progress);
+            return Execute(request, progress, QuantizeCommand.WantsInt8(parse));
         }));
         return command;
     }
 
-    /// <summary>Runs a request with progress; returns the exit code (0 current, 2 kept beside by the gate).</summary>
-    public static int Execute(ClassifyRequest request, ITrainingProgress progress)
+    /// <summary>Runs a request with progress, then (<paramref name="int8"/>) quantizes the new package; returns the exit code (0 current, 2 kept beside by the gate).</summary>
+    public static int Execute(ClassifyRequest request, ITrainingProgress progress, bool int8 = false)
     {
         var result = new ClassifierRun(progress).Run(request);
         if (progress is JsonProgress json)
@@ -95,7 +96,15 @@ public static class ClassifyCommand
             json.Write(new { @event = "result", package = result.PackageDirectory, current = result.IsCurrent, gate_pass = result.Gate.Pass, gate_reason = result.Gate.Reason, threshold = result.Choice.Threshold, test = result.Test.ToDictionary(), run = result.RunDirectory });
         }
 
-        return result.IsCurrent ? 0 : GateRejected;
+        var code = result.IsCurrent ? 0 : GateRejected;
+        return !int8 ? code : Math.Max(code, QuantizeCommand.Execute(new QuantizeRequest
+        {
+            Package = result.PackageDirectory,
+            Data = request.Data,
+            ClassificationOptions = request.DataOptions,
+            ClassifierGate = ClassifierRun.GatePolicy(request),
+            Force = request.Force,
+        }, progress));
     }
 
     /// <summary>Reads the augmentation options (shared with <c>augment-preview</c>).</summary>

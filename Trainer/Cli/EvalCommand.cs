@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.Trainer.Classifier;
+using Inspection.Trainer.Datasets;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Segmenter;
@@ -40,14 +41,7 @@ public static class EvalCommand
                 return 0;
             }
 
-            var recorded = package.Manifest.Training.Split;
-            var options = new ClassificationDataOptions
-            {
-                DefectCutoff = parse.GetValue(cutoff) ?? recorded.GetValueOrDefault("defect_cutoff", 0.5),
-                Seed = (int)recorded.GetValueOrDefault("seed", 42),
-                ValidationFraction = recorded.GetValueOrDefault("validation_fraction", 0.15),
-                TestFraction = recorded.GetValueOrDefault("test_fraction", 0.15),
-            };
+            var options = RecordedSplit.ClassificationOptions(package.Manifest, parse.GetValue(cutoff));
             var which = parse.GetValue(split)!;
             if (which is not ("all" or "train" or "validation" or "test"))
             {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Inspection.Trainer.Quantization;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Trainer.Losses;
@@ -50,7 +51,7 @@ public static class SegmentCommand
         Option[] options =
         [
             Data, Out, RecallTarget, Arch, Pretrained, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
-            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, CommonOptions.Threads, CommonOptions.Json,
+            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, QuantizeCommand.Quantize, CommonOptions.Threads, CommonOptions.Json,
             .. ClassifyCommand.AugmentOptionsList,
         ];
         foreach (var option in options)
@@ -107,7 +108,15 @@ public static class SegmentCommand
                 json.Write(new { @event = "result", package = outcome.Package.Package.Directory, current = outcome.Package.IsCurrent, gate_pass = outcome.Gate.Pass, gate_reason = outcome.Gate.Reason, threshold = outcome.Threshold.Value, validation = outcome.Validation.ToDictionary(), test = outcome.Test?.ToDictionary(), run = outcome.ReportDirectory });
             }
 
-            return ExitCode(outcome, request);
+            var code = ExitCode(outcome, request);
+            return !QuantizeCommand.WantsInt8(parse) ? code : Math.Max(code, QuantizeCommand.Execute(new QuantizeRequest
+            {
+                Package = outcome.Package.Package.Directory,
+                Data = request.Data,
+                SegmenterGate = request.Gate,
+                Force = request.Force,
+                MakeCurrent = request.MakeCurrent,
+            }, progress));
         }));
         return command;
     }

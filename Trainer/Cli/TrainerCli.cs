@@ -32,6 +32,7 @@ public static class TrainerCli
         root.Subcommands.Add(SegmentCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(QuantizeCommand.Create());
         root.Subcommands.Add(LrFindCommand.Create());
         root.Subcommands.Add(AugmentPreviewCommand.Create());
         return root.Parse(args).Invoke();

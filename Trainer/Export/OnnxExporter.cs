@@ -135,7 +135,14 @@ public static class OnnxExporter
         return y.data<float>().ToArray();
     }
 
-    private static byte[] Serialize(OnnxGraph graph, string inputName, long[] inputShape, IReadOnlyList<(string Name, long[] Shape)> outputs)
+    private static byte[] Serialize(OnnxGraph graph, string inputName, long[] inputShape, IReadOnlyList<(string Name, long[] Shape)> outputs) =>
+        Serialize(graph, [new OnnxValue(inputName, [-1, .. inputShape])], outputs.Select(o => new OnnxValue(o.Name, [-1, .. o.Shape])).ToList());
+
+    /// <summary>
+    /// The ModelProto of <paramref name="graph"/> with float inputs and outputs of the given shapes (-1: the symbolic
+    /// <c>batch</c> axis; an empty shape leaves the shape unstated, e.g. extra outputs added for calibration).
+    /// </summary>
+    internal static byte[] Serialize(OnnxGraph graph, IReadOnlyList<OnnxValue> inputs, IReadOnlyList<OnnxValue> outputs)
     {
         var model = new ProtoWriter()
             .Varint(OnnxProto.Model.IrVersion, OnnxProto.IrVersion)
@@ -146,28 +153,36 @@ public static class OnnxExporter
             {
                 graph.WriteBody(w);
                 w.String(OnnxProto.Graph.Name, "inspection");
-                w.Message(OnnxProto.Graph.Input, v => ValueInfo(v, inputName, inputShape));
-                foreach (var (name, shape) in outputs)
+                foreach (var input in inputs)
                 {
-                    w.Message(OnnxProto.Graph.Output, v => ValueInfo(v, name, shape));
+                    w.Message(OnnxProto.Graph.Input, v => ValueInfo(v, input));
+                }
+
+                foreach (var output in outputs)
+                {
+                    w.Message(OnnxProto.Graph.Output, v => ValueInfo(v, output));
                 }
             });
         return model.ToArray();
     }
 
-    /// <summary>A float tensor's name and shape, with a symbolic leading batch axis.</summary>
-    private static void ValueInfo(ProtoWriter w, string name, long[] shapeWithoutBatch)
+    /// <summary>A float tensor's name and shape.</summary>
+    private static void ValueInfo(ProtoWriter w, OnnxValue value)
     {
-        w.String(OnnxProto.ValueInfo.Name, name);
+        w.String(OnnxProto.ValueInfo.Name, value.Name);
         w.Message(OnnxProto.ValueInfo.Type, type => type.Message(OnnxProto.TypeProto.TensorType, tensorType =>
         {
             tensorType.Varint(OnnxProto.TypeProto.ElemType, OnnxProto.Tensor.TypeFloat);
+            if (value.Shape.Length == 0)
+            {
+                return;
+            }
+
             tensorType.Message(OnnxProto.TypeProto.Shape, shape =>
             {
-                shape.Message(OnnxProto.Shape.Dim, d => d.String(OnnxProto.Shape.DimParam, "batch"));
-                foreach (var size in shapeWithoutBatch)
+                foreach (var size in value.Shape)
                 {
-                    shape.Message(OnnxProto.Shape.Dim, d => d.Varint(OnnxProto.Shape.DimValue, size));
+                    shape.Message(OnnxProto.Shape.Dim, d => _ = size < 0 ? d.String(OnnxProto.Shape.DimParam, "batch") : d.Varint(OnnxProto.Shape.DimValue, size));
                 }
             });
         }));

@@ -17,6 +17,31 @@ public sealed record OnnxAttribute(string Name, long? Int = null, float? Float =
     /// <summary>An integer-list attribute.</summary>
     public static OnnxAttribute Of(string name, params long[] values) => new(name, Ints: values);
 
+    /// <summary>Reads one AttributeProto of the kinds <see cref="Write"/> writes (int, float, ints, floats).</summary>
+    internal static OnnxAttribute Read(ReadOnlyMemory<byte> bytes)
+    {
+        var name = "";
+        long? i = null;
+        float? f = null;
+        List<long>? ints = null;
+        List<float>? floats = null;
+        foreach (var field in ProtoReader.Fields(bytes))
+        {
+            switch (field.Number)
+            {
+                case OnnxProto.Attribute.Name: name = field.Text; break;
+                case OnnxProto.Attribute.I: i = (long)field.Varint; break;
+                case OnnxProto.Attribute.F: f = field.Float; break;
+                case OnnxProto.Attribute.Ints when field.WireType == 0: (ints ??= []).Add((long)field.Varint); break;
+                case OnnxProto.Attribute.Ints: (ints ??= []).AddRange(ProtoReader.PackedVarints(field.Bytes)); break;
+                case OnnxProto.Attribute.Floats when field.WireType == 5: (floats ??= []).Add(field.Float); break;
+                case OnnxProto.Attribute.Floats: (floats ??= []).AddRange(MemoryMarshal.Cast<byte, float>(field.Bytes.Span).ToArray()); break;
+            }
+        }
+
+        return new OnnxAttribute(name, i, f, ints?.ToArray(), floats?.ToArray());
+    }
+
     internal void Write(ProtoWriter w)
     {
         w.String(OnnxProto.Attribute.Name, Name);
@@ -95,13 +120,21 @@ public sealed class OnnxGraph
             }
         });
         OpCounts[opType] = OpCounts.GetValueOrDefault(opType) + 1;
+        _names.UnionWith(outputs);
     }
 
+    /// <summary>Keeps <paramref name="names"/> out of the names this graph invents (a graph rebuilt from another keeps its names).</summary>
+    public void Reserve(IEnumerable<string> names) => _names.UnionWith(names);
+
     /// <summary>Adds a float constant (weights, biases, clip bounds) and returns its name.</summary>
-    public string Initializer(string hint, float[] data, params long[] dims)
+    public string Initializer(string hint, float[] data, params long[] dims) =>
+        Initializer(hint, OnnxProto.Tensor.TypeFloat, MemoryMarshal.AsBytes(data.AsSpan()), dims);
+
+    /// <summary>Adds a constant of ONNX element type <paramref name="dataType"/> from its little-endian bytes; no dims is a scalar.</summary>
+    public string Initializer(string hint, int dataType, ReadOnlySpan<byte> data, params long[] dims)
     {
         var name = Fresh(hint);
-        var bytes = MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
+        var bytes = data.ToArray();
         _initializers.Add(w =>
         {
             foreach (var d in dims)
@@ -109,7 +142,7 @@ public sealed class OnnxGraph
                 w.Varint(OnnxProto.Tensor.Dims, d);
             }
 
-            w.Varint(OnnxProto.Tensor.DataType, OnnxProto.Tensor.TypeFloat)
+            w.Varint(OnnxProto.Tensor.DataType, dataType)
              .String(OnnxProto.Tensor.Name, name)
              .Bytes(OnnxProto.Tensor.RawData, bytes);
         });

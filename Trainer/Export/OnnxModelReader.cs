@@ -2,23 +2,38 @@ using System.Runtime.InteropServices;
 
 namespace Inspection.Trainer.Export;
 
-/// <summary>A node of an ONNX graph: op type, input and output names (attributes are not needed by the importer).</summary>
-public sealed record OnnxNode(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
+/// <summary>A node of an ONNX graph: op type, input and output names, and its attributes.</summary>
+public sealed record OnnxNode(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs)
+{
+    /// <summary>The node's attributes (int, float, ints and floats ones).</summary>
+    public IReadOnlyList<OnnxAttribute> Attributes { get; init; } = [];
+}
+
+/// <summary>A graph input or output: its name and shape, a symbolic axis (the batch) as -1.</summary>
+public sealed record OnnxValue(string Name, long[] Shape);
 
 /// <summary>A float initializer: name, shape and values.</summary>
 public sealed record OnnxInitializer(string Name, long[] Dims, float[] Values);
 
 /// <summary>
-/// The parts of an ONNX model the pretrained import reads: the graph's nodes in order and its float initializers
-/// (raw_data or float_data). Field numbers are those of <see cref="OnnxProto"/>.
+/// The parts of an ONNX model the pretrained import and the INT8 quantizer read: the graph's nodes in order, its float
+/// initializers (raw_data or float_data), inputs and outputs. Field numbers are those of <see cref="OnnxProto"/>.
 /// </summary>
 public sealed class OnnxModelReader
 {
-    private OnnxModelReader(IReadOnlyList<OnnxNode> nodes, IReadOnlyDictionary<string, OnnxInitializer> initializers)
+    private OnnxModelReader(IReadOnlyList<OnnxNode> nodes, IReadOnlyDictionary<string, OnnxInitializer> initializers, IReadOnlyList<OnnxValue> inputs, IReadOnlyList<OnnxValue> outputs)
     {
         Nodes = nodes;
         Initializers = initializers;
+        Inputs = inputs;
+        Outputs = outputs;
     }
+
+    /// <summary>Graph inputs that are not initializers.</summary>
+    public IReadOnlyList<OnnxValue> Inputs { get; }
+
+    /// <summary>Graph outputs, in order.</summary>
+    public IReadOnlyList<OnnxValue> Outputs { get; }
 
     /// <summary>Nodes in graph order.</summary>
     public IReadOnlyList<OnnxNode> Nodes { get; }
@@ -37,26 +52,55 @@ public sealed class OnnxModelReader
 
         var nodes = new List<OnnxNode>();
         var initializers = new Dictionary<string, OnnxInitializer>(StringComparer.Ordinal);
+        var inputs = new List<OnnxValue>();
+        var outputs = new List<OnnxValue>();
         foreach (var field in ProtoReader.Fields(graph.Bytes))
         {
-            if (field.Number == OnnxProto.Graph.Node)
+            switch (field.Number)
             {
-                nodes.Add(ReadNode(field.Bytes));
-            }
-            else if (field.Number == OnnxProto.Graph.Initializer)
-            {
-                var init = ReadTensor(field.Bytes);
-                initializers[init.Name] = init;
+                case OnnxProto.Graph.Node: nodes.Add(ReadNode(field.Bytes)); break;
+                case OnnxProto.Graph.Input: inputs.Add(ReadValue(field.Bytes)); break;
+                case OnnxProto.Graph.Output: outputs.Add(ReadValue(field.Bytes)); break;
+                case OnnxProto.Graph.Initializer:
+                    var init = ReadTensor(field.Bytes);
+                    initializers[init.Name] = init;
+                    break;
             }
         }
 
-        return new OnnxModelReader(nodes, initializers);
+        return new OnnxModelReader(nodes, initializers, inputs.Where(i => !initializers.ContainsKey(i.Name)).ToList(), outputs);
+    }
+
+    private static OnnxValue ReadValue(ReadOnlyMemory<byte> bytes)
+    {
+        var name = "";
+        var shape = new List<long>();
+        foreach (var f in ProtoReader.Fields(bytes))
+        {
+            if (f.Number == OnnxProto.ValueInfo.Name)
+            {
+                name = f.Text;
+            }
+            else if (f.Number == OnnxProto.ValueInfo.Type)
+            {
+                var tensorType = ProtoReader.Fields(f.Bytes).Where(t => t.Number == OnnxProto.TypeProto.TensorType);
+                var shapes = tensorType.SelectMany(t => ProtoReader.Fields(t.Bytes)).Where(t => t.Number == OnnxProto.TypeProto.Shape);
+                foreach (var dim in shapes.SelectMany(s => ProtoReader.Fields(s.Bytes)).Where(d => d.Number == OnnxProto.Shape.Dim))
+                {
+                    var value = ProtoReader.Fields(dim.Bytes).FirstOrDefault(d => d.Number == OnnxProto.Shape.DimValue && d.WireType == 0);
+                    shape.Add(value.Number == 0 ? -1 : (long)value.Varint);
+                }
+            }
+        }
+
+        return new OnnxValue(name, [.. shape]);
     }
 
     private static OnnxNode ReadNode(ReadOnlyMemory<byte> bytes)
     {
         var inputs = new List<string>();
         var outputs = new List<string>();
+        var attributes = new List<OnnxAttribute>();
         var op = "";
         foreach (var f in ProtoReader.Fields(bytes))
         {
@@ -65,10 +109,11 @@ public sealed class OnnxModelReader
                 case OnnxProto.Node.Input: inputs.Add(f.Text); break;
                 case OnnxProto.Node.Output: outputs.Add(f.Text); break;
                 case OnnxProto.Node.OpType: op = f.Text; break;
+                case OnnxProto.Node.Attribute: attributes.Add(OnnxAttribute.Read(f.Bytes)); break;
             }
         }
 
-        return new OnnxNode(op, inputs, outputs);
+        return new OnnxNode(op, inputs, outputs) { Attributes = attributes };
     }
 
     private static OnnxInitializer ReadTensor(ReadOnlyMemory<byte> bytes)

@@ -38,7 +38,7 @@ internal static class OnnxProto
     public static class Tensor
     {
         public const int Dims = 1, DataType = 2, FloatData = 4, Name = 8, RawData = 9;
-        public const int TypeFloat = 1, TypeInt64 = 7;
+        public const int TypeFloat = 1, TypeUint8 = 2, TypeInt8 = 3, TypeInt32 = 6, TypeInt64 = 7;
     }
 
     public static class ValueInfo

@@ -35,6 +35,9 @@ public sealed record PackageContent
 
     /// <summary>The quality gate's verdict, recorded in the manifest.</summary>
     public GateRecord? Gate { get; init; }
+
+    /// <summary>How the model was quantized; null for FP32.</summary>
+    public QuantizationSpec? Quantization { get; init; }
 }
 
 /// <summary>A written package and the export's parity figure.</summary>
@@ -73,6 +76,19 @@ public static class ModelPackageWriter
     /// </summary>
     public static StagedPackage Stage(string modelsDirectory, nn.Module<Tensor, Tensor> model, PackageContent content, TextWriter? log = null)
     {
+        var export = OnnxExporter.Export(model, content.Input.Channels, content.Input.Height, content.Input.Width,
+            content.Input.Name, content.Output.Name, camName: content.Output.Cam);
+        (log ?? Console.Error).WriteLine(FormattableString.Invariant(
+            $"ONNX export: {export.Onnx.Length / 1024.0:F0} KiB, opset {OnnxExporter.Opset}, max |ONNX Runtime - TorchSharp| = {export.MaxAbsDifference:E2} (limit {OnnxExporter.Tolerance:E0})"));
+        return Stage(modelsDirectory, export, content, staging => model.save(Path.Combine(staging, ModelPackage.WeightsFile)));
+    }
+
+    /// <summary>
+    /// Stages an ONNX model made otherwise (e.g. quantized from another package): writes it and a manifest from
+    /// <paramref name="content"/>; <paramref name="addFiles"/> writes further files into the staging folder.
+    /// </summary>
+    public static StagedPackage Stage(string modelsDirectory, OnnxExport export, PackageContent content, Action<string> addFiles)
+    {
         var taskDir = Path.Combine(Path.GetFullPath(modelsDirectory), content.Task);
         Directory.CreateDirectory(taskDir);
         var version = content.Version ?? FreeVersion(taskDir);
@@ -86,12 +102,8 @@ public static class ModelPackageWriter
         Directory.CreateDirectory(staging);
         try
         {
-            var export = OnnxExporter.Export(model, content.Input.Channels, content.Input.Height, content.Input.Width,
-                content.Input.Name, content.Output.Name, camName: content.Output.Cam);
-            (log ?? Console.Error).WriteLine(FormattableString.Invariant(
-                $"ONNX export: {export.Onnx.Length / 1024.0:F0} KiB, opset {OnnxExporter.Opset}, max |ONNX Runtime - TorchSharp| = {export.MaxAbsDifference:E2} (limit {OnnxExporter.Tolerance:E0})"));
             File.WriteAllBytes(Path.Combine(staging, ModelPackage.OnnxFile), export.Onnx);
-            model.save(Path.Combine(staging, ModelPackage.WeightsFile));
+            addFiles(staging);
             var staged = new StagedPackage(modelsDirectory, staging, final, version, export);
             staged.WriteManifest(content);
             return staged;
@@ -200,6 +212,7 @@ public sealed class StagedPackage : IDisposable
             Metrics = content.Metrics,
             OnnxSha256 = ModelManifest.Sha256Of(onnxPath),
             Gate = content.Gate,
+            Quantization = content.Quantization,
         }.Save(Path.Combine(_staging, ModelPackage.ManifestFile));
     }
 

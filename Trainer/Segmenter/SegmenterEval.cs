@@ -1,5 +1,6 @@
 using System.Globalization;
 using Inspection.Config.Models;
+using Inspection.Trainer.Datasets;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Metrics;
@@ -58,18 +59,7 @@ public static class SegmenterEval
             throw new ArgumentException($"--split must be all, train, validation or test (got '{split}')");
         }
 
-        var recorded = manifest.Training.Split;
-        var options = new SegmentationLoadOptions
-        {
-            Width = manifest.Input.Width,
-            Height = manifest.Input.Height,
-            Channels = manifest.Input.Channels,
-            MaskThreshold = maskThreshold ?? double.Parse(manifest.Training.Augmentation.GetValueOrDefault("mask_threshold", "0"), CultureInfo.InvariantCulture),
-            Seed = (int)recorded.GetValueOrDefault("seed", 42),
-            ValidationFraction = recorded.GetValueOrDefault("validation_fraction", 0.15),
-            TestFraction = recorded.GetValueOrDefault("test_fraction", 0.15),
-            Limit = limit,
-        };
+        var options = RecordedSplit.SegmentationOptions(manifest, maskThreshold, limit);
         using var dataset = SegmentationDataset.Load(data, options, w => Console.Error.WriteLine($"warning: {w}"));
         var samples = split == "all" ? dataset.Samples : dataset.In(split);
         if (samples.Count == 0)

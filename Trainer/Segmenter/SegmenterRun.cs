@@ -165,52 +165,22 @@ public static class SegmenterRun
 
         // Threshold and gate figures come from the exported model through Inspection.Inference, as the daemon runs it.
         using var staged = ModelPackageWriter.Stage(request.ModelsDirectory, training.Model, content, new ProgressWriter(progress));
-        var onnxPackage = staged.Package;
-        var validation = SegmenterEvaluation.PredictOnnx(onnxPackage, data.In(Splits.Validation));
+        var judged = SegmenterJudgement.Judge(staged.Package, data.In(Splits.Validation), data.In(Splits.Test), request.RecallTarget, request.Gate, request.ModelsDirectory, request.Force, progress);
+        var (validation, threshold, bestIou, forRecall, validationMetrics, test, gate) =
+            (judged.ValidationPredictions, judged.Threshold, judged.BestIou, judged.ForRecall, judged.Validation, judged.Test, judged.Gate);
         var thresholds = validation.Thresholds();
-        var bestIou = thresholds.BestIou();
-        var forRecall = request.RecallTarget is { } target ? thresholds.ForRecall(target) : null;
-        var threshold = Choose(request.RecallTarget, bestIou, forRecall, thresholds, progress);
-        var validationMetrics = validation.MetricsAt(threshold.Value);
-        var testSamples = data.In(Splits.Test);
-        var test = testSamples.Count == 0 ? null : SegmenterEvaluation.PredictOnnx(onnxPackage, testSamples).MetricsAt(threshold.Value);
-
-        var judged = test ?? validationMetrics;
-        var comparison = SegmenterComparison.Measure(request.ModelsDirectory, testSamples.Count == 0 ? data.In(Splits.Validation) : testSamples, onnxPackage, threshold.Value, progress, out var comparisonNote);
-        var gate = SegmenterGate.Decide(judged, request.Gate, comparison, comparisonNote);
         var makeCurrent = request.MakeCurrent && (gate.Pass || request.Force);
-        progress.Message($"gate policy ({(test is null ? "validation split: the dataset has no test split" : "test split")}): {request.Gate}");
-        foreach (var check in gate.Checks)
-        {
-            progress.Message($"  {check}");
-        }
 
-        progress.Message($"gate: {(gate.Pass ? "PASS" : "FAIL")}: {gate.Reason}{(!gate.Pass && request.Force ? " (--force: made current anyway)" : "")}");
-
-        var metrics = new Dictionary<string, Dictionary<string, double>>
+        var metrics = judged.Metrics();
+        metrics["training"] = new()
         {
-            ["validation"] = validationMetrics.ToDictionary(),
-            ["thresholds"] = ThresholdSummary(bestIou, forRecall, request.RecallTarget),
-            ["training"] = new()
-            {
-                ["images_per_second"] = training.ImagesPerSecond,
-                ["epochs"] = training.History.Count,
-                ["best_epoch"] = training.BestEpoch,
-                ["learning_rate"] = training.LearningRate,
-                ["learning_rate_found"] = options.Training.AutoLearningRate ? 1 : 0,
-                ["width_multiplier"] = options.WidthMultiplier,
-            },
+            ["images_per_second"] = training.ImagesPerSecond,
+            ["epochs"] = training.History.Count,
+            ["best_epoch"] = training.BestEpoch,
+            ["learning_rate"] = training.LearningRate,
+            ["learning_rate_found"] = options.Training.AutoLearningRate ? 1 : 0,
+            ["width_multiplier"] = options.WidthMultiplier,
         };
-        if (test is not null)
-        {
-            metrics["test"] = test.ToDictionary();
-        }
-
-        if (comparison is not null)
-        {
-            metrics["deployed_on_shared_test"] = comparison.Deployed.ToDictionary();
-            metrics["candidate_on_shared_test"] = comparison.Candidate.ToDictionary();
-        }
 
         content = content with
         {
@@ -244,64 +214,5 @@ public static class SegmenterRun
         RunFolder.MarkDone(runDirectory, package.Package.Directory);
         progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : gate.Pass ? " (not made current: --no-current)" : $" kept beside the current one (not made current): {gate.Reason}")}; report: {runDirectory}");
         return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory, gate);
-    }
-
-    private static ThresholdSpec Choose(double? recallTarget, PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, PixelThresholds thresholds, ITrainingProgress progress)
-    {
-        var point = bestIou;
-        var method = "best-iou";
-        if (recallTarget is { } target)
-        {
-            if (forRecall is null)
-            {
-                // Even the lowest threshold misses the target: say so and use the lowest, the closest one can get.
-                point = thresholds.Curve()[0];
-                method = "recall-target-unreached";
-                progress.Message(FormattableString.Invariant(
-                    $"warning: pixel recall {target} is not reached on validation at any threshold (best {point.Counts.Recall:F4} at {point.Threshold:F3})"));
-            }
-            else
-            {
-                point = forRecall;
-                method = "recall-target";
-            }
-        }
-
-        return new ThresholdSpec
-        {
-            Value = point.Threshold,
-            RecallTarget = recallTarget,
-            Method = method,
-            Recall = point.Counts.Recall,
-            Precision = point.Counts.Precision,
-            RecallLowerBound = ClopperPearson.Lower(point.Counts.TruePositive, point.Counts.Positives, 0.95),
-            Confidence = 0.95,
-            Positives = point.Counts.Positives,
-        };
-    }
-
-    private static Dictionary<string, double> ThresholdSummary(PixelThresholdPoint bestIou, PixelThresholdPoint? forRecall, double? recallTarget)
-    {
-        var summary = new Dictionary<string, double>
-        {
-            ["best_iou_threshold"] = bestIou.Threshold,
-            ["best_iou_iou"] = bestIou.Counts.Iou,
-            ["best_iou_pixel_recall"] = bestIou.Counts.Recall,
-            ["best_iou_pixel_precision"] = bestIou.Counts.Precision,
-        };
-        if (recallTarget is { } target)
-        {
-            summary["recall_target"] = target;
-        }
-
-        if (forRecall is not null)
-        {
-            summary["recall_target_threshold"] = forRecall.Threshold;
-            summary["recall_target_iou"] = forRecall.Counts.Iou;
-            summary["recall_target_pixel_recall"] = forRecall.Counts.Recall;
-            summary["recall_target_pixel_precision"] = forRecall.Counts.Precision;
-        }
-
-        return summary;
     }
 }
