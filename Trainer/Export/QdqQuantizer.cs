@@ -25,7 +25,8 @@ public readonly record struct ActivationRange(float Min, float Max)
 /// QLinearConcat, MaxPool on uint8): U8S8, the fastest form on x86-64 (VPMADDUBSW / VNNI's VPDPBUSD take unsigned
 /// activations and signed weights).
 /// <list type="bullet">
-/// <item>Weights of Conv and ConvTranspose: int8, symmetric (zero point 0), one scale per output channel.</item>
+/// <item>Weights of Conv: int8, symmetric (zero point 0), one scale per output channel. A k×k, stride-k ConvTranspose
+/// (the U-Net's upsampling) is written as a 1×1 Conv and DepthToSpace, which ONNX Runtime runs on integers too.</item>
 /// <item>Biases: int32 at scale input-scale × weight-scale, as ONNX Runtime's fused kernels need them.</item>
 /// <item>Activations: uint8, one scale and zero point per tensor, from the range the float model's tensor took on the
 /// calibration images (<see cref="Calibrate"/>: min-max).</item>
@@ -40,7 +41,8 @@ public static class QdqQuantizer
     /// <summary>How activation ranges are calibrated, as recorded in the manifest.</summary>
     public const string CalibrationMethod = "min-max";
 
-    // Ops whose inputs and output are quantized; ONNX Runtime fuses each with its Q/DQ neighbours.
+    // Ops whose inputs and output are quantized; ONNX Runtime fuses each with its Q/DQ neighbours. (ConvTranspose only
+    // in the k×k stride-k form, rewritten as Conv + DepthToSpace: ONNX Runtime has no integer ConvTranspose kernel.)
     private static readonly HashSet<string> QuantizedOps = ["Conv", "ConvTranspose", "Add", "Concat", "MaxPool"];
 
     // Ops a following ReLU/Clip(0, x) folds into.
@@ -131,10 +133,7 @@ public static class QdqQuantizer
         {
             var q = sameScaleAs is not null ? scales[sameScaleAs] : ranges[t].Uint8();
             scales[t] = q;
-            var scale = graph.Initializer("scale", [q.Scale]);
-            var zero = graph.Initializer("zero", OnnxProto.Tensor.TypeUint8, [q.ZeroPoint]);
-            var quantized = graph.Node("QuantizeLinear", [producedAs, scale, zero]);
-            names[t] = graph.Node("DequantizeLinear", [quantized, scale, zero]);
+            names[t] = QuantizeDequantize(graph, producedAs, q);
         }
 
         foreach (var input in model.Inputs)
@@ -148,6 +147,11 @@ public static class QdqQuantizer
 
         foreach (var node in model.Nodes)
         {
+            if (names.ContainsKey(node.Outputs[0]))
+            {
+                continue; // an activation already folded into a rewritten ConvTranspose
+            }
+
             if (plan.Folded.TryGetValue(node.Outputs[0], out var host))
             {
                 // The activation is the Q after its host: the host's raw output, quantized with the activation's range.
@@ -155,8 +159,23 @@ public static class QdqQuantizer
                 continue;
             }
 
-            var inputs = plan.Fused.Contains(node) && node.OpType is "Conv" or "ConvTranspose"
-                ? QuantizedConvInputs(graph, model, node, names, scales[node.Inputs[0]].Scale)
+            if (plan.Fused.Contains(node) && node.OpType == "ConvTranspose")
+            {
+                // Written as a 1x1 Conv to k·k·C channels (fused like any Conv) and DepthToSpace, which only moves
+                // values, so the Q/DQ on both sides share the output's scale. Its activation, if any, folds in here.
+                var output = plan.ActivationOf.GetValueOrDefault(node.Outputs[0], node.Outputs[0]);
+                var q = ranges[output].Uint8();
+                var (weights, bias, dims, k) = PixelShuffleWeights(model, node);
+                var conv = graph.Node("Conv", QuantizedConvInputs(graph, weights, dims, bias, names[node.Inputs[0]], scales[node.Inputs[0]].Scale), OnnxAttribute.Of("kernel_shape", 1L, 1L));
+                var shuffled = graph.Node("DepthToSpace", [QuantizeDequantize(graph, conv, q)], OnnxAttribute.Of("blocksize", k));
+                scales[output] = q;
+                names[output] = QuantizeDequantize(graph, shuffled, q);
+                continue;
+            }
+
+            var inputs = plan.Fused.Contains(node) && node.OpType == "Conv"
+                ? QuantizedConvInputs(graph, model.Initializers[node.Inputs[1]].Values, model.Initializers[node.Inputs[1]].Dims,
+                    node.Inputs.Count > 2 ? model.Initializers[node.Inputs[2]].Values : null, names[node.Inputs[0]], scales[node.Inputs[0]].Scale)
                 : node.Inputs.Select(i => Float(graph, model, names, i)).ToList();
             graph.NodeWithOutputs(node.OpType, inputs, node.Outputs, [.. node.Attributes]);
             foreach (var output in node.Outputs)
@@ -172,49 +191,36 @@ public static class QdqQuantizer
         return OnnxExporter.Serialize(graph, model.Inputs, model.Outputs);
     }
 
-    // Activation input as quantized; weight int8 per output channel; bias int32 at input scale × weight scale.
-    private static List<string> QuantizedConvInputs(OnnxGraph graph, OnnxModelReader model, OnnxNode node, Dictionary<string, string> names, float inputScale)
+    // Activation input as quantized; weight [out, in/groups, kh, kw] int8 per output channel; bias int32 at input scale × weight scale.
+    private static List<string> QuantizedConvInputs(OnnxGraph graph, float[] weights, long[] dims, float[]? bias, string input, float inputScale)
     {
-        var weight = model.Initializers[node.Inputs[1]];
-        var transposed = node.OpType == "ConvTranspose"; // weight [in, out/groups, kh, kw]: output channels on axis 1
-        if (transposed && node.Attributes.FirstOrDefault(a => a.Name == "group")?.Int is > 1)
+        var channels = dims[0];
+        var block = weights.Length / channels;
+        var weightScales = new float[channels];
+        for (var c = 0L; c < channels; c++)
         {
-            throw new OnnxExportException($"{node.OpType} with groups > 1 cannot be quantized per channel");
-        }
-
-        var axis = transposed ? 1 : 0;
-        var channels = weight.Dims[axis];
-        var block = weight.Dims.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
-        var outer = weight.Values.Length / (channels * block);
-        var maxAbs = new float[channels];
-        for (var o = 0L; o < outer; o++)
-        {
-            for (var c = 0L; c < channels; c++)
+            var maxAbs = 0f;
+            for (var k = 0L; k < block; k++)
             {
-                for (var k = 0L; k < block; k++)
-                {
-                    maxAbs[c] = Math.Max(maxAbs[c], Math.Abs(weight.Values[(((o * channels) + c) * block) + k]));
-                }
+                maxAbs = Math.Max(maxAbs, Math.Abs(weights[(c * block) + k]));
             }
+
+            weightScales[c] = maxAbs > 0 ? maxAbs / 127f : 1f;
         }
 
-        var weightScales = maxAbs.Select(m => m > 0 ? m / 127f : 1f).ToArray();
-        var quantized = new sbyte[weight.Values.Length];
+        var quantized = new sbyte[weights.Length];
         for (var i = 0; i < quantized.Length; i++)
         {
-            var c = i / block % channels;
-            quantized[i] = (sbyte)Math.Clamp(Math.Round(weight.Values[i] / weightScales[c]), -127, 127);
+            quantized[i] = (sbyte)Math.Clamp(Math.Round(weights[i] / weightScales[i / block]), -127, 127);
         }
 
-        var axisAttribute = OnnxAttribute.Of("axis", (long)axis);
         var w = graph.Node("DequantizeLinear", [
-            graph.Initializer("w_int8", OnnxProto.Tensor.TypeInt8, MemoryMarshal.AsBytes(quantized.AsSpan()), weight.Dims),
+            graph.Initializer("w_int8", OnnxProto.Tensor.TypeInt8, MemoryMarshal.AsBytes(quantized.AsSpan()), dims),
             graph.Initializer("w_scale", weightScales, channels),
-            graph.Initializer("w_zero", OnnxProto.Tensor.TypeInt8, new byte[channels], channels)], axisAttribute);
-        var inputs = new List<string> { names[node.Inputs[0]], w };
-        if (node.Inputs.Count > 2)
+            graph.Initializer("w_zero", OnnxProto.Tensor.TypeInt8, new byte[channels], channels)], OnnxAttribute.Of("axis", 0L));
+        var inputs = new List<string> { input, w };
+        if (bias is not null)
         {
-            var bias = model.Initializers[node.Inputs[2]].Values;
             var biasScales = weightScales.Select(s => s * inputScale).ToArray();
             var biasInt = bias.Select((b, c) => (int)Math.Clamp(Math.Round(b / biasScales[c]), int.MinValue, int.MaxValue)).ToArray();
             inputs.Add(graph.Node("DequantizeLinear", [
@@ -223,6 +229,36 @@ public static class QdqQuantizer
         }
 
         return inputs;
+    }
+
+    // A k×k, stride-k ConvTranspose (no padding, one group) as the weights of a 1×1 Conv to k·k·C channels whose
+    // DepthToSpace (DCR order) is the same output: channel (i·k + j)·C + o holds output channel o at offset (i, j).
+    private static (float[] Weights, float[] Bias, long[] Dims, long K) PixelShuffleWeights(OnnxModelReader model, OnnxNode node)
+    {
+        var w = model.Initializers[node.Inputs[1]];
+        var (inChannels, outChannels, k) = (w.Dims[0], w.Dims[1], w.Dims[2]);
+        var weights = new float[w.Values.Length];
+        for (var ci = 0L; ci < inChannels; ci++)
+        {
+            for (var co = 0L; co < outChannels; co++)
+            {
+                for (var i = 0L; i < k * k; i++)
+                {
+                    weights[((((i * outChannels) + co) * inChannels) + ci)] = w.Values[(((ci * outChannels) + co) * k * k) + i];
+                }
+            }
+        }
+
+        var bias = node.Inputs.Count > 2 ? model.Initializers[node.Inputs[2]].Values : new float[outChannels];
+        return (weights, Enumerable.Range(0, (int)(k * k)).SelectMany(_ => bias).ToArray(), [k * k * outChannels, inChannels, 1, 1], k);
+    }
+
+    // Q then DQ of a tensor at a uint8 scale and zero point; returns the DequantizeLinear output.
+    private static string QuantizeDequantize(OnnxGraph graph, string tensor, (float Scale, byte ZeroPoint) q)
+    {
+        var scale = graph.Initializer("scale", [q.Scale]);
+        var zero = graph.Initializer("zero", OnnxProto.Tensor.TypeUint8, [q.ZeroPoint]);
+        return graph.Node("DequantizeLinear", [graph.Node("QuantizeLinear", [tensor, scale, zero]), scale, zero]);
     }
 
     // A graph input or node output by its current name; an initializer copied into the new graph as float (once).
@@ -267,18 +303,22 @@ public static class QdqQuantizer
 
             foreach (var node in model.Nodes)
             {
-                if (IsFoldableActivation(node, model) && producers.TryGetValue(node.Inputs[0], out var host) && ActivationHosts.Contains(host.OpType)
+                if (IsFoldableActivation(node, model) && producers.TryGetValue(node.Inputs[0], out var host) && ActivationHosts.Contains(host.OpType) && IsQuantizable(host, model)
                     && consumers[node.Inputs[0]].Count() == 1 && !IsModelOutput(node.Inputs[0]) && !IsModelOutput(node.Outputs[0]))
                 {
                     Folded[node.Outputs[0]] = host.Outputs[0];
                 }
             }
 
-            var hostOf = Folded.ToDictionary(kv => kv.Value, kv => kv.Key);
-            foreach (var node in model.Nodes.Where(n => QuantizedOps.Contains(n.OpType)))
+            foreach (var (activation, hostOutput) in Folded)
             {
-                var output = hostOf.GetValueOrDefault(node.Outputs[0], node.Outputs[0]);
-                if (IsModelOutput(output) || (node.OpType is "Conv" or "ConvTranspose" && !model.Initializers.ContainsKey(node.Inputs[1])))
+                ActivationOf[hostOutput] = activation;
+            }
+
+            foreach (var node in model.Nodes.Where(n => IsQuantizable(n, model)))
+            {
+                var output = ActivationOf.GetValueOrDefault(node.Outputs[0], node.Outputs[0]);
+                if (IsModelOutput(output))
                 {
                     continue;
                 }
@@ -295,11 +335,31 @@ public static class QdqQuantizer
         /// <summary>Activation output → the output of the op it folds into.</summary>
         public Dictionary<string, string> Folded { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Output of the op an activation folds into → the activation's output.</summary>
+        public Dictionary<string, string> ActivationOf { get; } = new(StringComparer.Ordinal);
+
         /// <summary>Nodes that run on integers.</summary>
         public HashSet<OnnxNode> Fused { get; } = [];
 
         /// <summary>Tensors that get a Q/DQ pair.</summary>
         public SortedSet<string> Quantized { get; } = new(StringComparer.Ordinal);
+
+        private static bool IsQuantizable(OnnxNode node, OnnxModelReader model) => node.OpType switch
+        {
+            "Conv" => model.Initializers.ContainsKey(node.Inputs[1]),
+            "ConvTranspose" => IsPixelShuffle(node, model),
+            _ => QuantizedOps.Contains(node.OpType),
+        };
+
+        // ConvTranspose with kernel = stride = k, no padding, one group: a 1×1 Conv plus DepthToSpace (U-Net upsampling).
+        private static bool IsPixelShuffle(OnnxNode node, OnnxModelReader model)
+        {
+            long[]? Ints(string name) => node.Attributes.FirstOrDefault(a => a.Name == name)?.Ints;
+            return model.Initializers.TryGetValue(node.Inputs[1], out var w) && w.Dims is [_, _, var kh, var kw] && kh == kw
+                && Ints("strides") is [var sh, var sw] && sh == kh && sw == kw
+                && (Ints("pads") ?? [0]).All(p => p == 0) && (Ints("output_padding") ?? [0]).All(p => p == 0)
+                && (Ints("dilations") ?? [1]).All(d => d == 1) && (node.Attributes.FirstOrDefault(a => a.Name == "group")?.Int ?? 1) == 1;
+        }
 
         private static bool IsFoldableActivation(OnnxNode node, OnnxModelReader model) => node.OpType switch
         {

@@ -9,6 +9,7 @@ using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Quantization;
+using Inspection.Trainer.Tests.Segmentation;
 using Inspection.Trainer.Tests.Training;
 using Microsoft.ML.OnnxRuntime;
 
@@ -186,5 +187,36 @@ public sealed class Int8QuantizationTests(QuantizedClassifierFixture fixture) : 
     {
         var folder = Path.Combine(fixture.Models, ModelTasks.Classifier);
         return string.Join(",", Directory.GetFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)) + " -> " + ModelPackage.ResolveCurrent(fixture.Models, ModelTasks.Classifier);
+    }
+}
+
+public sealed class Int8SegmenterTests
+{
+    [Fact]
+    public void Segment_with_quantize_int8_writes_both_packages_and_the_int8_one_agrees_per_pixel()
+    {
+        // A small MobileNetV2 U-Net: ReLU6 (Clip) folding, depthwise convolutions, transposed-convolution upsampling
+        // (written as Conv + DepthToSpace) and skip concatenations all go through the QDQ export.
+        using var dir = new TempDirectory("int8-seg");
+        AerialScenes.WriteDataset(dir.Combine("data"), count: 40, size: 64, seed: 4);
+        var models = dir.Combine("models");
+        var (code, stdout, stderr) = TrainerProcess.Run("segment", "--data", dir.Combine("data"), "--out", models, "--arch", "unet-mobilenetv2", "--width-multiplier", "0.25",
+            "--pretrained", "none", "--image-size", "64", "--epochs", "3", "--batch-size", "8", "--threads", "2", "--quantize", "int8", "--force");
+        Assert.True(code == 0, stdout + stderr);
+
+        var int8 = ModelPackage.OpenCurrent(models, ModelTasks.Segmenter);
+        var q = int8.Manifest.Quantization!;
+        var fp32 = ModelPackage.Open(Path.Combine(models, ModelTasks.Segmenter, q.Fp32Version));
+        Assert.Equal(fp32.Manifest.Version + Int8Quantization.VersionSuffix, int8.Manifest.Version);
+        Assert.Contains("DepthToSpace", OnnxModelReader.Read(File.ReadAllBytes(int8.OnnxPath)).Nodes.Select(n => n.OpType));
+        Assert.DoesNotContain("ConvTranspose", OnnxModelReader.Read(File.ReadAllBytes(int8.OnnxPath)).Nodes.Select(n => n.OpType));
+
+        // Per-pixel parity on validation + test, as recorded: nearly every pixel decided alike.
+        Assert.Equal((fp32.Manifest.Training.Split["validation"] + fp32.Manifest.Training.Split["test"]) * 64 * 64, q.Parity["samples"]);
+        Assert.InRange(q.Parity["decision_agreement"], 0.97, 1);
+        Assert.InRange(q.Parity["max_score_difference"], 1e-6, 0.25);
+        Assert.InRange(q.Parity["mean_score_difference"], 1e-7, 0.02);
+        Assert.Contains("parity with FP32 on", stderr + stdout);
+        Assert.NotNull(int8.Manifest.Gate);
     }
 }
