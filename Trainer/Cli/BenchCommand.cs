@@ -105,7 +105,7 @@ public static class BenchCommand
         Console.Error.WriteLine($"trainer bench --int8: load average {LoadAverage()} before the run");
         foreach (var model in models)
         {
-            foreach (var size in sizes.Where(s => s % Math.Max(model.SizeMultiple, Models.ResNet18Encoder.SizeMultiple) == 0))
+            foreach (var size in sizes.Where(s => s % model.SizeMultiple == 0))
             {
                 Console.Error.WriteLine($"trainer bench --int8: {model.Arch} {size}x{size}, {runs} images");
                 var t = Int8Bench.Measure(model, size, runs, threads);

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Inspection.Config.Models;
+using Inspection.Config.Options;
+using Inspection.Daemon.Inference;
 using Inspection.Inference;
 using Inspection.Inference.Preprocessing;
 using Inspection.TestSupport;
@@ -188,12 +190,9 @@ public sealed class Int8QuantizationTests(QuantizedClassifierFixture fixture) : 
         var folder = Path.Combine(fixture.Models, ModelTasks.Classifier);
         return string.Join(",", Directory.GetFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)) + " -> " + ModelPackage.ResolveCurrent(fixture.Models, ModelTasks.Classifier);
     }
-}
 
-public sealed class Int8SegmenterTests
-{
     [Fact]
-    public void Segment_with_quantize_int8_writes_both_packages_and_the_int8_one_agrees_per_pixel()
+    public void Segment_with_quantize_int8_writes_both_packages_the_int8_one_agrees_per_pixel_and_the_daemon_loads_both_int8_models()
     {
         // A small MobileNetV2 U-Net: ReLU6 (Clip) folding, depthwise convolutions, transposed-convolution upsampling
         // (written as Conv + DepthToSpace) and skip concatenations all go through the QDQ export.
@@ -218,5 +217,33 @@ public sealed class Int8SegmenterTests
         Assert.InRange(q.Parity["mean_score_difference"], 1e-7, 0.02);
         Assert.Contains("parity with FP32 on", stderr + stdout);
         Assert.NotNull(int8.Manifest.Gate);
+
+        // The daemon's own loader (task check, session with its settings, warm-up run) takes both INT8 packages.
+        var classifier = ModelPackage.Open(fixture.Int8.Package.Package.Directory);
+        var set = ModelSet.Load(classifier, int8, new ModelsOptions { Directory = models, Provider = ModelProvider.Cpu }, new ProviderChoice(ModelProvider.Cpu, _ => { }));
+        try
+        {
+            Assert.Equal("cpu", set.Provider);
+            Assert.Equal(QuantizationSpec.Int8, set.Classifier.Manifest.Quantization!.Precision);
+            Assert.Equal(QuantizationSpec.Int8, set.Segmenter.Manifest.Quantization!.Precision);
+        }
+        finally
+        {
+            set.Release();
+        }
+    }
+
+    [Fact]
+    public void Bench_int8_prints_both_timings_their_ratio_the_load_and_the_fused_kernels()
+    {
+        var (code, stdout, stderr) = TrainerProcess.Run("bench", "--int8", "--arch", "resnet", "unet-mobilenetv2", "--width", "0.25", "--sizes", "64", "--steps", "2");
+
+        Assert.True(code == 0, stdout + stderr);
+        var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, rows.Length);
+        Assert.All(rows, row => Assert.Matches(@"FP32 +[0-9.]+ ms  INT8 +[0-9.]+ ms  INT8/FP32 throughput +[0-9.]+x", row));
+        Assert.Contains("QLinearConv", rows[0]);
+        Assert.Contains("QLinearConcat", rows[1]);
+        Assert.Contains("load average", stderr);
     }
 }
