@@ -20,7 +20,8 @@ namespace Inspection.Daemon.Commands;
 public sealed partial class CommandService : DaemonWorker
 {
     public const string InspectCommand = "inspect";
-    private static readonly string[] Known = ["reload", "threshold", "pause", "resume"];
+    /// <summary>The commands under <c>{root}/cmd/</c> (docs/mqtt.md lists them; a test holds the two together).</summary>
+    public static readonly IReadOnlyList<string> Known = ["reload", "threshold", "pause", "resume"];
     private readonly Channel<CommandRequest> _queue = Channel.CreateBounded<CommandRequest>(new BoundedChannelOptions(256) { SingleReader = true });
     private readonly MqttConnection _mqtt;
     private readonly Topics _topics;

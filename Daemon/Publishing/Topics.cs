@@ -2,7 +2,7 @@ using Inspection.Config.Options;
 
 namespace Inspection.Daemon.Publishing;
 
-/// <summary>The daemon's topic tree, <c>{prefix}/{device}/…</c> (ARCHITECTURE.md, MQTT contract).</summary>
+/// <summary>The daemon's topic tree, <c>{prefix}/{device}/…</c> (docs/mqtt.md).</summary>
 public sealed class Topics
 {
     public Topics(MqttOptions options)

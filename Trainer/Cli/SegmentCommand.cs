@@ -172,7 +172,7 @@ public static class SegmentCommand
     private static void Check(SegmentRequest request)
     {
         var o = request.Options;
-        o.Training.Validate();
+        o.Validate();
 
         var g = request.Gate;
         if (new[] { g.MinIou, g.MinDice, g.MinPixelRecall, g.MaxIouDrop }.Any(v => v is < 0 or > 1 || double.IsNaN(v)))

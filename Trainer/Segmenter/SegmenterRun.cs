@@ -91,6 +91,7 @@ public static class SegmenterRun
     /// <summary>Loads the dataset named in the request and runs.</summary>
     public static SegmentOutcome Run(SegmentRequest request, ITrainingProgress progress)
     {
+        request.Options.Validate();
         using var data = Load(request, progress);
         return Run(data, request, progress);
     }
@@ -101,7 +102,7 @@ public static class SegmenterRun
     /// </summary>
     public static LrFindResult FindLearningRate(SegmentRequest request, LrFindOptions sweep, ITrainingProgress progress)
     {
-        request.Options.Training.Validate();
+        request.Options.Validate();
         using var data = Load(request, progress);
         using var task = SegmenterTask.Create(data, SegmenterTask.WithLossFromMasks(data, request.Options, progress), request.InitFrom);
         using var model = task.Model;

@@ -55,6 +55,22 @@ public sealed record SegmenterOptions
     /// image only. <see cref="AugmentOptions.None"/> switches it off.
     /// </summary>
     public AugmentOptions Augmentation { get; init; } = new();
+
+    /// <summary>
+    /// Throws on a choice that cannot train (unknown architecture, pretrained weights it has none of, an input size the
+    /// U-Net cannot halve five times, bad optimisation settings), before any data is read or any folder is written.
+    /// </summary>
+    public void Validate()
+    {
+        Training.Validate();
+        if (!Architectures.SegmenterNames.Contains(Arch))
+        {
+            throw new ArgumentException($"unknown segmenter architecture '{Arch}' (known: {string.Join(", ", Architectures.SegmenterNames)})");
+        }
+
+        Pretraining.Resolve(Arch, Pretrained, Architectures.UNetResNet18);
+        UNet.CheckInputSize(ImageSize, ImageSize);
+    }
 }
 
 /// <summary>The trained network (best validation epoch), its history and the loss it was trained with.</summary>

@@ -48,6 +48,7 @@ public sealed class PretrainedSegmenterTests
             () => SegmenterRun.Run(Request(small with { Arch = "unet-vgg", Pretrained = Pretraining.None }), new RecordingProgress())).Message);
         Assert.Contains("U-Net input size must be a positive multiple of 32", Assert.Throws<ArgumentException>(
             () => SegmenterRun.Run(Request(small with { ImageSize = 80 }), new RecordingProgress())).Message);
+        Assert.False(Directory.Exists(dir.Combine("models")), "a refused choice must not leave a run folder behind");
 
         var mobile = SegmenterRun.Run(Request(small with { Arch = Architectures.UNetMobileNetV2, WidthMultiplier = 0.25 }), new RecordingProgress());
         var before = Directory.GetDirectories(Path.Combine(dir.Path, "models", ModelTasks.Segmenter)).Length;
