@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
+using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Results;
 using Inspection.Daemon.Snapshots;
 using Inspection.Inference;
@@ -29,6 +30,9 @@ public sealed class InspectionOutcome
     public Mat? Mask { get; init; }
 
     public required StageLatency Latency { get; init; }
+
+    /// <summary>This thread's CPU time for preprocessing and postprocessing (the models' time is not in it).</summary>
+    public required StageCpu Cpu { get; init; }
 
     /// <summary>The classifier's class activation map for a defect, when its package has one (values owned by the
     /// <see cref="Inspector"/>, valid until its next call); else null.</summary>
@@ -60,7 +64,9 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
 
             var buffers = _buffers!;
             var start = Stopwatch.GetTimestamp();
+            var cpuStart = ThreadCpu.NowMs();
             _classifierPre!.Run(image, buffers.ClassifierInput);
+            var preprocessCpu = ThreadCpu.NowMs() - cpuStart;
             var preprocessed = Stopwatch.GetTimestamp();
             buffers.RunClassifier();
             var classified = Stopwatch.GetTimestamp();
@@ -81,10 +87,12 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                     Models = models,
                     Cam = cam,
                     Latency = new StageLatency(Ms(start, preprocessed), Ms(preprocessed, classified), 0, 0, Ms(start, classified)),
+                    Cpu = new StageCpu(preprocessCpu, 0),
                 };
             }
 
             // Preprocess once: when both models take the same input the classifier's tensor is reused.
+            cpuStart = ThreadCpu.NowMs();
             if (_sharedInput)
             {
                 buffers.ClassifierInput.CopyTo(buffers.SegmenterInput, 0);
@@ -94,14 +102,17 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                 _segmenterPre!.Run(image, buffers.SegmenterInput);
             }
 
+            preprocessCpu += ThreadCpu.NowMs() - cpuStart;
             var segPreprocessed = Stopwatch.GetTimestamp();
             buffers.RunSegmenter();
             var segmented = Stopwatch.GetTimestamp();
+            cpuStart = ThreadCpu.NowMs();
             var shape = set.Segmenter.OutputShape;
             var manifest = set.Segmenter.Manifest;
             var mask = _mask;
             var analysis = AnalyzeMask(buffers.SegmenterOutput, manifest, (int)shape[^1], (int)shape[^2], mask);
             var segmentation = ToResult(analysis.ScaledTo(image.Cols, image.Rows));
+            var postprocessCpu = ThreadCpu.NowMs() - cpuStart;
             var done = Stopwatch.GetTimestamp();
             return new InspectionOutcome
             {
@@ -117,6 +128,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                     Ms(segPreprocessed, segmented),
                     Ms(segmented, done),
                     Ms(start, done)),
+                Cpu = new StageCpu(preprocessCpu, postprocessCpu),
             };
         }
         finally

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.Text.Json;
 using System.Threading.Channels;
 using Inspection.Config.Options;
 using Inspection.Daemon.Outbox;
@@ -7,7 +9,9 @@ using Inspection.Daemon.Results;
 namespace Inspection.Daemon.Pipeline;
 
 /// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering and queueing
-/// happen under one per-camera lock so the queue order is the <c>seq</c> order. The numbers come from a
+/// happen under one per-camera lock so the queue order is the <c>seq</c> order. Each camera's JSON is written by the
+/// source-generated serializer into that camera's reused buffer; the only allocation is the payload itself, which
+/// outlives the call (queue, outbox). The numbers come from a
 /// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1.</summary>
 public sealed class ResultSink
 {
@@ -36,8 +40,9 @@ public sealed class ResultSink
     /// <summary>The active tampering alarm of a camera, stamped on its results (null: none).</summary>
     public Func<string, string?> AlarmOf { get; set; } = _ => null;
 
-    /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form.</summary>
-    public async Task<(InspectionResult Result, byte[] Json)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
+    /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form and the CPU time
+    /// (milliseconds, this thread) serializing took.</summary>
+    public async Task<(InspectionResult Result, byte[] Json, double JsonCpuMs)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
     {
         var sequence = _sequences.GetOrAdd(unnumbered.Camera, _ => new CameraSequence());
         await sequence.Gate.WaitAsync(ct).ConfigureAwait(false);
@@ -50,10 +55,12 @@ public sealed class ResultSink
             }
 
             var result = unnumbered with { Seq = _store?.Next(unnumbered.Camera) ?? ++sequence.Next, Alarm = AlarmOf(unnumbered.Camera) };
-            var json = ResultJsonContext.Serialize(result);
+            var cpuStart = ThreadCpu.NowMs();
+            var json = sequence.Serialize(result);
+            var jsonCpu = ThreadCpu.NowMs() - cpuStart;
             await _channel.Writer.WriteAsync(new OutboxEntry(result.Camera, result.Defect, json), ct).ConfigureAwait(false);
             Numbered?.Invoke(result);
-            return (result, json);
+            return (result, json, jsonCpu);
         }
         finally
         {
@@ -72,8 +79,28 @@ public sealed class ResultSink
 
     private sealed class CameraSequence
     {
+        private readonly ArrayBufferWriter<byte> _buffer = new(1024);
+        private Utf8JsonWriter? _writer;
+
         public SemaphoreSlim Gate { get; } = new(1, 1);
 
         public long Next { get; set; }
+
+        // Under Gate: one writer and buffer per camera, reset for each result.
+        public byte[] Serialize(InspectionResult result)
+        {
+            _buffer.ResetWrittenCount();
+            if (_writer is null)
+            {
+                _writer = new Utf8JsonWriter(_buffer);
+            }
+            else
+            {
+                _writer.Reset(_buffer);
+            }
+
+            JsonSerializer.Serialize(_writer, result, ResultJsonContext.Default.InspectionResult);
+            return _buffer.WrittenSpan.ToArray();
+        }
     }
 }
