@@ -50,7 +50,6 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
     private ModelBuffers? _buffers;
     private Preprocessor? _classifierPre;
     private Preprocessor? _segmenterPre;
-    private bool _sharedInput;
 
     public InspectionOutcome Inspect(Mat image, string camera, bool forceSegmentation)
     {
@@ -91,13 +90,9 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                 };
             }
 
-            // Preprocess once: when both models take the same input the classifier's tensor is reused.
+            // Preprocess once: when both models take the same input they share the classifier's tensor.
             cpuStart = ThreadCpu.NowMs();
-            if (_sharedInput)
-            {
-                buffers.ClassifierInput.CopyTo(buffers.SegmenterInput, 0);
-            }
-            else
+            if (!buffers.SharedInput)
             {
                 _segmenterPre!.Run(image, buffers.SegmenterInput);
             }
@@ -143,12 +138,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
         _buffers = new ModelBuffers(set);
         _classifierPre = new Preprocessor(set.Classifier.Manifest.Input);
         _segmenterPre = new Preprocessor(set.Segmenter.Manifest.Input);
-        _sharedInput = SameInput(set.Classifier.Manifest.Input, set.Segmenter.Manifest.Input);
     }
-
-    private static bool SameInput(InputSpec a, InputSpec b) =>
-        a.Width == b.Width && a.Height == b.Height && a.Channels == b.Channels && a.Colour == b.Colour && a.Resize == b.Resize
-        && a.Mean.AsSpan().SequenceEqual(b.Mean) && a.Std.AsSpan().SequenceEqual(b.Std);
 
     // A logit map is thresholded in logit space (no sigmoid per pixel); other kinds become probabilities first.
     private MaskAnalysisResult AnalyzeMask(float[] output, ModelManifest manifest, int width, int height, Mat mask)
