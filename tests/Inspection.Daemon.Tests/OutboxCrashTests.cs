@@ -3,7 +3,6 @@ using Inspection.Config.Options;
 using Inspection.Daemon.Outbox;
 using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Results;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 

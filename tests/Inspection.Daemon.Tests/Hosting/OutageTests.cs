@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using Inspection.Config.Options;
 using Inspection.Daemon.Tests.Deployment;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests.Hosting;

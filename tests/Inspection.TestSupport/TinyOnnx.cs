@@ -1,7 +1,7 @@
 using System.Text;
 using Inspection.Config.Models;
 
-namespace Inspection.Daemon.Tests.Fixtures;
+namespace Inspection.TestSupport;
 
 /// <summary>Writes tiny ONNX models whose answers a test controls: the classifier's logit is gain·(mean brightness − 0.5)
 /// and the segmenter's per-pixel logit is gain·(pixel − 0.5), so a bright image is a defect and its bright area the mask.
