@@ -5,7 +5,7 @@ using Inspection.Daemon.Results;
 
 namespace Inspection.Daemon.Tests;
 
-/// <summary>The sink writes each camera's JSON into a reused buffer: the payloads must still be exactly what the
+/// <summary>The sink writes the JSON into a reused buffer: the payloads must still be exactly what the
 /// published contract's serializer gives, one result after another, whatever the previous result's length.</summary>
 public sealed class ResultSinkJsonTests
 {
@@ -29,7 +29,7 @@ public sealed class ResultSinkJsonTests
 
             Assert.Equal(Encoding.UTF8.GetString(ResultJsonContext.Serialize(numbered)), Encoding.UTF8.GetString(json));
             Assert.True(sink.Reader.TryRead(out var queued));
-            Assert.Same(json, queued.Payload);
+            Assert.Same(json, queued.Entry.Payload);
             Assert.True(jsonCpu >= 0);
         }
     }
