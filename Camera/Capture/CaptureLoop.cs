@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Inspection.Camera.Frames;
 using Inspection.Camera.Sources;
 using Inspection.Config.Options;
+using Inspection.Config.Retry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
@@ -231,7 +232,7 @@ public sealed class CaptureLoop : IAsyncDisposable
                 }
 
                 failures = session.Delivered > 0 ? 1 : failures + 1;
-                var delay = Backoff(failures);
+                var delay = ReconnectBackoff.Delay(ReconnectMinDelay, ReconnectMaxDelay, failures);
                 lock (_statsLock)
                 {
                     _lastError = message;
@@ -297,14 +298,6 @@ public sealed class CaptureLoop : IAsyncDisposable
                 return await session.Completed.ConfigureAwait(false);
             }
         }
-    }
-
-    // Equal jitter: half the exponential delay fixed, half random, so cameras that failed together spread out.
-    private TimeSpan Backoff(int failures)
-    {
-        var exponential = ReconnectMinDelay.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 30));
-        var capped = Math.Min(exponential, ReconnectMaxDelay.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds((capped / 2) + (Random.Shared.NextDouble() * capped / 2));
     }
 
     // Runs on the reader thread; takes ownership of image.

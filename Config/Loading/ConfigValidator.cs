@@ -5,10 +5,6 @@ namespace Inspection.Config.Loading;
 /// <summary>Checks values that bind but make no sense; every error names its key and the expected form.</summary>
 public static class ConfigValidator
 {
-    /// <summary>URI schemes the Camera library opens.</summary>
-    public static readonly IReadOnlySet<string> SourceSchemes =
-        new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "v4l2", "rtsp", "http", "https", "file", "dir", "synthetic" };
-
     /// <summary>Returns every problem in <paramref name="o"/>; empty when the configuration is usable.</summary>
     public static IReadOnlyList<ConfigError> Validate(InspectionOptions o)
     {
@@ -54,8 +50,8 @@ public static class ConfigValidator
             var key = $"Cameras:{i}";
             Check(IsTopicLevel(c.Id), $"{key}:Id", $"must be a non-empty id without '/', '+' or '#' (got '{c.Id}')");
             Check(ids.Add(c.Id), $"{key}:Id", $"'{c.Id}' is used by another camera; ids must be unique");
-            Check(Uri.TryCreate(c.Source, UriKind.Absolute, out var uri) && SourceSchemes.Contains(uri.Scheme),
-                $"{key}:Source", $"must be a URI with scheme {string.Join(", ", SourceSchemes.Order())} (got '{c.Source}')");
+            Check(Uri.TryCreate(c.Source, UriKind.Absolute, out var uri) && SourceSchemes.Examples.ContainsKey(uri.Scheme),
+                $"{key}:Source", $"must be a URI with scheme {SourceSchemes.List} (got '{c.Source}')");
             Check(c.MaxFps >= 0, $"{key}:MaxFps", $"must be 0 (uncapped) or a positive rate (got {c.MaxFps})");
             Check(c.Roi.X >= 0 && c.Roi.Y >= 0 && c.Roi.Width >= 0 && c.Roi.Height >= 0, $"{key}:Roi", "X, Y, Width and Height must not be negative");
             Check(c.StallTimeout > TimeSpan.Zero, $"{key}:StallTimeout", "must be a positive duration such as 00:00:05");

@@ -38,21 +38,8 @@ public static class ServiceCommands
 
     // Synchronous actions on purpose: System.CommandLine then leaves SIGTERM to the host, whose shutdown (drain, flush,
     // offline) may take up to Pipeline:ShutdownTimeout.
-    private static int Run(string configPath)
-    {
-        InspectionOptions options;
-        try
-        {
-            options = ConfigLoader.Load(configPath);
-        }
-        catch (ConfigException ex)
-        {
-            Console.Error.WriteLine(ex.Message);
-            return ConfigException.ExitCode;
-        }
-
-        return DaemonHost.RunAsync(options).GetAwaiter().GetResult();
-    }
+    private static int Run(string configPath) =>
+        DaemonCli.WithConfig(configPath, options => DaemonHost.RunAsync(options).GetAwaiter().GetResult());
 
     private static Command InspectCommand()
     {
@@ -61,21 +48,7 @@ public static class ServiceCommands
         var command = new Command("inspect", "Run the models on image files and print one result JSON per line (no camera, no MQTT)");
         command.Options.Add(config);
         command.Arguments.Add(images);
-        command.SetAction(parse =>
-        {
-            InspectionOptions options;
-            try
-            {
-                options = ConfigLoader.Load(parse.GetValue(config)!);
-            }
-            catch (ConfigException ex)
-            {
-                Console.Error.WriteLine(ex.Message);
-                return ConfigException.ExitCode;
-            }
-
-            return InspectFiles(options, parse.GetValue(images)!, Console.Out, Console.Error);
-        });
+        command.SetAction(parse => DaemonCli.WithConfig(parse.GetValue(config)!, options => InspectFiles(options, parse.GetValue(images)!, Console.Out, Console.Error)));
         return command;
     }
 

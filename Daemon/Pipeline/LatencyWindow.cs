@@ -1,8 +1,9 @@
 using Inspection.Daemon.Results;
+using Inspection.Inference.Runtime;
 
 namespace Inspection.Daemon.Pipeline;
 
-/// <summary>The last <see cref="Capacity"/> stage latencies of one camera, for p50/p99 in <c>stats</c>.</summary>
+/// <summary>The last <see cref="Capacity"/> stage latencies of one camera, for p50/p99 (nearest rank) in <c>stats</c>.</summary>
 public sealed class LatencyWindow
 {
     public const int Capacity = 1024;
@@ -43,8 +44,8 @@ public sealed class LatencyWindow
                 Array.Sort(sorted);
                 result[StageNames[s]] = new Dictionary<string, double>
                 {
-                    ["p50"] = Math.Round(sorted[(int)((_count - 1) * 0.50)], 3),
-                    ["p99"] = Math.Round(sorted[(int)((_count - 1) * 0.99)], 3),
+                    ["p50"] = Math.Round(Percentile.NearestRank(sorted, 0.50), 3),
+                    ["p99"] = Math.Round(Percentile.NearestRank(sorted, 0.99), 3),
                 };
             }
         }

@@ -6,26 +6,30 @@ using Inspection.Daemon.Results;
 
 namespace Inspection.Daemon.Pipeline;
 
-/// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering and queueing
-/// happen under one per-camera lock so the queue order is the <c>seq</c> order. The numbers come from a
+/// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering, the write to
+/// the <see cref="ResultJournal"/> and queueing happen under one lock, so the queue order is the <c>seq</c> order and
+/// the journal's order, and no number is seen before its result is in the journal. The numbers come from a
 /// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1.</summary>
 public sealed class ResultSink
 {
-    private readonly Channel<OutboxEntry> _channel;
-    private readonly ConcurrentDictionary<string, CameraSequence> _sequences = new(StringComparer.Ordinal);
+    private readonly Channel<QueuedResult> _channel;
+    private readonly ConcurrentDictionary<string, long> _sequences = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly SequenceStore? _store;
+    private readonly ResultJournal? _journal;
 
-    public ResultSink(PipelineOptions options, SequenceStore? store = null)
+    public ResultSink(PipelineOptions options, SequenceStore? store = null, ResultJournal? journal = null)
     {
         _store = store;
-        _channel = Channel.CreateBounded<OutboxEntry>(new BoundedChannelOptions(options.ResultQueueCapacity)
+        _journal = journal;
+        _channel = Channel.CreateBounded<QueuedResult>(new BoundedChannelOptions(options.ResultQueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
     }
 
-    public ChannelReader<OutboxEntry> Reader => _channel.Reader;
+    public ChannelReader<QueuedResult> Reader => _channel.Reader;
 
     public int Depth => _channel.Reader.Count;
 
@@ -39,27 +43,38 @@ public sealed class ResultSink
     /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form.</summary>
     public async Task<(InspectionResult Result, byte[] Json)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
     {
-        var sequence = _sequences.GetOrAdd(unnumbered.Camera, _ => new CameraSequence());
-        await sequence.Gate.WaitAsync(ct).ConfigureAwait(false);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            // A number is issued only once the queue has room: a cancelled wait leaves no gap.
+            // A number is issued only once the queue has room (only the gate's holder adds, so the room stays): a
+            // cancelled wait leaves no gap.
             if (!await _channel.Writer.WaitToWriteAsync(ct).ConfigureAwait(false))
             {
                 throw new ChannelClosedException("the result sink is closed (the daemon is stopping)");
             }
 
-            var result = unnumbered with { Seq = _store?.Next(unnumbered.Camera) ?? ++sequence.Next, Alarm = AlarmOf(unnumbered.Camera) };
+            var seq = _store?.Next(unnumbered.Camera) ?? _sequences.AddOrUpdate(unnumbered.Camera, 1, (_, last) => last + 1);
+            var result = unnumbered with { Seq = seq, Alarm = AlarmOf(unnumbered.Camera) };
             var json = ResultJsonContext.Serialize(result);
-            await _channel.Writer.WriteAsync(new OutboxEntry(result.Camera, result.Defect, json), ct).ConfigureAwait(false);
+            var entry = new OutboxEntry(result.Camera, result.Defect, json);
+            var journalEnd = _journal?.Append(result.Camera, seq, entry) ?? -1;
+            if (!_channel.Writer.TryWrite(new QueuedResult(entry, journalEnd)))
+            {
+                // Completed meanwhile: the result is in the journal, and the next start sends it.
+                throw new ChannelClosedException("the result sink is closed (the daemon is stopping)");
+            }
+
             Numbered?.Invoke(result);
             return (result, json);
         }
         finally
         {
-            sequence.Gate.Release();
+            _gate.Release();
         }
     }
+
+    /// <summary>The publisher is through with these results (delivered, set aside or stored in the outbox), oldest first.</summary>
+    public void Done(IReadOnlyList<QueuedResult> window) => _journal?.Done(window);
 
     /// <summary>No more results: the publisher drains what is queued and stops; the last numbers are saved.</summary>
     public void Complete()
@@ -68,12 +83,5 @@ public sealed class ResultSink
         {
             _store?.Close();
         }
-    }
-
-    private sealed class CameraSequence
-    {
-        public SemaphoreSlim Gate { get; } = new(1, 1);
-
-        public long Next { get; set; }
     }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using Inspection.Config.Loading;
 using Inspection.Config.Options;
+using Inspection.Config.Retry;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -159,7 +160,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
             catch (Exception ex)
             {
                 _firstAttempt.TrySetResult();
-                var delay = Backoff(attempt++);
+                var delay = ReconnectBackoff.Delay(_options.ReconnectMinDelay, _options.ReconnectMaxDelay, ++attempt);
                 LogConnectFailed(_logger, _options.Host, _options.Port, ex.Message, delay.TotalSeconds);
                 try
                 {
@@ -190,16 +191,6 @@ public sealed partial class MqttConnection : IAsyncDisposable
             // A broker without shared subscriptions (or an ACL) refuses a filter; the others still work, so say it and go on.
             LogSubscribeRefused(_logger, item.TopicFilter.Topic, item.ResultCode.ToString());
         }
-    }
-
-    // Exponential backoff with "equal jitter": half the delay fixed, half random, so a fleet reconnecting after a broker
-    // restart spreads out instead of arriving together.
-    private TimeSpan Backoff(int attempt)
-    {
-        var min = _options.ReconnectMinDelay.TotalMilliseconds;
-        var max = _options.ReconnectMaxDelay.TotalMilliseconds;
-        var capped = Math.Min(max, min * Math.Pow(2, Math.Min(attempt, 30)));
-        return TimeSpan.FromMilliseconds((capped / 2) + (Random.Shared.NextDouble() * capped / 2));
     }
 
     /// <summary>Publishes and waits for the broker's acknowledgement (QoS 1). False when not connected or refused.</summary>

@@ -6,18 +6,28 @@ namespace Inspection.Inference.Preprocessing;
 /// <summary>
 /// Turns an image into the NCHW float tensor a model's <see cref="InputSpec"/> describes: colour conversion, resize,
 /// scale to [0, 1], then (x - mean) / std per channel. The trainer and the daemon both use this, so a model sees the
-/// same numbers in production as in training. Intermediate Mats are reused: no per-frame native allocations once warm.
-/// Not thread-safe; use one per inference loop.
+/// same numbers in production as in training. Every step is one OpenCV call: the image is resized in its own channel
+/// order (BGR to RGB is only a choice of plane, so it needs no pass of its own), then each channel is converted to
+/// floats straight into its plane of the destination through a Mat over the tensor's memory: no per-pixel managed
+/// loop, no copy of the frame. Intermediate Mats (and the Mats over a pinned tensor) are reused, so a warm frame
+/// allocates no pixel buffer, only OpenCvSharp's small per-call argument wrappers. Not thread-safe; use one per
+/// inference loop.
 /// </summary>
-public sealed class Preprocessor : IDisposable
+public sealed unsafe class Preprocessor : IDisposable
 {
     private readonly InputSpec _spec;
-    private readonly Mat _converted = new();
-    private readonly Mat _resized = new();
-    private readonly Mat _float = new();
-    private readonly Mat _canvas;
+    private readonly Size _size;
     private readonly float[] _scale;
     private readonly float[] _offset;
+    private readonly Mat _eight = new();   // a 16-bit image scaled to 8 bits
+    private readonly Mat _grey = new();    // a colour image converted to grey, for a grey model
+    private readonly Mat _resized = new(); // stretch: the image at the input size, in its own channel order
+    private readonly Mat _canvas = new();  // letterbox: the black canvas with the image resized into its middle
+    private readonly Mat _channel = new(); // one 8-bit channel of the resized image
+    private readonly Mat?[] _planes;       // Mats over the destination's channel planes
+    private Mat? _content;                 // the canvas region the image goes into
+    private Rect _contentRect;
+    private float* _planesAt;
 
     /// <summary>Creates a preprocessor for one input spec.</summary>
     public Preprocessor(InputSpec spec)
@@ -33,7 +43,8 @@ public sealed class Preprocessor : IDisposable
         }
 
         _spec = spec;
-        _canvas = new Mat(spec.Height, spec.Width, spec.Channels == 1 ? MatType.CV_8UC1 : MatType.CV_8UC3, Scalar.All(0));
+        _size = new Size(spec.Width, spec.Height);
+        _planes = new Mat?[spec.Channels];
 
         // (p/255 - mean)/std == p * scale + offset, folded once.
         _scale = new float[spec.Channels];
@@ -66,75 +77,74 @@ public sealed class Preprocessor : IDisposable
             throw new ArgumentException("image is empty", nameof(image));
         }
 
-        var eight = To8Bit(image);
-        ConvertColour(eight);
-        Resize();
-        WritePlanes(destination);
+        if (image.Depth() != MatType.CV_8U && image.Depth() != MatType.CV_16U)
+        {
+            throw new ArgumentException($"unsupported pixel depth {image.Type()} (expected 8-bit or 16-bit)", nameof(image));
+        }
+
+        if (image.Channels() is not (1 or 3 or 4))
+        {
+            throw new ArgumentException($"cannot convert a {image.Channels()}-channel image to {_spec.Channels} channels", nameof(image));
+        }
+
+        fixed (float* tensor = destination)
+        {
+            WritePlanes(Resize(ToGrey(To8Bit(image))), tensor);
+        }
     }
 
     private Mat To8Bit(Mat image)
     {
-        var depth = image.Depth();
-        if (depth == MatType.CV_8U)
+        if (image.Depth() == MatType.CV_8U)
         {
             return image;
         }
 
-        if (depth == MatType.CV_16U)
-        {
-            image.ConvertTo(_float, MatType.MakeType(MatType.CV_8U, image.Channels()), 1.0 / 257.0);
-            return _float;
-        }
-
-        throw new ArgumentException($"unsupported pixel depth {image.Type()} (expected 8-bit or 16-bit)", nameof(image));
+        image.ConvertTo(_eight, MatType.MakeType(MatType.CV_8U, image.Channels()), 1.0 / 257.0);
+        return _eight;
     }
 
-    private void ConvertColour(Mat eight)
+    // A grey model gets the colour image converted before the resize, as it always did (converting after would round
+    // differently). A colour model needs no conversion pass: WritePlanes reads the channels in RGB order.
+    private Mat ToGrey(Mat image)
     {
-        var channels = eight.Channels();
-        ColorConversionCodes? code = (_spec.Channels, channels) switch
+        var channels = image.Channels();
+        if (_spec.Channels == 3 || channels == 1)
         {
-            (1, 1) => null,
-            (1, 3) => ColorConversionCodes.BGR2GRAY,
-            (1, 4) => ColorConversionCodes.BGRA2GRAY,
-            (3, 1) => ColorConversionCodes.GRAY2RGB,
-            (3, 3) => ColorConversionCodes.BGR2RGB,
-            (3, 4) => ColorConversionCodes.BGRA2RGB,
-            _ => throw new ArgumentException($"cannot convert a {channels}-channel image to {_spec.Channels} channels"),
-        };
-        if (code is null)
-        {
-            eight.CopyTo(_converted);
+            return image;
         }
-        else
-        {
-            Cv2.CvtColor(eight, _converted, code.Value);
-        }
+
+        Cv2.CvtColor(image, _grey, channels == 4 ? ColorConversionCodes.BGRA2GRAY : ColorConversionCodes.BGR2GRAY);
+        return _grey;
     }
 
-    private void Resize()
+    private Mat Resize(Mat image)
     {
-        var size = new Size(_spec.Width, _spec.Height);
         if (_spec.Resize == "stretch")
         {
-            if (_converted.Size() == size)
+            if (image.Size() == _size)
             {
-                _converted.CopyTo(_resized);
-            }
-            else
-            {
-                Cv2.Resize(_converted, _resized, size, 0, 0, InterpolationFlags.Area);
+                return image;
             }
 
-            return;
+            Cv2.Resize(image, _resized, _size, 0, 0, InterpolationFlags.Area);
+            return _resized;
         }
 
-        // letterbox: keep the aspect ratio, centre on a black canvas.
-        var content = LetterboxContent(_converted.Cols, _converted.Rows, _spec);
-        _canvas.SetTo(Scalar.All(0));
-        using var roi = new Mat(_canvas, content);
-        Cv2.Resize(_converted, roi, content.Size, 0, 0, InterpolationFlags.Area);
-        _canvas.CopyTo(_resized);
+        // letterbox: keep the aspect ratio, centre on a black canvas (blackened again only when the image's place moves).
+        var content = LetterboxContent(image.Cols, image.Rows, _spec);
+        var type = image.Type();
+        if (_content is null || content != _contentRect || _canvas.Type() != type)
+        {
+            _canvas.Create(_size, type);
+            _canvas.SetTo(Scalar.All(0));
+            _content?.Dispose();
+            _content = new Mat(_canvas, content);
+            _contentRect = content;
+        }
+
+        Cv2.Resize(image, _content, content.Size, 0, 0, InterpolationFlags.Area);
+        return _canvas;
     }
 
     /// <summary>Where an image of <paramref name="width"/>×<paramref name="height"/> lies on a letterboxed input canvas.</summary>
@@ -146,31 +156,42 @@ public sealed class Preprocessor : IDisposable
         return new Rect((spec.Width - w) / 2, (spec.Height - h) / 2, w, h);
     }
 
-    private unsafe void WritePlanes(Span<float> destination)
+    // Plane c of the tensor = channel c (RGB order) of the resized image * scale + offset, converted by OpenCV straight
+    // into the tensor's memory. A grey image feeds every plane of a colour model.
+    private void WritePlanes(Mat resized, float* tensor)
     {
-        var channels = _spec.Channels;
-        var width = _spec.Width;
-        var height = _spec.Height;
-        var plane = width * height;
-        for (var y = 0; y < height; y++)
+        if (tensor != _planesAt)
         {
-            var row = (byte*)_resized.Ptr(y);
-            for (var x = 0; x < width; x++)
+            var plane = _spec.Width * _spec.Height;
+            for (var c = 0; c < _planes.Length; c++)
             {
-                for (var c = 0; c < channels; c++)
-                {
-                    destination[(c * plane) + (y * width) + x] = (row[(x * channels) + c] * _scale[c]) + _offset[c];
-                }
+                _planes[c]?.Dispose();
+                _planes[c] = Mat.FromPixelData(_spec.Height, _spec.Width, MatType.CV_32FC1, (IntPtr)(tensor + (c * plane)));
             }
+
+            _planesAt = tensor;
+        }
+
+        var channels = resized.Channels();
+        for (var c = 0; c < _planes.Length; c++)
+        {
+            var source = resized;
+            if (channels > 1)
+            {
+                Cv2.ExtractChannel(resized, _channel, 2 - c); // BGR(A) → RGB
+                source = _channel;
+            }
+
+            source.ConvertTo(_planes[c]!, MatType.CV_32F, _scale[c], _offset[c]);
         }
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
-        _converted.Dispose();
-        _resized.Dispose();
-        _float.Dispose();
-        _canvas.Dispose();
+        foreach (var mat in (Mat?[])[_eight, _grey, _resized, _canvas, _channel, _content, .. _planes])
+        {
+            mat?.Dispose();
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Inspection.Inference.Runtime;
 
 namespace Inspection.Trainer.Evaluation;
 
@@ -18,11 +19,9 @@ public sealed record LatencySummary(double MeanMs, double P50Ms, double P95Ms, i
         }
 
         var sorted = milliseconds.Order().ToArray();
-        return new LatencySummary(sorted.Average(), At(sorted, 0.50), At(sorted, 0.95), sorted.Length);
+        return new LatencySummary(sorted.Average(), Percentile.NearestRank(sorted, 0.50), Percentile.NearestRank(sorted, 0.95), sorted.Length);
     }
 
     /// <inheritdoc />
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"mean {MeanMs:F1} ms, p50 {P50Ms:F1} ms, p95 {P95Ms:F1} ms over {Runs} runs");
-
-    private static double At(double[] sorted, double quantile) => sorted[Math.Max(0, (int)Math.Ceiling(quantile * sorted.Length) - 1)];
 }

@@ -1,4 +1,6 @@
 using Inspection.Camera.Sources;
+using Inspection.Config.Loading;
+using Inspection.Config.Options;
 using Inspection.TestSupport;
 using OpenCvSharp;
 
@@ -19,6 +21,19 @@ public sealed class SourceFactoryTests : IDisposable
         foreach (var scheme in new[] { "v4l2", "rtsp", "http", "https", "file", "dir", "synthetic" })
         {
             Assert.Contains(scheme, ex.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Every_scheme_the_config_accepts_makes_a_source_from_its_example()
+    {
+        // A listed scheme the factory does not open throws here.
+        foreach (var example in SourceSchemes.Examples.Values)
+        {
+            using var source = FrameSourceFactory.Create(example);
+
+            Assert.DoesNotContain(ConfigValidator.Validate(new InspectionOptions { Cameras = [new CameraOptions { Id = "cam1", Source = example }] }),
+                e => e.Key.EndsWith(":Source", StringComparison.Ordinal));
         }
     }
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Inspection.Config.Options;
 using Inspection.Daemon.Outbox;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -9,29 +8,12 @@ namespace Inspection.Daemon.Tests;
 
 /// <summary>Cameras to results: synthetic and ffmpeg-made sources, commands that act on a camera, a broker outage and a
 /// daemon restart in the middle of a stream, and a dead camera next to a live one.</summary>
-public sealed class CameraPipelineTests : IAsyncLifetime
+public sealed class CameraPipelineTests() : BrokerTestBase("daemon-cameras")
 {
     private const string Root = DaemonUnderTest.Root;
     private static readonly string[] ContractFields =
         ["id", "device", "camera", "seq", "frame_seq", "part_id", "captured_at", "defect", "score", "threshold", "models", "segmentation", "latency_ms"];
 
-    private readonly TempDirectory _temp = new("daemon-cameras");
-    private TestBroker _broker = null!;
-    private MqttProbe _probe = null!;
-
-    public async Task InitializeAsync()
-    {
-        _broker = new TestBroker();
-        await _broker.StartAsync();
-        _probe = await MqttProbe.ConnectAsync(_broker.Port);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _probe.DisposeAsync();
-        await _broker.DisposeAsync();
-        _temp.Dispose();
-    }
 
     private static CameraOptions Synthetic(string id, double fps = 20, TriggerMode trigger = TriggerMode.Stream) =>
         new() { Id = id, Source = $"synthetic://?width=96&height=64&fps={fps}&defect_rate=0.5&seed=3", Trigger = trigger };
@@ -40,7 +22,7 @@ public sealed class CameraPipelineTests : IAsyncLifetime
     public async Task Synthetic_frames_become_numbered_results_with_the_contract_fields_and_stats_report_the_camera()
     {
         await using var daemon = await StartDaemonAsync(Synthetic("cam1"));
-        var results = (await _probe.WaitForAsync($"{Root}/cam1/result", count: 10)).Select(MqttProbe.Json).Take(10).ToList();
+        var results = (await Probe.WaitForAsync($"{Root}/cam1/result", count: 10)).Select(MqttProbe.Json).Take(10).ToList();
         foreach (var field in ContractFields)
         {
             Assert.True(results[0].TryGetProperty(field, out _), $"result lacks '{field}': {results[0]}");
@@ -53,7 +35,7 @@ public sealed class CameraPipelineTests : IAsyncLifetime
         Assert.All(results, r => Assert.EndsWith("Z", r.GetProperty("captured_at").GetString(), StringComparison.Ordinal));
         Assert.All(results, r => Assert.True(r.GetProperty("latency_ms").GetProperty("total").GetDouble() > 0));
 
-        var stats = await _probe.WaitForJsonAsync($"{Root}/stats", s => s.GetProperty("cameras").GetProperty("cam1").GetProperty("inspected").GetInt64() > 0);
+        var stats = await Probe.WaitForJsonAsync($"{Root}/stats", s => s.GetProperty("cameras").GetProperty("cam1").GetProperty("inspected").GetInt64() > 0);
         var cam = stats.GetProperty("cameras").GetProperty("cam1");
         Assert.True(cam.GetProperty("fps").GetDouble() > 0);
         Assert.True(cam.TryGetProperty("frames_dropped", out _));
@@ -67,12 +49,12 @@ public sealed class CameraPipelineTests : IAsyncLifetime
     public async Task Inspect_request_takes_the_freshest_frame_and_commands_act_on_the_named_camera()
     {
         await using var daemon = await StartDaemonAsync(Synthetic("cam1"), Synthetic("cam2", fps: 10, TriggerMode.Trigger));
-        await _probe.WaitForAsync($"{Root}/cam1/result");
+        await Probe.WaitForAsync($"{Root}/cam1/result");
 
         // cam2 is triggered: no results of its own, but a request inspects its freshest frame.
         await Task.Delay(500);
-        await _probe.PublishAsync($"{Root}/inspect", "{\"part_id\":\"P-1\",\"camera\":\"cam2\"}", responseTopic: $"{Root}/replies/p1", correlation: [7]);
-        var answer = (await _probe.WaitForAsync($"{Root}/replies/p1")).Single();
+        await Probe.PublishAsync($"{Root}/inspect", "{\"part_id\":\"P-1\",\"camera\":\"cam2\"}", responseTopic: $"{Root}/replies/p1", correlation: [7]);
+        var answer = (await Probe.WaitForAsync($"{Root}/replies/p1")).Single();
         Assert.Equal(new byte[] { 7 }, answer.CorrelationData);
         var result = MqttProbe.Json(answer);
         Assert.Equal("cam2", result.GetProperty("camera").GetString());
@@ -82,25 +64,25 @@ public sealed class CameraPipelineTests : IAsyncLifetime
         Assert.NotEqual(JsonValueKind.Null, result.GetProperty("segmentation").ValueKind);
 
         // Per-camera threshold: cam1's results carry the new value, cam2's stays the manifest's; both in `models`.
-        await _probe.PublishAsync($"{Root}/cmd/threshold", "{\"camera\":\"cam1\",\"value\":0.25}");
-        await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "threshold" && r.GetProperty("ok").GetBoolean());
-        await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("threshold").GetDouble() == 0.25);
-        var models = await _probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("thresholds").GetProperty("cam1").GetDouble() == 0.25);
+        await Probe.PublishAsync($"{Root}/cmd/threshold", "{\"camera\":\"cam1\",\"value\":0.25}");
+        await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "threshold" && r.GetProperty("ok").GetBoolean());
+        await Probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("threshold").GetDouble() == 0.25);
+        var models = await Probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("thresholds").GetProperty("cam1").GetDouble() == 0.25);
         Assert.Equal(0.5, models.GetProperty("thresholds").GetProperty("cam2").GetDouble());
 
         // Pause stops cam1's results; resume brings them back with seq carrying on without a gap.
-        await _probe.PublishAsync($"{Root}/cmd/pause", "{\"camera\":\"cam1\"}");
-        await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "pause");
+        await Probe.PublishAsync($"{Root}/cmd/pause", "{\"camera\":\"cam1\"}");
+        await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "pause");
         await Task.Delay(300);
-        var before = _probe.On($"{Root}/cam1/result").Count();
+        var before = Probe.On($"{Root}/cam1/result").Count();
         await Task.Delay(1000);
-        Assert.Equal(before, _probe.On($"{Root}/cam1/result").Count());
-        await _probe.PublishAsync($"{Root}/cmd/resume", "");
-        await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "resume");
-        await _probe.WaitForAsync($"{Root}/cam1/result", count: before + 3);
-        var seqs = _probe.On($"{Root}/cam1/result").Select(m => MqttProbe.Json(m).GetProperty("seq").GetInt64()).ToList();
+        Assert.Equal(before, Probe.On($"{Root}/cam1/result").Count());
+        await Probe.PublishAsync($"{Root}/cmd/resume", "");
+        await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "resume");
+        await Probe.WaitForAsync($"{Root}/cam1/result", count: before + 3);
+        var seqs = Probe.On($"{Root}/cam1/result").Select(m => MqttProbe.Json(m).GetProperty("seq").GetInt64()).ToList();
         Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs);
-        Assert.DoesNotContain(_probe.On($"{Root}/cam2/result"), m => MqttProbe.Json(m).GetProperty("part_id").ValueKind == JsonValueKind.Null);
+        Assert.DoesNotContain(Probe.On($"{Root}/cam2/result"), m => MqttProbe.Json(m).GetProperty("part_id").ValueKind == JsonValueKind.Null);
     }
 
     [Fact]
@@ -109,15 +91,15 @@ public sealed class CameraPipelineTests : IAsyncLifetime
         var daemon = await StartDaemonAsync(Synthetic("cam1"));
         try
         {
-            await _broker.WaitForAsync($"{Root}/cam1/result", 5);
-            await _broker.StopAsync();
+            await Broker.WaitForAsync($"{Root}/cam1/result", 5);
+            await Broker.StopAsync();
             await Task.Delay(1500);
-            await _broker.StartAsync();
-            await WaitUntilAsync(() => _broker.Received.Count(m => m.Topic == $"{Root}/status") >= 2);
+            await Broker.StartAsync();
+            await WaitUntilAsync(() => Broker.Received.Count(m => m.Topic == $"{Root}/status") >= 2);
 
             // Broker away again, and the daemon stops meanwhile: what is left waits in the outbox for the next run.
             await Task.Delay(500);
-            await _broker.StopAsync();
+            await Broker.StopAsync();
             await Task.Delay(800);
         }
         finally
@@ -128,20 +110,20 @@ public sealed class CameraPipelineTests : IAsyncLifetime
         var firstRunSeqs = LastSeq(daemon, out var inOutbox);
         Assert.True(inOutbox > 0, "the outbox should hold results made while the broker was away");
 
-        await _broker.StartAsync();
-        daemon = new DaemonUnderTest(_temp, _broker.Port, Synthetic("cam1"));
+        await Broker.StartAsync();
+        daemon = new DaemonUnderTest(Temp, Broker.Port, Synthetic("cam1"));
         await daemon.StartAsync();
         try
         {
             // The second run goes on numbering after the first (a clean stop: no jump); its backlog goes out beside it.
-            await WaitUntilAsync(() => _broker.ReceivedJson($"{Root}/cam1/result").Select(r => r.GetProperty("seq").GetInt64()).Distinct().Count() >= firstRunSeqs + 3);
+            await WaitUntilAsync(() => Broker.ReceivedJson($"{Root}/cam1/result").Select(r => r.GetProperty("seq").GetInt64()).Distinct().Count() >= firstRunSeqs + 3);
         }
         finally
         {
             await daemon.StopAsync();
         }
 
-        var delivered = _broker.ReceivedJson($"{Root}/cam1/result").DistinctBy(r => r.GetProperty("id").GetString()).ToList();
+        var delivered = Broker.ReceivedJson($"{Root}/cam1/result").DistinctBy(r => r.GetProperty("id").GetString()).ToList();
         var seqs = delivered.Select(r => r.GetProperty("seq").GetInt64()).Order().ToList();
         Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs);
         Assert.True(seqs.Count >= firstRunSeqs + 3);
@@ -153,13 +135,13 @@ public sealed class CameraPipelineTests : IAsyncLifetime
         using var outbox = new DiskOutbox(daemon.Options.Outbox, NullLogger<DiskOutbox>.Instance);
         var stored = outbox.Peek(int.MaxValue).Select(p => JsonDocument.Parse(p.Entry.Payload).RootElement.GetProperty("seq").GetInt64()).ToList();
         inOutbox = stored.Count;
-        var sent = _broker.ReceivedJson($"{Root}/cam1/result").Select(r => r.GetProperty("seq").GetInt64());
+        var sent = Broker.ReceivedJson($"{Root}/cam1/result").Select(r => r.GetProperty("seq").GetInt64());
         return sent.Concat(stored).Max();
     }
 
     private async Task<DaemonUnderTest> StartDaemonAsync(params CameraOptions[] cameras)
     {
-        var daemon = new DaemonUnderTest(_temp, _broker.Port, cameras);
+        var daemon = new DaemonUnderTest(Temp, Broker.Port, cameras);
         TinyOnnx.WriteCurrent(daemon.ModelsDir, "v1");
         await daemon.StartAsync();
         return daemon;

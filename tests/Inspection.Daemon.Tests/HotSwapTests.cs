@@ -1,45 +1,37 @@
 using System.Text.Json;
 using Inspection.Config.Models;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests;
 
 /// <summary>New packages become current while the daemon serves: the good one is swapped in, a broken one refused.</summary>
-public sealed class HotSwapTests : IAsyncLifetime
+public sealed class HotSwapTests() : BrokerTestBase("daemon-hotswap")
 {
     private const string Root = DaemonUnderTest.Root;
-    private readonly TempDirectory _temp = new("daemon-hotswap");
-    private TestBroker _broker = null!;
     private DaemonUnderTest _daemon = null!;
-    private MqttProbe _probe = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _broker = new TestBroker();
-        await _broker.StartAsync();
-        _daemon = new DaemonUnderTest(_temp, _broker.Port);
+        await base.InitializeAsync();
+        _daemon = new DaemonUnderTest(Temp, Broker.Port);
         TinyOnnx.WriteCurrent(_daemon.ModelsDir, "v1");
-        _probe = await MqttProbe.ConnectAsync(_broker.Port);
         await _daemon.StartAsync();
-        await _probe.WaitForJsonAsync($"{Root}/models", m => Version(m) == "v1");
+        await Probe.WaitForJsonAsync($"{Root}/models", m => Version(m) == "v1");
     }
 
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
         await _daemon.DisposeAsync();
-        await _probe.DisposeAsync();
-        await _broker.DisposeAsync();
-        _temp.Dispose();
+        await base.DisposeAsync();
     }
 
     [Fact]
     public async Task A_new_current_package_is_swapped_in_by_the_file_watch_and_a_corrupt_one_is_refused()
     {
         TinyOnnx.WriteCurrent(_daemon.ModelsDir, "v2", classifierThreshold: 0.6);
-        var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("ok").GetBoolean() && r.GetProperty("message").GetString()!.Contains("v2", StringComparison.Ordinal));
+        var reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("ok").GetBoolean() && r.GetProperty("message").GetString()!.Contains("v2", StringComparison.Ordinal));
         Assert.Equal("watch", reply.GetProperty("trigger").GetString());
-        var models = await _probe.WaitForJsonAsync($"{Root}/models", m => Version(m) == "v2");
+        var models = await Probe.WaitForJsonAsync($"{Root}/models", m => Version(m) == "v2");
         Assert.Equal(0.6, models.GetProperty("classifier").GetProperty("threshold").GetProperty("value").GetDouble());
         Assert.Equal("v2", (await InspectAsync("after-v2")).GetProperty("models").GetProperty("classifier").GetString());
 
@@ -47,10 +39,10 @@ public sealed class HotSwapTests : IAsyncLifetime
         var broken = TinyOnnx.WritePackage(_daemon.ModelsDir, ModelTasks.Classifier, "v3", 0.5);
         File.WriteAllBytes(Path.Combine(broken, ModelPackage.OnnxFile), File.ReadAllBytes(Path.Combine(broken, ModelPackage.OnnxFile))[..40]);
         TinyOnnx.MakeCurrent(_daemon.ModelsDir, broken);
-        var refusal = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => !r.GetProperty("ok").GetBoolean());
+        var refusal = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => !r.GetProperty("ok").GetBoolean());
         Assert.Contains("SHA-256", refusal.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Contains("still serving classifier v2", refusal.GetProperty("error").GetString(), StringComparison.Ordinal);
-        var refusedModels = await _probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("refused").ValueKind == JsonValueKind.Object);
+        var refusedModels = await Probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("refused").ValueKind == JsonValueKind.Object);
         Assert.Equal("v2", Version(refusedModels));
         Assert.Equal("v2", (await InspectAsync("after-v3")).GetProperty("models").GetProperty("classifier").GetString());
     }
@@ -61,8 +53,8 @@ public sealed class HotSwapTests : IAsyncLifetime
         // The manifest says 32x32 but the ONNX graph takes 16x16.
         var mismatched = TinyOnnx.WritePackage(_daemon.ModelsDir, ModelTasks.Segmenter, "v4", 0.5, size: 32, onnxSize: 16);
         TinyOnnx.MakeCurrent(_daemon.ModelsDir, mismatched);
-        await _probe.PublishAsync($"{Root}/cmd/reload", "", responseTopic: $"{Root}/replies/reload", correlation: [1, 2, 3]);
-        var reply = (await _probe.WaitForAsync($"{Root}/replies/reload", m => MqttProbe.Json(m).GetProperty("command").GetString() == "reload")).First();
+        await Probe.PublishAsync($"{Root}/cmd/reload", "", responseTopic: $"{Root}/replies/reload", correlation: [1, 2, 3]);
+        var reply = (await Probe.WaitForAsync($"{Root}/replies/reload", m => MqttProbe.Json(m).GetProperty("command").GetString() == "reload")).First();
         Assert.Equal(new byte[] { 1, 2, 3 }, reply.CorrelationData);
         var error = MqttProbe.Json(reply).GetProperty("error").GetString();
         Assert.Contains("[1,1,16,16]", error, StringComparison.Ordinal);
@@ -71,8 +63,8 @@ public sealed class HotSwapTests : IAsyncLifetime
 
         // Put a good package back and ask again: swapped.
         TinyOnnx.MakeCurrent(_daemon.ModelsDir, TinyOnnx.WritePackage(_daemon.ModelsDir, ModelTasks.Segmenter, "v5", 0.5));
-        await _probe.PublishAsync($"{Root}/cmd/reload", "{}", responseTopic: $"{Root}/replies/reload2");
-        var ok = MqttProbe.Json((await _probe.WaitForAsync($"{Root}/replies/reload2")).First());
+        await Probe.PublishAsync($"{Root}/cmd/reload", "{}", responseTopic: $"{Root}/replies/reload2");
+        var ok = MqttProbe.Json((await Probe.WaitForAsync($"{Root}/replies/reload2")).First());
         Assert.True(ok.GetProperty("ok").GetBoolean(), ok.ToString());
         Assert.Equal("v5", (await InspectAsync("after-v5")).GetProperty("models").GetProperty("segmenter").GetString());
     }
@@ -83,7 +75,7 @@ public sealed class HotSwapTests : IAsyncLifetime
         // Its input and output shapes match the manifest; only running it fails (an ONNX Runtime error, not I/O).
         TinyOnnx.MakeCurrent(_daemon.ModelsDir, TinyOnnx.WritePackage(_daemon.ModelsDir, ModelTasks.Classifier, "warmup-fails", 0.5, onnxBytes: TinyOnnx.FailsAtRun(TinyOnnx.Size)));
 
-        var refusal = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => !r.GetProperty("ok").GetBoolean());
+        var refusal = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => !r.GetProperty("ok").GetBoolean());
         Assert.Contains("ONNX Runtime failed running the model", refusal.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Contains("still serving classifier v1", refusal.GetProperty("error").GetString(), StringComparison.Ordinal);
         var answer = await InspectAsync("after-warmup-failure");
@@ -96,7 +88,7 @@ public sealed class HotSwapTests : IAsyncLifetime
     private async Task<JsonElement> InspectAsync(string partId)
     {
         var image = _daemon.WriteImage(partId + ".png", background: 240);
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = partId, image_path = image }));
-        return await _probe.WaitForJsonAsync($"{Root}/file/result", r => r.GetProperty("part_id").GetString() == partId);
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = partId, image_path = image }));
+        return await Probe.WaitForJsonAsync($"{Root}/file/result", r => r.GetProperty("part_id").GetString() == partId);
     }
 }

@@ -1,43 +1,35 @@
 using System.Text;
 using System.Text.Json;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using OpenCvSharp;
 
 namespace Inspection.Daemon.Tests;
 
 /// <summary>Inspect requests and commands over MQTT against a daemon on an in-process broker.</summary>
-public sealed class InspectRequestTests : IAsyncLifetime
+public sealed class InspectRequestTests() : BrokerTestBase("daemon-requests")
 {
     private const string Root = DaemonUnderTest.Root;
-    private readonly TempDirectory _temp = new("daemon-requests");
-    private TestBroker _broker = null!;
     private DaemonUnderTest _daemon = null!;
-    private MqttProbe _probe = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _broker = new TestBroker();
-        await _broker.StartAsync();
+        await base.InitializeAsync();
         // A triggered camera: it makes no results of its own; image requests are reported under it and use its threshold.
-        _daemon = new DaemonUnderTest(_temp, _broker.Port, new Config.Options.CameraOptions
+        _daemon = new DaemonUnderTest(Temp, Broker.Port, new Config.Options.CameraOptions
         {
             Id = "cam1",
             Source = "synthetic://?width=64&height=48&fps=5",
             Trigger = Config.Options.TriggerMode.Trigger,
         });
         TinyOnnx.WriteCurrent(_daemon.ModelsDir, "v1");
-        _probe = await MqttProbe.ConnectAsync(_broker.Port);
         await _daemon.StartAsync();
-        await _probe.WaitForAsync($"{Root}/status", m => MqttProbe.Text(m) == "online");
+        await Probe.WaitForAsync($"{Root}/status", m => MqttProbe.Text(m) == "online");
     }
 
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
         await _daemon.DisposeAsync();
-        await _probe.DisposeAsync();
-        await _broker.DisposeAsync();
-        _temp.Dispose();
+        await base.DisposeAsync();
     }
 
     [Fact]
@@ -45,9 +37,9 @@ public sealed class InspectRequestTests : IAsyncLifetime
     {
         var image = _daemon.WriteImage("part-4711.png", background: 200, brightSquare: new Rect(8, 8, 16, 16));
         var correlation = Encoding.UTF8.GetBytes("corr-4711");
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "4711", image_path = image }), responseTopic: $"{Root}/replies/line42", correlation: correlation);
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "4711", image_path = image }), responseTopic: $"{Root}/replies/line42", correlation: correlation);
 
-        var answer = (await _probe.WaitForAsync($"{Root}/replies/line42")).Single();
+        var answer = (await Probe.WaitForAsync($"{Root}/replies/line42")).Single();
         Assert.Equal(correlation, answer.CorrelationData);
         var result = MqttProbe.Json(answer);
         Assert.Equal("4711", result.GetProperty("part_id").GetString());
@@ -62,8 +54,8 @@ public sealed class InspectRequestTests : IAsyncLifetime
         // The same result (same id) also goes to the camera's result and defect topics, with the overlay saved.
         var id = result.GetProperty("id").GetString()!;
         var camera = result.GetProperty("camera").GetString();
-        await _probe.WaitForJsonAsync($"{Root}/{camera}/result", r => r.GetProperty("id").GetString() == id);
-        await _probe.WaitForJsonAsync($"{Root}/{camera}/defect", r => r.GetProperty("id").GetString() == id);
+        await Probe.WaitForJsonAsync($"{Root}/{camera}/result", r => r.GetProperty("id").GetString() == id);
+        await Probe.WaitForJsonAsync($"{Root}/{camera}/defect", r => r.GetProperty("id").GetString() == id);
         var mask = segmentation.GetProperty("mask").GetString();
         Assert.Equal(id + ".mask.png", mask);
         await WaitForFileAsync(Path.Combine(_daemon.Options.Snapshots.Directory, mask!));
@@ -74,14 +66,14 @@ public sealed class InspectRequestTests : IAsyncLifetime
     public async Task A_good_part_is_not_a_defect_and_results_are_numbered_from_one()
     {
         var dark = _daemon.WriteImage("dark.png", background: 20);
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "a", image_path = dark }));
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "b", image_path = dark }));
-        var results = (await _probe.WaitForAsync($"{Root}/cam1/result", count: 2)).Select(MqttProbe.Json).ToList();
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "a", image_path = dark }));
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "b", image_path = dark }));
+        var results = (await Probe.WaitForAsync($"{Root}/cam1/result", count: 2)).Select(MqttProbe.Json).ToList();
         Assert.Equal(["a", "b"], results.Select(r => r.GetProperty("part_id").GetString()));
         Assert.Equal([1L, 2L], results.Select(r => r.GetProperty("seq").GetInt64()));
         Assert.All(results, r => Assert.False(r.GetProperty("defect").GetBoolean()));
         Assert.All(results, r => Assert.True(r.GetProperty("score").GetDouble() < r.GetProperty("threshold").GetDouble()));
-        Assert.Empty(_probe.On($"{Root}/cam1/defect"));
+        Assert.Empty(Probe.On($"{Root}/cam1/defect"));
     }
 
     [Theory]
@@ -100,8 +92,8 @@ public sealed class InspectRequestTests : IAsyncLifetime
     public async Task Bad_requests_get_an_error_reply_and_the_daemon_keeps_serving(string topic, string payload, string error)
     {
         var correlation = Encoding.UTF8.GetBytes(Guid.NewGuid().ToString());
-        await _probe.PublishAsync($"{Root}/{topic}", payload, responseTopic: $"{Root}/replies/bad", correlation: correlation);
-        var reply = (await _probe.WaitForAsync($"{Root}/replies/bad")).Single();
+        await Probe.PublishAsync($"{Root}/{topic}", payload, responseTopic: $"{Root}/replies/bad", correlation: correlation);
+        var reply = (await Probe.WaitForAsync($"{Root}/replies/bad")).Single();
         Assert.Equal(correlation, reply.CorrelationData);
         var json = MqttProbe.Json(reply);
         Assert.False(json.GetProperty("ok").GetBoolean());
@@ -114,25 +106,25 @@ public sealed class InspectRequestTests : IAsyncLifetime
     public async Task Errors_without_a_response_topic_go_to_cmd_reply_and_oversize_payloads_are_refused()
     {
         var missing = Path.Combine(_daemon.RequestsDir, "missing.png");
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "p9", image_path = missing }));
-        var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "inspect");
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "p9", image_path = missing }));
+        var reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "inspect");
         Assert.Contains("is not a readable file inside the allowed folders", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal("p9", reply.GetProperty("part_id").GetString());
 
         var corrupt = Path.Combine(_daemon.RequestsDir, "corrupt.png");
         await File.WriteAllTextAsync(corrupt, "not an image");
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "p10", image_path = corrupt }));
-        reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == "p10");
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "p10", image_path = corrupt }));
+        reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == "p10");
         Assert.Contains("not a PNG, BMP, JPEG or TIFF image", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
 
-        await _probe.PublishAsync($"{Root}/cmd/reload", "{\"pad\":\"" + new string('x', 2000) + "\"}");
-        reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "reload");
+        await Probe.PublishAsync($"{Root}/cmd/reload", "{\"pad\":\"" + new string('x', 2000) + "\"}");
+        reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "reload");
         Assert.Contains("exceeds Mqtt:MaxPayloadBytes (1024)", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
 
         // Messages outside the device's own tree are not requests and get no reply.
-        await _probe.PublishAsync("inspection/other-device/cmd/reload", "{}");
+        await Probe.PublishAsync("inspection/other-device/cmd/reload", "{}");
         await AssertStillServingAsync();
-        Assert.DoesNotContain(_probe.Messages, m => m.Topic == "inspection/other-device/cmd/reply");
+        Assert.DoesNotContain(Probe.Messages, m => m.Topic == "inspection/other-device/cmd/reply");
     }
 
     [Fact]
@@ -140,22 +132,22 @@ public sealed class InspectRequestTests : IAsyncLifetime
     {
         // Brightness 110 gives score sigmoid(20·(110/255 − 0.5)) ≈ 0.20: good at the manifest's 0.5, a defect at 0.1.
         var grey = _daemon.WriteImage("grey.png", background: 110);
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "before", image_path = grey }));
-        var before = await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "before");
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "before", image_path = grey }));
+        var before = await Probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "before");
         Assert.InRange(before.GetProperty("score").GetDouble(), 0.1, 0.3);
         Assert.False(before.GetProperty("defect").GetBoolean());
         Assert.Equal(0.5, before.GetProperty("threshold").GetDouble());
 
-        await _probe.PublishAsync($"{Root}/cmd/threshold", "{\"camera\":\"cam1\",\"value\":0.1}", responseTopic: $"{Root}/replies/t");
-        var reply = MqttProbe.Json((await _probe.WaitForAsync($"{Root}/replies/t")).Single());
+        await Probe.PublishAsync($"{Root}/cmd/threshold", "{\"camera\":\"cam1\",\"value\":0.1}", responseTopic: $"{Root}/replies/t");
+        var reply = MqttProbe.Json((await Probe.WaitForAsync($"{Root}/replies/t")).Single());
         Assert.True(reply.GetProperty("ok").GetBoolean(), reply.ToString());
-        var models = await _probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("thresholds").GetProperty("cam1").GetDouble() == 0.1);
+        var models = await Probe.WaitForJsonAsync($"{Root}/models", m => m.GetProperty("thresholds").GetProperty("cam1").GetDouble() == 0.1);
         Assert.Equal(0.1, models.GetProperty("threshold_overrides").GetProperty("cam1").GetDouble());
         Assert.Equal(0.5, models.GetProperty("classifier").GetProperty("threshold").GetProperty("value").GetDouble());
         Assert.Equal("cpu", models.GetProperty("provider").GetString());
 
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "after", image_path = grey }));
-        var after = await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "after");
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "after", image_path = grey }));
+        var after = await Probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "after");
         Assert.True(after.GetProperty("defect").GetBoolean());
         Assert.Equal(0.1, after.GetProperty("threshold").GetDouble());
     }
@@ -164,7 +156,7 @@ public sealed class InspectRequestTests : IAsyncLifetime
     public async Task A_linked_folder_or_file_pointing_outside_the_allowed_folders_is_refused_and_tells_nothing_about_the_target()
     {
         // The old check resolved only the last path component: requests/outside/secret.png passed through a folder link.
-        var secretDir = _temp.Combine("secret");
+        var secretDir = Temp.Combine("secret");
         Directory.CreateDirectory(secretDir);
         using (var secretImage = new Mat(16, 16, MatType.CV_8UC1, Scalar.All(250)))
         {
@@ -183,8 +175,8 @@ public sealed class InspectRequestTests : IAsyncLifetime
                      ("missing", Path.Combine(_daemon.RequestsDir, "outside", "no-such.png")),
                  })
         {
-            await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = part, image_path = path }));
-            var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == part);
+            await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = part, image_path = path }));
+            var reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == part);
             Assert.False(reply.GetProperty("ok").GetBoolean());
             errors.Add(reply.GetProperty("error").GetString()!.Replace(path, "PATH", StringComparison.Ordinal));
         }
@@ -192,13 +184,13 @@ public sealed class InspectRequestTests : IAsyncLifetime
         // One answer for an existing and a missing target: nothing is learnt about files outside.
         Assert.Single(errors.Distinct());
         Assert.Equal("image_path 'PATH' is not a readable file inside the allowed folders", errors[0]);
-        Assert.Empty(_probe.On($"{Root}/cam1/result"));
+        Assert.Empty(Probe.On($"{Root}/cam1/result"));
 
         // A link that stays inside is fine.
         var inside = _daemon.WriteImage("real.png", background: 30);
         File.CreateSymbolicLink(Path.Combine(_daemon.RequestsDir, "alias.png"), inside);
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "alias", image_path = Path.Combine(_daemon.RequestsDir, "alias.png") }));
-        await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "alias");
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "alias", image_path = Path.Combine(_daemon.RequestsDir, "alias.png") }));
+        await Probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == "alias");
     }
 
     [Theory]
@@ -213,15 +205,15 @@ public sealed class InspectRequestTests : IAsyncLifetime
         var topic = responseTopic.StartsWith("../", StringComparison.Ordinal) ? $"inspection/{responseTopic[3..]}" : $"{Root}/{responseTopic}";
         var image = _daemon.WriteImage("hijack.png", background: 220);
         var part = "hijack-" + Guid.NewGuid().ToString("N")[..6];
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = part, image_path = image }), responseTopic: topic, correlation: [9]);
-        var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == part);
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = part, image_path = image }), responseTopic: topic, correlation: [9]);
+        var reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == part);
         Assert.False(reply.GetProperty("ok").GetBoolean());
         Assert.Contains($"response topic '{topic}'", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
-        Assert.Empty(_probe.On(topic));
-        await _probe.PublishAsync($"{Root}/cmd/pause", "{}", responseTopic: $"{Root}/cmd/reload");
-        await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "pause" && r.TryGetProperty("error", out _));
+        Assert.Empty(Probe.On(topic));
+        await Probe.PublishAsync($"{Root}/cmd/pause", "{}", responseTopic: $"{Root}/cmd/reload");
+        await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "pause" && r.TryGetProperty("error", out _));
         Assert.False(_daemon.Host!.Services.GetService(typeof(Inspection.Daemon.Pipeline.CameraPipelines)) is Inspection.Daemon.Pipeline.CameraPipelines cameras && cameras.Find("cam1")!.Paused);
-        Assert.Empty(_probe.On($"{Root}/cmd/reload"));
+        Assert.Empty(Probe.On($"{Root}/cmd/reload"));
         await AssertStillServingAsync();
     }
 
@@ -231,8 +223,8 @@ public sealed class InspectRequestTests : IAsyncLifetime
         // A 150 KB PNG that decodes to 40000 x 40000 grey pixels (1.6 GB): the old daemon decoded whatever it was given.
         var bomb = Path.Combine(_daemon.RequestsDir, "bomb.png");
         await File.WriteAllBytesAsync(bomb, PngBomb(40_000, 40_000));
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "bomb", image_path = bomb }));
-        var reply = await _probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == "bomb");
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "bomb", image_path = bomb }));
+        var reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == "bomb");
         Assert.Contains("40000x40000 pixels, more than the 33177600 allowed (Inspect:MaxImagePixels)", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
         await AssertStillServingAsync();
     }
@@ -271,8 +263,8 @@ public sealed class InspectRequestTests : IAsyncLifetime
     {
         var partId = Guid.NewGuid().ToString("N");
         var image = _daemon.WriteImage($"{partId}.png", background: 30);
-        await _probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = partId, image_path = image }));
-        await _probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == partId);
+        await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = partId, image_path = image }));
+        await Probe.WaitForJsonAsync($"{Root}/cam1/result", r => r.GetProperty("part_id").GetString() == partId);
     }
 
     private static async Task WaitForFileAsync(string path)

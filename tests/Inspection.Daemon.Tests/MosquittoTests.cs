@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests;

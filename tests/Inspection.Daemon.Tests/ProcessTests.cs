@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Inspection.Daemon.Cli;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests;

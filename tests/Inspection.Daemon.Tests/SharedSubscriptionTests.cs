@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using MQTTnet;
 

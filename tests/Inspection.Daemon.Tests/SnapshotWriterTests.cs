@@ -35,11 +35,11 @@ public sealed class SnapshotWriterTests
         Assert.Equal(5, writer.Written);
     }
 
-    [Fixtures.SmallDiskFact]
+    [SmallDiskFact]
     public async Task On_a_full_disk_a_failed_snapshot_leaves_no_partial_file_and_frees_room_for_the_next()
     {
         // The old writer left the cut-short JPEG behind and freed nothing, so every later snapshot failed as well.
-        using var disk = new Fixtures.SmallDisk(512);
+        using var disk = new SmallDisk(512);
         var options = new SnapshotsOptions { Directory = disk.Combine("snap") };
         var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
         await writer.StartAsync(CancellationToken.None);

@@ -6,7 +6,6 @@ using Inspection.Camera.Sources;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Cli;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.EndToEnd.Tests.Fixtures;
 using Inspection.TestSupport;
 using Inspection.Trainer.Cli;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Inspection.Config.Models;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.EndToEnd.Tests.Fixtures;
 using Inspection.TestSupport;
 using Inspection.Trainer.Models;

@@ -1,5 +1,4 @@
 using Inspection.Config.Options;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Cli;

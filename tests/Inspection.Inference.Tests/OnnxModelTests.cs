@@ -1,5 +1,4 @@
 using Inspection.Config.Models;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 
 namespace Inspection.Inference.Tests;

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using Inspection.Config.Options;
 using Inspection.Daemon.Publishing;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Microsoft.Extensions.Logging;
 using MQTTnet;

@@ -74,7 +74,7 @@ public sealed class SecureMosquitto : IDisposable
 
     public void Dispose()
     {
-        Fixtures.Mosquitto.Stop(_broker);
+        Mosquitto.Stop(_broker);
         _dir.Dispose();
     }
 

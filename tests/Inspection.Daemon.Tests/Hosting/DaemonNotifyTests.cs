@@ -1,6 +1,5 @@
 using Inspection.Config.Options;
 using Inspection.Daemon.Tests.Deployment;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests.Hosting;

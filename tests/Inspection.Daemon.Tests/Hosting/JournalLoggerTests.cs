@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Inspection.Daemon.Logging;
 using Inspection.Daemon.Tests.Deployment;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Microsoft.Extensions.Logging;
 

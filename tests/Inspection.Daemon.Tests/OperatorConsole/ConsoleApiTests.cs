@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using Inspection.Daemon.Tests.Fixtures;
+using Inspection.TestSupport;
 
 namespace Inspection.Daemon.Tests.OperatorConsole;
 

@@ -2,7 +2,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Inspection.Config.Options;
 using Inspection.Daemon.Http;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -4,7 +4,6 @@ using System.Text;
 using Inspection.Config.Loading;
 using Inspection.Config.Options;
 using Inspection.Daemon.Http;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

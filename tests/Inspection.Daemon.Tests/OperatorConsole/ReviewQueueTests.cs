@@ -1,5 +1,4 @@
 using Inspection.Config.Options;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using OpenCvSharp;
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Inspection.Config.Options;
 using Inspection.Daemon.Tampering;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using OpenCvSharp;
 

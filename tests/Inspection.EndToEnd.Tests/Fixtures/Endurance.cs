@@ -4,7 +4,6 @@ using Inspection.Daemon.Outbox;
 using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Publishing;
 using Inspection.Daemon.Snapshots;
-using Inspection.Daemon.Tests.Fixtures;
 using Inspection.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using Inspection.TestSupport;
 
-namespace Inspection.Daemon.Tests.Fixtures;
+namespace Inspection.TestSupport;
 
 /// <summary>A real Mosquitto on a loopback port, anonymous and without persistence, that a test can restart on the same
 /// port (a broker restart: retained messages and sessions are gone, clients must reconnect and resubscribe). Extra

@@ -1,6 +1,6 @@
-using Inspection.TestSupport;
+using Xunit;
 
-namespace Inspection.Daemon.Tests.Fixtures;
+namespace Inspection.TestSupport;
 
 /// <summary>A real, tiny file system (tmpfs with a size limit) for full-disk tests: writes past its size fail with ENOSPC
 /// as on a full SD card. Mounting needs root (CAP_SYS_ADMIN); <see cref="SmallDiskFactAttribute"/> skips visibly without.</summary>

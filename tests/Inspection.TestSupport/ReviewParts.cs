@@ -5,7 +5,7 @@ using Inspection.Daemon.Review;
 using Inspection.Daemon.Snapshots;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Inspection.Daemon.Tests.Fixtures;
+namespace Inspection.TestSupport;
 
 /// <summary>A review queue wired as the daemon wires it (result sink, snapshot writer, history), without a host.</summary>
 public sealed class ReviewParts : IDisposable

@@ -1,10 +1,9 @@
 using Inspection.Config.Options;
 using Inspection.Daemon.Hosting;
-using Inspection.TestSupport;
 using Microsoft.Extensions.Hosting;
 using OpenCvSharp;
 
-namespace Inspection.Daemon.Tests.Fixtures;
+namespace Inspection.TestSupport;
 
 /// <summary>A daemon host in the test process, with its own models, outbox, snapshots and request folders.</summary>
 public sealed class DaemonUnderTest : IAsyncDisposable

@@ -7,14 +7,14 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
-namespace Inspection.Daemon.Tests.Fixtures;
+namespace Inspection.TestSupport;
 
 /// <summary>An in-process MQTTnet broker on a loopback port that a test can stop and start again.</summary>
 public sealed class TestBroker : IAsyncDisposable
 {
     private MqttServer? _server;
 
-    public TestBroker(int? port = null) => Port = port ?? Inspection.TestSupport.Tools.FreePort();
+    public TestBroker(int? port = null) => Port = port ?? Tools.FreePort();
 
     public int Port { get; }
 
