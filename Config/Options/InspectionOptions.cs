@@ -226,6 +226,10 @@ public sealed class OutboxOptions
 
     /// <summary>Size cap; when reached the oldest non-defect results are dropped first (counted and logged).</summary>
     public long MaxBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>The result journal (every numbered result, written before it is sent) is emptied once all its results are
+    /// done with and it has grown past this size.</summary>
+    public long JournalBytes { get; set; } = 1024 * 1024;
 }
 
 /// <summary>Snapshots of inspected frames.</summary>

@@ -67,6 +67,7 @@ public static class DaemonHost
         s.AddSingleton<ModelStore>();
         s.AddSingleton<DiskOutbox>();
         s.AddSingleton<SequenceStore>();
+        s.AddSingleton<ResultJournal>();
         s.AddSingleton<DeadLetters>();
         s.AddSingleton<ResultSink>();
         s.AddSingleton<MqttConnection>();

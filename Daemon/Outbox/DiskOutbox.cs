@@ -39,6 +39,7 @@ public sealed partial class DiskOutbox : IDisposable
     private readonly string _logPath;
     private readonly string _positionPath;
     private readonly long _maxBytes;
+    private readonly bool _syncAppends;
     private readonly ILogger _logger;
     private FileStream _log;
     private long _generation;
@@ -51,12 +52,26 @@ public sealed partial class DiskOutbox : IDisposable
     private long _corrupt;
 
     public DiskOutbox(OutboxOptions options, ILogger<DiskOutbox> logger)
+        : this(options.Directory, LogFile, PositionFile, options.MaxBytes, syncAppends: true, logger)
+    {
+        ImportLegacy(options.Directory);
+        if (_count > 0)
+        {
+            LogRecovered(_logger, _count, _logPath);
+        }
+    }
+
+    /// <summary>A log under other file names. With <paramref name="syncAppends"/> false (the result journal) an append
+    /// is a plain write: it survives the process being killed (the page cache keeps it), and the file is fsync'd only
+    /// with each position save, about once a second; it is never emptied by itself (<see cref="Clear"/>).</summary>
+    public DiskOutbox(string directory, string logFile, string positionFile, long maxBytes, bool syncAppends, ILogger logger)
     {
         _logger = logger;
-        _maxBytes = options.MaxBytes;
-        Directory.CreateDirectory(options.Directory);
-        _logPath = Path.Combine(options.Directory, LogFile);
-        _positionPath = Path.Combine(options.Directory, PositionFile);
+        _maxBytes = maxBytes;
+        _syncAppends = syncAppends;
+        Directory.CreateDirectory(directory);
+        _logPath = Path.Combine(directory, logFile);
+        _positionPath = Path.Combine(directory, positionFile);
         File.Delete(_logPath + ".tmp");
         _log = OpenLog();
         if (ReadGeneration() is { } generation)
@@ -80,12 +95,6 @@ public sealed partial class DiskOutbox : IDisposable
         {
             // No file yet, or a crash before its header was complete (it then holds nothing): start a fresh generation.
             Rewrite([]);
-        }
-
-        ImportLegacy(options.Directory);
-        if (_count > 0)
-        {
-            LogRecovered(_logger, _count, _logPath);
         }
     }
 
@@ -143,13 +152,13 @@ public sealed partial class DiskOutbox : IDisposable
             {
                 _log.Seek(0, SeekOrigin.End);
                 _log.Write(batch);
-                _log.Flush(flushToDisk: true);
+                _log.Flush(flushToDisk: _syncAppends);
             }
             catch (IOException ex)
             {
                 RollBack(before);
                 Interlocked.Add(ref _lost, entries.Count);
-                LogAppendFailed(_logger, entries.Count, ex.Message, Lost);
+                LogAppendFailed(_logger, entries.Count, _logPath, ex.Message, Lost);
                 return 0;
             }
 
@@ -170,8 +179,33 @@ public sealed partial class DiskOutbox : IDisposable
         }
     }
 
+    /// <summary>Bytes of the whole file, delivered records included (the end of the last record).</summary>
+    public long FileBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _log.Length;
+            }
+        }
+    }
+
+    /// <summary>Every record still in the file, delivered ones included, oldest first.</summary>
+    public List<OutboxEntry> ReadAll()
+    {
+        lock (_gate)
+        {
+            return [.. Records(HeaderSize).Select(r => r.Entry)];
+        }
+    }
+
     /// <summary>Marks one entry, the one ending at <paramref name="end"/>, delivered; empties the file once all is delivered.</summary>
-    public void Acknowledge(long end)
+    public void Acknowledge(long end) => Acknowledge(end, 1);
+
+    /// <summary>Marks the <paramref name="entries"/> entries up to <paramref name="end"/> delivered. An outbox (synced
+    /// appends) is emptied once all is delivered; a journal only by <see cref="Clear"/>.</summary>
+    public void Acknowledge(long end, int entries)
     {
         lock (_gate)
         {
@@ -181,8 +215,8 @@ public sealed partial class DiskOutbox : IDisposable
             }
 
             _position = end;
-            _count = Math.Max(0, _count - 1);
-            if (_position >= _log.Length)
+            _count = Math.Max(0, _count - entries);
+            if (_position >= _log.Length && _syncAppends)
             {
                 Rewrite([]);
                 return;
@@ -193,6 +227,15 @@ public sealed partial class DiskOutbox : IDisposable
             {
                 WritePosition();
             }
+        }
+    }
+
+    /// <summary>Starts a new, empty generation of the file (everything in it is done with).</summary>
+    public void Clear()
+    {
+        lock (_gate)
+        {
+            Rewrite([]);
         }
     }
 
@@ -403,6 +446,13 @@ public sealed partial class DiskOutbox : IDisposable
 
     private void WritePosition()
     {
+        if (!_syncAppends)
+        {
+            // The journal's records reach the disk at least as often as its position: a power loss loses at most the
+            // last second of results.
+            _log.Flush(flushToDisk: true);
+        }
+
         Durable.ReplaceFile(_positionPath, Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{_generation} {_position}")));
         _unsaved = 0;
         _savedAt = Environment.TickCount64;
@@ -461,8 +511,8 @@ public sealed partial class DiskOutbox : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "outbox full ({MaxBytes} bytes): dropped the {Dropped} oldest results (good ones first; {Good} good were pending); {Total} dropped since start")]
     private static partial void LogFull(ILogger logger, long maxBytes, int dropped, int good, long total);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "cannot write {Count} results to the outbox, they are lost ({Total} since start): {Error}")]
-    private static partial void LogAppendFailed(ILogger logger, int count, string error, long total);
+    [LoggerMessage(Level = LogLevel.Error, Message = "cannot write {Count} results to {Path} ({Total} since start): {Error}")]
+    private static partial void LogAppendFailed(ILogger logger, int count, string path, string error, long total);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "cannot cut a failed append off {Path} ({Error}); readers skip the partial record")]
     private static partial void LogRollbackFailed(ILogger logger, string path, string error);

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.Text.Json;
 using System.Threading.Channels;
 using Inspection.Config.Options;
 using Inspection.Daemon.Outbox;
@@ -6,26 +8,34 @@ using Inspection.Daemon.Results;
 
 namespace Inspection.Daemon.Pipeline;
 
-/// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering and queueing
-/// happen under one per-camera lock so the queue order is the <c>seq</c> order. The numbers come from a
-/// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1.</summary>
+/// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering, the write to
+/// the <see cref="ResultJournal"/> and queueing happen under one lock, so the queue order is the <c>seq</c> order and
+/// the journal's order, and no number is seen before its result is in the journal. The numbers come from a
+/// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1. The JSON
+/// is written by the source-generated serializer into one reused buffer (under the lock); the only allocation is the
+/// payload itself, which outlives the call (queue, journal, outbox).</summary>
 public sealed class ResultSink
 {
-    private readonly Channel<OutboxEntry> _channel;
-    private readonly ConcurrentDictionary<string, CameraSequence> _sequences = new(StringComparer.Ordinal);
+    private readonly Channel<QueuedResult> _channel;
+    private readonly ConcurrentDictionary<string, long> _sequences = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly SequenceStore? _store;
+    private readonly ResultJournal? _journal;
+    private readonly ArrayBufferWriter<byte> _buffer = new(1024);
+    private Utf8JsonWriter? _writer;
 
-    public ResultSink(PipelineOptions options, SequenceStore? store = null)
+    public ResultSink(PipelineOptions options, SequenceStore? store = null, ResultJournal? journal = null)
     {
         _store = store;
-        _channel = Channel.CreateBounded<OutboxEntry>(new BoundedChannelOptions(options.ResultQueueCapacity)
+        _journal = journal;
+        _channel = Channel.CreateBounded<QueuedResult>(new BoundedChannelOptions(options.ResultQueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
     }
 
-    public ChannelReader<OutboxEntry> Reader => _channel.Reader;
+    public ChannelReader<QueuedResult> Reader => _channel.Reader;
 
     public int Depth => _channel.Reader.Count;
 
@@ -36,30 +46,61 @@ public sealed class ResultSink
     /// <summary>The active tampering alarm of a camera, stamped on its results (null: none).</summary>
     public Func<string, string?> AlarmOf { get; set; } = _ => null;
 
-    /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form.</summary>
-    public async Task<(InspectionResult Result, byte[] Json)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
+    /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form and the CPU time
+    /// (milliseconds, this thread) serializing took.</summary>
+    public async Task<(InspectionResult Result, byte[] Json, double JsonCpuMs)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
     {
-        var sequence = _sequences.GetOrAdd(unnumbered.Camera, _ => new CameraSequence());
-        await sequence.Gate.WaitAsync(ct).ConfigureAwait(false);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            // A number is issued only once the queue has room: a cancelled wait leaves no gap.
+            // A number is issued only once the queue has room (only the gate's holder adds, so the room stays): a
+            // cancelled wait leaves no gap.
             if (!await _channel.Writer.WaitToWriteAsync(ct).ConfigureAwait(false))
             {
                 throw new ChannelClosedException("the result sink is closed (the daemon is stopping)");
             }
 
-            var result = unnumbered with { Seq = _store?.Next(unnumbered.Camera) ?? ++sequence.Next, Alarm = AlarmOf(unnumbered.Camera) };
-            var json = ResultJsonContext.Serialize(result);
-            await _channel.Writer.WriteAsync(new OutboxEntry(result.Camera, result.Defect, json), ct).ConfigureAwait(false);
+            var seq = _store?.Next(unnumbered.Camera) ?? _sequences.AddOrUpdate(unnumbered.Camera, 1, (_, last) => last + 1);
+            var result = unnumbered with { Seq = seq, Alarm = AlarmOf(unnumbered.Camera) };
+            var cpuStart = ThreadCpu.NowMs();
+            var json = Serialize(result);
+            var jsonCpu = ThreadCpu.NowMs() - cpuStart;
+            var entry = new OutboxEntry(result.Camera, result.Defect, json);
+            var journalEnd = _journal?.Append(result.Camera, seq, entry) ?? -1;
+            if (!_channel.Writer.TryWrite(new QueuedResult(entry, journalEnd)))
+            {
+                // Completed meanwhile: the result is in the journal, and the next start sends it.
+                throw new ChannelClosedException("the result sink is closed (the daemon is stopping)");
+            }
+
             Numbered?.Invoke(result);
-            return (result, json);
+            return (result, json, jsonCpu);
         }
         finally
         {
-            sequence.Gate.Release();
+            _gate.Release();
         }
     }
+
+    // Under the gate: one writer and buffer, reset for each result.
+    private byte[] Serialize(InspectionResult result)
+    {
+        _buffer.ResetWrittenCount();
+        if (_writer is null)
+        {
+            _writer = new Utf8JsonWriter(_buffer);
+        }
+        else
+        {
+            _writer.Reset(_buffer);
+        }
+
+        JsonSerializer.Serialize(_writer, result, ResultJsonContext.Default.InspectionResult);
+        return _buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The publisher is through with these results (delivered, set aside or stored in the outbox), oldest first.</summary>
+    public void Done(IReadOnlyList<QueuedResult> window) => _journal?.Done(window);
 
     /// <summary>No more results: the publisher drains what is queued and stops; the last numbers are saved.</summary>
     public void Complete()
@@ -68,12 +109,5 @@ public sealed class ResultSink
         {
             _store?.Close();
         }
-    }
-
-    private sealed class CameraSequence
-    {
-        public SemaphoreSlim Gate { get; } = new(1, 1);
-
-        public long Next { get; set; }
     }
 }

@@ -6,7 +6,8 @@ using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Publishing;
 
-/// <summary>Sends results straight to the broker while it is there, otherwise into the disk outbox, whose backlog is
+/// <summary>Sends results (already in the result journal) straight to the broker while it is there, otherwise into the
+/// disk outbox, and marks each window done in the journal once it is acknowledged or stored; the outbox's backlog is
 /// replayed (oldest first) beside live results once the broker is back: one window of live results, then one result of
 /// the backlog, so a long replay never blocks the result queue (cameras, inspect requests) or the watchdog. A result
 /// leaves the outbox only after the broker's PUBACK; results also go to the defect topic when they are defects. A
@@ -43,7 +44,7 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
         var shutdown = pipeline?.ShutdownTimeout ?? new PipelineOptions().ShutdownTimeout;
         using var onStop = stoppingToken.Register(() => _sendDeadline.CancelAfter(shutdown / 2));
         var reader = sink.Reader;
-        var live = new List<OutboxEntry>(Window);
+        var live = new List<QueuedResult>(Window);
         var stopped = Task.Delay(Timeout.Infinite, stoppingToken);
         var replayAgainAt = 0L;
         while (true)
@@ -51,9 +52,11 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
             var worked = false;
             if (TakeWindow(reader, live))
             {
-                await SendOrStoreAsync(live).ConfigureAwait(false);
+                await SendOrStoreAsync([.. live.Select(q => q.Entry)]).ConfigureAwait(false);
 
-                // Sent or kept in the outbox: either way the results left the queue (the watchdog's "progress").
+                // Sent or kept in the outbox: either way the results left the queue (the watchdog's "progress") and
+                // are done with in the journal.
+                sink.Done(live);
                 health?.MarkProgress();
                 live.Clear();
                 worked = true;
@@ -97,7 +100,7 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
         LogDrained(Logger, Published, outbox.Count);
     }
 
-    private bool TakeWindow(System.Threading.Channels.ChannelReader<OutboxEntry> reader, List<OutboxEntry> window)
+    private bool TakeWindow(System.Threading.Channels.ChannelReader<QueuedResult> reader, List<QueuedResult> window)
     {
         while (window.Count < Room() && reader.TryRead(out var entry))
         {

@@ -25,9 +25,10 @@ public sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor,
 /// <param name="StepMs">Median whole step.</param>
 /// <param name="ImagesPerSecond">Batch ÷ median step time.</param>
 /// <param name="Parameters">Trainable parameters.</param>
+/// <param name="Layout">Memory layout of weights and input: nchw, or nhwc (channels-last strides, <see cref="ChannelsLast"/>).</param>
 /// <param name="TrainingGigaMacsPerImage">Forward + backward multiply-accumulates per image, 3 × the forward's (<see cref="MacCounter"/>); the "~5.5 GFLOP per ResNet-18 training image" counts the same way.</param>
 public sealed record TrainingTiming(string Task, string Arch, int Size, int Batch, string Device, double ForwardMs, double BackwardMs, double StepMs, double ImagesPerSecond, long Parameters,
-    double TrainingGigaMacsPerImage)
+    double TrainingGigaMacsPerImage, string Layout = "nchw")
 {
     /// <summary>Multiply-accumulates per second reached, in G.</summary>
     public double GigaMacsPerSecond => ImagesPerSecond * TrainingGigaMacsPerImage;
@@ -47,7 +48,7 @@ public static class TrainingBench
         .. Architectures.SegmenterNames.Select(arch => new BenchModel(ModelTasks.Segmenter, arch, () => new UNet(1, widthMultiplier, arch), UNet.SizeMultiple)),
     ];
 
-    public static TrainingTiming Measure(BenchModel model, int size, int batch, int steps, int warmUp, Device device)
+    public static TrainingTiming Measure(BenchModel model, int size, int batch, int steps, int warmUp, Device device, bool channelsLast = false)
     {
         using var scope = torch.NewDisposeScope();
         var module = model.Create();
@@ -55,9 +56,14 @@ public static class TrainingBench
         module.train();
         var parameters = module.parameters().Sum(p => p.numel());
         var trainingGigaMacs = 3 * MacCounter.Count(module, 1, size, size) / 1e9;
-        module.train();
         using var optimizer = optim.Adam(module.parameters(), lr: 1e-3);
         var input = torch.rand(batch, 1, size, size, device: device);
+        if (channelsLast)
+        {
+            ChannelsLast.Apply(module);
+            input = ChannelsLast.Of(input);
+        }
+
         var forward = new List<double>();
         var backward = new List<double>();
         var cuda = device.type == DeviceType.CUDA;
@@ -85,7 +91,7 @@ public static class TrainingBench
 
         var totals = forward.Zip(backward, (f, b) => f + b).ToList();
         var stepMs = Median(totals);
-        return new TrainingTiming(model.Task, model.Arch, size, batch, cuda ? "cuda" : "cpu", Median(forward), Median(backward), stepMs, batch / (stepMs / 1000), parameters, trainingGigaMacs);
+        return new TrainingTiming(model.Task, model.Arch, size, batch, cuda ? "cuda" : "cpu", Median(forward), Median(backward), stepMs, batch / (stepMs / 1000), parameters, trainingGigaMacs, channelsLast ? "nhwc" : "nchw");
     }
 
     private static void Sync(bool cuda)

@@ -255,7 +255,9 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         return dataset;
     }
 
-    // The input spec, tensor sets, network (with the init package's or the pretrained weights unless resuming) and loss weight of a run.
+    // The input spec, tensor sets, network (with the init package's or the pretrained weights) and loss weight of a run.
+    // A resumed run initialises as the original did, so it gets the same parameter groups (the optimizer state it loads
+    // has one per group) and records the same init; the checkpoint's weights then replace these.
     private (InputSpec Spec, TensorSet Train, TensorSet Validation, TensorSet Test, nn.Module<Tensor, Tensor> Model, string? InitFrom, double PosWeight, Device Device) Prepare(
         ClassifyRequest request, ClassificationDataset dataset)
     {
@@ -281,7 +283,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
         }
 
         string? initFrom = null;
-        if (initPackage is not null && !request.Resume)
+        if (initPackage is not null)
         {
             try
             {
@@ -294,13 +296,13 @@ public sealed class ClassifierRun(ITrainingProgress progress)
                 progress.Message($"init: from scratch; the current package's weights do not fit ({ex.Message})");
             }
         }
-        if (initFrom is null && !request.Resume && pretrained)
+        if (initFrom is null && pretrained)
         {
             ImageNetResNet18.Load(((ResNet18Classifier)model).Backbone, spec);
             initFrom = Pretraining.ImageNet;
             progress.Message($"init: ImageNet ResNet-18 ({PretrainedFiles.ResNet18.Name} of {Pretraining.Source}; preprocessing folded into the stem)");
         }
-        else if (initFrom is null && !request.Resume)
+        else if (initFrom is null)
         {
             progress.Message("init: from scratch");
         }

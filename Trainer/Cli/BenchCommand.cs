@@ -20,12 +20,13 @@ public static class BenchCommand
         var width = new Option<double>("--width") { Description = "width multiplier of the models", DefaultValueFactory = _ => 0.5 };
         var arch = new Option<string[]>("--arch") { Description = "only these architectures (default: all)", AllowMultipleArgumentsPerToken = true };
         var peak = new Option<double>("--peak-gflops") { Description = "the machine's limit the reached rate is compared with (this 2-core VM: ~190 G multiply-accumulates per second)", DefaultValueFactory = _ => 190 };
+        var layout = new Option<string>("--layout") { Description = "memory layout of weights and input: nchw, nhwc (channels-last) or both (measured one after the other)", DefaultValueFactory = _ => "nchw" };
         var json = new Option<bool>("--json") { Description = "print a JSON array instead of a table" };
         var export = new Option<string?>("--export-models") { Description = "also write packages for inspectiond bench: the first classifier among --arch at the first size and the first U-Net among --arch (else the default U-Net) at the last size (untrained weights)" };
         var int8 = new Option<bool>("--int8") { Description = "instead of training: model-only inference, FP32 against INT8 (QDQ export), batch 1, ONNX Runtime CPU with the daemon's settings; --steps is the number of timed images" };
         var threads = new Option<int>("--inference-threads") { Description = "with --int8: ONNX Runtime intra-op threads (0: its default, as the daemon)", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA; or, with --int8, INT8 against FP32 inference");
-        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, json, export, int8, threads })
+        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, layout, json, export, int8, threads })
         {
             command.Options.Add(option);
         }
@@ -35,6 +36,13 @@ public static class BenchCommand
             var models = TrainingBench.Models(parse.GetValue(width));
             var only = parse.GetValue(arch) ?? [];
             var unknown = only.Where(a => models.All(m => m.Arch != a)).ToList();
+            var layouts = parse.GetValue(layout) switch { "nchw" => new[] { false }, "nhwc" => [true], "both" => [false, true], _ => [] };
+            if (layouts.Length == 0)
+            {
+                Console.Error.WriteLine($"trainer bench: --layout must be nchw, nhwc or both (got '{parse.GetValue(layout)}')");
+                return 2;
+            }
+
             if (unknown.Count > 0 || parse.GetValue(batch) < 1 || parse.GetValue(steps) < 1 || parse.GetValue(warmUp) < 0)
             {
                 Console.Error.WriteLine(unknown.Count > 0
@@ -61,12 +69,15 @@ public static class BenchCommand
                 {
                     foreach (var size in parse.GetValue(sizes)!.Where(s => s % model.SizeMultiple == 0))
                     {
-                        Console.Error.WriteLine($"trainer bench: {model.Arch} {size}x{size} batch {parse.GetValue(batch)} on {device.type}");
-                        var timing = TrainingBench.Measure(model, size, parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmUp), device);
-                        timings.Add(timing);
-                        if (!parse.GetValue(json))
+                        foreach (var channelsLast in layouts)
                         {
-                            Console.Out.WriteLine(Row(timing, parse.GetValue(peak)));
+                            Console.Error.WriteLine($"trainer bench: {model.Arch} {size}x{size} batch {parse.GetValue(batch)} on {device.type}, {(channelsLast ? "nhwc" : "nchw")}");
+                            var timing = TrainingBench.Measure(model, size, parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmUp), device, channelsLast);
+                            timings.Add(timing);
+                            if (!parse.GetValue(json))
+                            {
+                                Console.Out.WriteLine(Row(timing, parse.GetValue(peak)));
+                            }
                         }
                     }
                 }
@@ -133,5 +144,5 @@ public static class BenchCommand
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     private static string Row(TrainingTiming t, double peakGiga) => string.Create(CultureInfo.InvariantCulture,
-        $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5} forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.Parameters,11:N0} params  {t.TrainingGigaMacsPerImage,6:F2} G/img  {t.GigaMacsPerSecond,6:F1} G/s = {t.GigaMacsPerSecond / peakGiga,4:P0} of {peakGiga}");
+        $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5}{t.Layout,-5} forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.Parameters,11:N0} params  {t.TrainingGigaMacsPerImage,6:F2} G/img  {t.GigaMacsPerSecond,6:F1} G/s = {t.GigaMacsPerSecond / peakGiga,4:P0} of {peakGiga}");
 }

@@ -15,6 +15,25 @@ public sealed partial class DocLinksTests
     }
 
     [Fact]
+    public void Every_repository_path_named_in_the_readme_and_docs_exists()
+    {
+        var missing = Documents().SelectMany(MissingPaths).ToList();
+
+        Assert.True(missing.Count == 0, "paths that do not exist:\n" + string.Join('\n', missing));
+    }
+
+    [Fact]
+    public void Path_check_takes_files_folders_types_and_members_and_reports_the_rest()
+    {
+        using var dir = new TempDirectory("doc-paths");
+        var page = dir.Combine("page.md");
+        File.WriteAllText(page, "`Daemon/Hosting/DaemonHost.cs` `Daemon/Hosting/` `Config/Models/ModelManifest` " +
+            "`Daemon/Hosting/ThreadPoolHeadroom.Reserve(cameras)` `models/<task>/current` `Daemon/Capture` `Trainer/Export/Gone.cs`\n");
+
+        Assert.Equal(["page.md: Daemon/Capture", "page.md: Trainer/Export/Gone.cs"], MissingPaths(page).Select(m => m[m.IndexOf("page.md", StringComparison.Ordinal)..]));
+    }
+
+    [Fact]
     public void Link_check_reports_a_missing_file_and_a_missing_heading()
     {
         using var dir = new TempDirectory("doc-links");
@@ -59,6 +78,30 @@ public sealed partial class DocLinksTests
         }
     }
 
+    // A `code span` that starts with a top-level folder of the repository names a file, a folder, or a type or member
+    // (`Folder/Type`, `Folder/Type.Member(…)`, resolved to Type.cs); placeholders such as <task> are not paths.
+    private static IEnumerable<string> MissingPaths(string document)
+    {
+        foreach (Match code in CodeSpan().Matches(File.ReadAllText(document)))
+        {
+            var path = code.Groups[1].Value.Split('(', '#')[0].TrimEnd(':');
+            if (!TopLevelFolders.Any(f => path.StartsWith(f, StringComparison.Ordinal)) || path.IndexOfAny(['<', '{', '*', '…']) >= 0)
+            {
+                continue;
+            }
+
+            var full = Path.Combine(Repository.Root, path);
+            var type = Path.GetFileName(path).Split('.')[0];
+            if (!File.Exists(full) && !Directory.Exists(full) && !File.Exists(Path.Combine(Path.GetDirectoryName(full)!, type + ".cs")))
+            {
+                yield return $"{Path.GetRelativePath(Repository.Root, document)}: {path}";
+            }
+        }
+    }
+
+    private static readonly string[] TopLevelFolders =
+        ["Camera/", "Config/", "Daemon/", "Inference/", "Trainer/", "tests/", "build/", "systemd/", "docs/", "monitoring/"];
+
     // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
     private static HashSet<string> Headings(string markdown) =>
         File.ReadLines(markdown).Where(l => l.StartsWith('#'))
@@ -67,6 +110,9 @@ public sealed partial class DocLinksTests
 
     [GeneratedRegex(@"^```.*?^```", RegexOptions.Multiline | RegexOptions.Singleline)]
     private static partial Regex FencedCode();
+
+    [GeneratedRegex(@"`([^`\s]+)`")]
+    private static partial Regex CodeSpan();
 
     [GeneratedRegex(@"\]\(([^)\s]+)\)")]
     private static partial Regex Link();

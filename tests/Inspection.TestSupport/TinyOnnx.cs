@@ -1,11 +1,12 @@
-using System.Text;
 using Inspection.Config.Models;
+using Inspection.Inference.Onnx;
 
 namespace Inspection.TestSupport;
 
 /// <summary>Writes tiny ONNX models whose answers a test controls: the classifier's logit is gain·(mean brightness − 0.5)
 /// and the segmenter's per-pixel logit is gain·(pixel − 0.5), so a bright image is a defect and its bright area the mask.
-/// The protobuf is written by hand (a dozen fields of onnx.proto) so the daemon's tests need no trainer run.</summary>
+/// The graph is written field by field with the product's <see cref="ProtoWriter"/> (a dozen fields of onnx.proto), so the
+/// daemon's tests need no trainer run.</summary>
 public static class TinyOnnx
 {
     public const int Size = 32;
@@ -53,26 +54,31 @@ public static class TinyOnnx
     public static byte[] FailsAtRun(int size) => Model(size, [1, 1], "logit",
         [Node("Sub", ["input", "half"], ["centred"]), Node("Mul", ["centred", "gain"], ["logit"])]);
 
-    private static byte[] Model(int size, long[] outputShape, string output, byte[][] nodes)
-    {
-        var graph = new Proto();
-        foreach (var node in nodes)
-        {
-            graph.Bytes(1, node);
-        }
+    // onnx.proto field numbers: ModelProto ir_version 1, producer_name 2, graph 7, opset_import 8; GraphProto node 1,
+    // name 2, initializer 5, input 11, output 12; NodeProto input 1, output 2, name 3, op_type 4; TensorProto dims 1,
+    // data_type 2 (1 = float), name 8, raw_data 9.
+    private static byte[] Model(int size, long[] outputShape, string output, Action<ProtoWriter>[] nodes) =>
+        new ProtoWriter()
+            .Varint(1, 8)
+            .String(2, "inspection-tests")
+            .Message(7, graph =>
+            {
+                foreach (var node in nodes)
+                {
+                    graph.Message(1, node);
+                }
 
-        graph.String(2, "tiny");
-        graph.Bytes(5, Scalar("half", 0.5f));
-        graph.Bytes(5, Scalar("gain", Gain));
-        graph.Bytes(11, ValueInfo("input", [1, 1, size, size]));
-        graph.Bytes(12, ValueInfo(output, outputShape));
-        var opset = new Proto().String(1, "").Varint(2, 13);
-        return new Proto().Varint(1, 8).String(2, "inspection-tests").Bytes(7, graph.ToArray()).Bytes(8, opset.ToArray()).ToArray();
-    }
+                graph.String(2, "tiny")
+                    .Message(5, Scalar("half", 0.5f))
+                    .Message(5, Scalar("gain", Gain))
+                    .Message(11, ValueInfo("input", [1, 1, size, size]))
+                    .Message(12, ValueInfo(output, outputShape));
+            })
+            .Message(8, opset => opset.String(1, "").Varint(2, 13))
+            .ToArray();
 
-    private static byte[] Node(string op, string[] inputs, string[] outputs)
+    private static Action<ProtoWriter> Node(string op, string[] inputs, string[] outputs) => node =>
     {
-        var node = new Proto();
         foreach (var i in inputs)
         {
             node.String(1, i);
@@ -83,57 +89,19 @@ public static class TinyOnnx
             node.String(2, o);
         }
 
-        return node.String(3, op + "_" + outputs[0]).String(4, op).ToArray();
-    }
+        node.String(3, op + "_" + outputs[0]).String(4, op);
+    };
 
-    private static byte[] Scalar(string name, float value) =>
-        new Proto().Varint(2, 1).Bytes(9, BitConverter.GetBytes(value)).String(8, name).ToArray();
+    private static Action<ProtoWriter> Scalar(string name, float value) => tensor =>
+        tensor.Varint(2, 1).Bytes(9, BitConverter.GetBytes(value)).String(8, name);
 
-    private static byte[] ValueInfo(string name, long[] shape)
-    {
-        var dims = new Proto();
-        foreach (var d in shape)
+    // ValueInfoProto name 1, type 2; TypeProto tensor_type 1; Tensor elem_type 1, shape 2; TensorShapeProto dim 1; Dimension dim_value 1.
+    private static Action<ProtoWriter> ValueInfo(string name, long[] shape) => info =>
+        info.String(1, name).Message(2, type => type.Message(1, tensor => tensor.Varint(1, 1).Message(2, dims =>
         {
-            dims.Bytes(1, new Proto().Varint(1, (ulong)d).ToArray());
-        }
-
-        var tensor = new Proto().Varint(1, 1).Bytes(2, dims.ToArray());
-        var type = new Proto().Bytes(1, tensor.ToArray());
-        return new Proto().String(1, name).Bytes(2, type.ToArray()).ToArray();
-    }
-
-    private sealed class Proto
-    {
-        private readonly MemoryStream _stream = new();
-
-        public Proto Varint(int field, ulong value)
-        {
-            Raw(((ulong)field << 3) | 0);
-            Raw(value);
-            return this;
-        }
-
-        public Proto Bytes(int field, byte[] value)
-        {
-            Raw(((ulong)field << 3) | 2);
-            Raw((ulong)value.Length);
-            _stream.Write(value);
-            return this;
-        }
-
-        public Proto String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
-
-        private void Raw(ulong value)
-        {
-            while (value >= 0x80)
+            foreach (var d in shape)
             {
-                _stream.WriteByte((byte)(value | 0x80));
-                value >>= 7;
+                dims.Message(1, dim => dim.Varint(1, d));
             }
-
-            _stream.WriteByte((byte)value);
-        }
-
-        public byte[] ToArray() => _stream.ToArray();
-    }
+        })));
 }

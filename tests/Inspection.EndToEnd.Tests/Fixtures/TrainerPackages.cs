@@ -27,7 +27,7 @@ public static class TrainerPackages
 
     /// <summary>
     /// Writes classifier packages for later hot swaps, not yet current. Tests make them before a daemon starts: TorchSharp
-    /// work while the daemon's threads allocate can hit TorchSharp's Scalar finalizer race (docs/trainer.md).
+    /// work while the daemon's threads allocate can hit TorchSharp's Scalar finalizer race (docs/decisions/no-gc-training-regions.md).
     /// </summary>
     public static IReadOnlyList<string> WriteClassifiers(string models, params int[] versions) =>
         versions.Select(version =>

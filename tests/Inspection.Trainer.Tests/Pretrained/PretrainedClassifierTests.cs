@@ -43,6 +43,26 @@ public sealed class PretrainedClassifierTests
     }
 
     [Fact]
+    public void An_interrupted_fine_tuning_run_resumes_with_its_parameter_groups_and_keeps_its_imagenet_init()
+    {
+        using var dir = new TempDirectory("fine-tune-resume");
+        var data = SyntheticData.TextureFolders(dir.Combine("data"), perClass: 16, size: 32, seed: 7);
+        var models = dir.Combine("models");
+        var request = Request(data, models) with { ImageSize = 32, Training = new TrainingOptions { Epochs = 3, BatchSize = 8, Patience = 0 }, Force = true };
+        var first = new RecordingProgress();
+        Assert.Throws<TrainingDivergedException>(() => new ClassifierRun(first).Run(
+            request with { Training = request.Training with { InjectNonFiniteLoss = (epoch, _) => epoch == 3, MaxBadSteps = 2 } }));
+        var resumed = new RecordingProgress();
+
+        var result = new ClassifierRun(resumed).Run(request with { Resume = true });
+
+        Assert.Equal([1, 2], first.Epochs.Select(e => e.Epoch));
+        Assert.Equal([3], resumed.Epochs.Select(e => e.Epoch));
+        Assert.Contains(resumed.Messages, m => m.StartsWith("optimizer:", StringComparison.Ordinal) && m.Contains("backbone", StringComparison.Ordinal));
+        Assert.Equal(Pretraining.ImageNet, ModelPackage.Open(result.PackageDirectory).Manifest.Training.InitFrom);
+    }
+
+    [Fact]
     public void Fine_tuning_keeps_the_backbone_and_its_statistics_during_the_head_phase_then_trains_it()
     {
         using var dir = new TempDirectory("fine-tune");

@@ -1,11 +1,12 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Inspection.Trainer.Export;
+namespace Inspection.Inference.Onnx;
 
 /// <summary>
 /// Minimal protocol-buffers encoder: varints, fixed 32-bit floats and length-delimited fields (strings, bytes, nested
-/// messages). Enough to write the ONNX ModelProto subset the exporter uses; nothing here knows about ONNX itself.
+/// messages). Enough for the ONNX ModelProto subset that the trainer's exporter and the tests' tiny models write; nothing
+/// here knows about ONNX itself.
 /// </summary>
 public sealed class ProtoWriter
 {

@@ -1,0 +1,128 @@
+using System.Text.Json;
+using Inspection.Config.Options;
+using Inspection.Daemon.Pipeline;
+using Microsoft.Extensions.Logging;
+
+namespace Inspection.Daemon.Outbox;
+
+/// <summary>A result queued for the publisher, with the end of its record in the <see cref="ResultJournal"/> (-1: not
+/// in the journal).</summary>
+public sealed record QueuedResult(OutboxEntry Entry, long JournalEnd);
+
+/// <summary>Every numbered result is written here (<c>journal.dat</c>, the outbox's record format) the moment it gets
+/// its <c>seq</c>, before anyone sees it, and marked done once the publisher is through with it (acknowledged by the
+/// broker, set aside, or moved to the outbox). The write is not fsync'd: it survives a SIGKILL, an OOM kill or a
+/// watchdog kill of the process (the page cache keeps it), and the file is fsync'd about once a second with its
+/// position, so a power loss takes at most the last second. The next start moves what was not done into the outbox
+/// (replayed as usual) and lets the <see cref="SequenceStore"/> go on after the highest <c>seq</c> written, so a killed
+/// process neither skips nor reuses a number. The publisher works through results in queue order, so one position (the
+/// end of the last result done with) says what is done.</summary>
+public sealed partial class ResultJournal : IDisposable
+{
+    public const string LogFile = "journal.dat";
+    public const string PositionFile = "journal.ack";
+    private readonly object _gate = new();
+    private readonly DiskOutbox _log;
+    private readonly SequenceStore _sequences;
+    private readonly long _compactBytes;
+    private readonly Dictionary<string, long> _highest = new(StringComparer.Ordinal);
+
+    public ResultJournal(OutboxOptions options, DiskOutbox outbox, SequenceStore sequences, ILogger<ResultJournal> logger)
+    {
+        _sequences = sequences;
+        _compactBytes = options.JournalBytes;
+        _log = new DiskOutbox(options.Directory, LogFile, PositionFile, long.MaxValue / 2, syncAppends: false, logger);
+        foreach (var entry in _log.ReadAll())
+        {
+            if (SeqOf(entry.Payload) is { } seq && seq > _highest.GetValueOrDefault(entry.Camera))
+            {
+                _highest[entry.Camera] = seq;
+            }
+        }
+
+        sequences.Resume(_highest);
+
+        // Results a killed run had numbered but not finished: to the outbox (fsync'd), then the journal starts empty. A
+        // crash in between repeats them (duplicates, never a gap).
+        var pending = _log.Peek(int.MaxValue).Select(p => p.Entry).ToList();
+        Recovered = pending.Count;
+        if (pending.Count > 0)
+        {
+            outbox.Append(pending);
+            LogRecovered(logger, pending.Count);
+        }
+
+        _log.Clear();
+    }
+
+    /// <summary>Numbered results the last run had not finished with, moved to the outbox at this start.</summary>
+    public int Recovered { get; }
+
+    /// <summary>Results the journal could not write (a full disk, an I/O error), since start; they are still sent, but a
+    /// kill before their acknowledgement loses them.</summary>
+    public long WriteErrors => _log.Lost;
+
+    /// <summary>Writes a numbered result; returns the end of its record, or -1 when it could not be written.</summary>
+    public long Append(string camera, long seq, OutboxEntry entry)
+    {
+        lock (_gate)
+        {
+            if (!_log.Append(entry))
+            {
+                return -1;
+            }
+
+            _highest[camera] = seq;
+            return _log.FileBytes;
+        }
+    }
+
+    /// <summary>The publisher is through with <paramref name="window"/> (the oldest results not yet done with, in queue
+    /// order). Once everything is done and the file has passed <see cref="OutboxOptions.JournalBytes"/> it is emptied,
+    /// after the highest numbers are saved in the sequence file.</summary>
+    public void Done(IReadOnlyList<QueuedResult> window)
+    {
+        var written = window.Where(q => q.JournalEnd >= 0).ToList();
+        if (written.Count == 0)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _log.Acknowledge(written[^1].JournalEnd, written.Count);
+            if (_log.PendingBytes == 0 && _log.FileBytes >= _compactBytes)
+            {
+                _sequences.SaveWritten(_highest);
+                _log.Clear();
+            }
+        }
+    }
+
+    // The top-level "seq" of a result's JSON.
+    private static long? SeqOf(byte[] json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.CurrentDepth == 1 && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("seq"u8))
+                {
+                    return reader.Read() && reader.TryGetInt64(out var seq) ? seq : null;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // A record that checks but holds no readable result: it carries no number.
+        }
+
+        return null;
+    }
+
+    public void Dispose() => _log.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the result journal holds {Count} numbered results the last run did not finish; moved to the outbox, they go out again")]
+    private static partial void LogRecovered(ILogger logger, int count);
+}
