@@ -30,6 +30,7 @@ public sealed record BenchSettings(InspectionOptions Options, int Frames, int Ca
 public sealed class BenchRun(BenchSettings settings, TextWriter progress)
 {
     private const int MaxWarmUp = 20;
+    private const int PublishBurst = 200;
 
     public async Task<JsonObject> RunAsync(CancellationToken ct)
     {
@@ -50,8 +51,18 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
             var stages = new BenchStages();
             var window = new BenchWindow(cameras.Count);
             var lanes = cameras.ToDictionary(c => c.Id, c => new CameraLane(c, stages, window, warmUp), StringComparer.Ordinal);
-            await using var broker = new LoopbackBroker(options.Mqtt.Port, $"{options.Mqtt.TopicPrefix}/{topics.Device}",
-                (camera, seq, at) => lanes.GetValueOrDefault(camera)?.OnArrived(seq, at));
+            var publishCost = new PublishCost();
+            await using var broker = new LoopbackBroker(options.Mqtt.Port, $"{options.Mqtt.TopicPrefix}/{topics.Device}", (camera, seq, at) =>
+            {
+                if (camera == PublishCost.Camera)
+                {
+                    publishCost.OnArrived();
+                }
+                else
+                {
+                    lanes.GetValueOrDefault(camera)?.OnArrived(seq, at);
+                }
+            });
             await broker.StartAsync().ConfigureAwait(false);
 
             using var host = DaemonHost.Build(options, logging: ToStandardError);
@@ -88,7 +99,11 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
             var failures = lanes.Values.Where(l => l.Failure is not null).Select(l => $"{l.Id}: {l.Failure}").ToList();
             await WaitForResultsAsync(lanes.Values).ConfigureAwait(false);
             var allocated = GC.GetTotalAllocatedBytes(precise: true) - window.AllocatedAtOpen;
+            var processCpu = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - window.CpuAtOpen).TotalMilliseconds;
             var peakRss = ProcessProbe.PeakRssBytes();
+            var publishCpu = soak || lanes.Values.Select(l => l.LastResult).FirstOrDefault(r => r is not null) is not { } template
+                ? null
+                : await publishCost.MeasureAsync(sink, template, PublishBurst).ConfigureAwait(false);
 
             var report = new JsonObject
             {
@@ -107,7 +122,9 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
                 ["allocated_bytes_per_frame"] = window.ResultsInWindow == 0 ? 0 : allocated / window.ResultsInWindow,
                 ["inspect_allocated_bytes_per_frame"] = stages.Inspect.Count == 0 ? 0 : lanes.Values.Sum(l => l.InspectAllocated) / stages.Inspect.Count,
                 ["peak_rss_bytes"] = peakRss,
-                ["stages"] = StagesJson(stages),
+                ["stages"] = StagesJson(stages.All),
+                ["cpu_per_frame_ms"] = CpuJson(stages, publishCpu, window.ResultsInWindow == 0 ? null : processCpu / window.ResultsInWindow),
+                ["opencv_threads"] = OpenCvSharp.Cv2.GetNumThreads(),
                 ["console"] = console?.Report(),
             };
 
@@ -116,8 +133,9 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
             {
                 var boundFrames = Math.Max(20, (int)Math.Min(window.ResultsInWindow / cameras.Count, 1000));
                 progress.WriteLine($"bench: model-only bound ({boundFrames} frames per camera on pre-made tensors)");
-                var modelOnly = ModelOnlyBound.Measure(set, cameras.Count, boundFrames, stages.SegmentedFraction);
+                var (modelOnly, modelCpu) = ModelOnlyBound.Measure(set, cameras.Count, boundFrames, stages.SegmentedFraction);
                 report["model_only_fps"] = Math.Round(modelOnly, 2);
+                report["cpu_per_frame_ms"]!["model_only_process"] = Math.Round(modelCpu, 3);
                 report["overhead_ratio"] = window.Fps > 0 ? Math.Round(modelOnly / window.Fps, 3) : null;
                 if (cameras.Count > 1)
                 {
@@ -141,7 +159,7 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
             report["accounting"] = new JsonObject
             {
                 ["inspected"] = lanes.Values.Sum(l => l.Submitted),
-                ["published"] = publisher.Published,
+                ["published"] = publisher.Published - publishCost.Sent,
                 ["received_by_broker"] = lanes.Values.Sum(l => l.Arrived),
                 ["in_outbox"] = (long)services.GetRequiredService<DiskOutbox>().Count,
                 ["capture_drops"] = lanes.Values.Sum(l => l.CaptureDrops),
@@ -206,10 +224,30 @@ public sealed class BenchRun(BenchSettings settings, TextWriter progress)
         }
     }
 
-    private static JsonObject StagesJson(BenchStages stages)
+    // Non-model CPU per frame, decode excluded: the inspecting thread's preprocess, postprocess and JSON per frame (a
+    // distribution), plus the publish cost's mean; and the whole process's CPU per frame in the measured window.
+    private static JsonObject CpuJson(BenchStages stages, double? publishMs, double? processMs)
+    {
+        var json = StagesJson(stages.Cpu);
+        json["publish_mean"] = publishMs is null ? null : Math.Round(publishMs.Value, 3);
+        if (stages.FrameCpu.Percentiles() is { } frame && publishMs is not null)
+        {
+            json["non_model"] = new JsonObject
+            {
+                ["p50_ms"] = Math.Round(frame.P50Ms + publishMs.Value, 3),
+                ["p95_ms"] = Math.Round(frame.P95Ms + publishMs.Value, 3),
+                ["note"] = "preprocess + postprocess + JSON of each frame, plus the publish mean; decode excluded",
+            };
+        }
+
+        json["process_total"] = processMs is null ? null : Math.Round(processMs.Value, 3);
+        return json;
+    }
+
+    private static JsonObject StagesJson(IEnumerable<(string Name, StageSamples Samples)> stages)
     {
         var json = new JsonObject();
-        foreach (var (name, samples) in stages.All)
+        foreach (var (name, samples) in stages)
         {
             if (samples.Percentiles() is { } p)
             {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Results;
 
 namespace Inspection.Daemon.Benchmarks;
@@ -21,11 +22,24 @@ public sealed class BenchStages
     /// <summary>Preprocess to postprocess of one frame, as the result's <c>latency_ms.total</c> says.</summary>
     public StageSamples Inspect { get; } = new();
 
+    /// <summary>CPU time (the inspecting thread's) per frame of the stages outside the models, decode excluded.</summary>
+    public StageSamples PreprocessCpu { get; } = new();
+
+    public StageSamples PostprocessCpu { get; } = new();
+
+    public StageSamples JsonCpu { get; } = new();
+
+    /// <summary>Preprocess + postprocess + JSON CPU of each frame.</summary>
+    public StageSamples FrameCpu { get; } = new();
+
     public IEnumerable<(string Name, StageSamples Samples)> All =>
     [
         ("decode", Decode), ("preprocess", Preprocess), ("classify", Classify), ("segment", Segment),
         ("postprocess", Postprocess), ("publish", Publish), ("inspect_total", Inspect),
     ];
+
+    public IEnumerable<(string Name, StageSamples Samples)> Cpu =>
+        [("preprocess", PreprocessCpu), ("postprocess", PostprocessCpu), ("json", JsonCpu), ("frame_without_publish", FrameCpu)];
 
     /// <summary>Share of measured frames the segmenter ran on (it is skipped on confidently good frames).</summary>
     public double SegmentedFraction => Classify.Count == 0 ? 0 : (double)Segment.Count / Classify.Count;
@@ -41,6 +55,14 @@ public sealed class BenchStages
         }
 
         Inspect.Add(latency.Total);
+    }
+
+    public void AddCpu(StageCpu cpu, double jsonMs)
+    {
+        PreprocessCpu.Add(cpu.PreprocessMs);
+        PostprocessCpu.Add(cpu.PostprocessMs);
+        JsonCpu.Add(jsonMs);
+        FrameCpu.Add(cpu.PreprocessMs + cpu.PostprocessMs + jsonMs);
     }
 }
 
@@ -59,6 +81,9 @@ public sealed class BenchWindow(int cameras)
 
     public long AllocatedAtOpen { get; private set; }
 
+    /// <summary>The process's CPU time when the window opened.</summary>
+    public TimeSpan CpuAtOpen { get; private set; }
+
     public long ResultsInWindow => Interlocked.Read(ref _resultsInWindow);
 
     public void LaneWarmedUp()
@@ -66,6 +91,7 @@ public sealed class BenchWindow(int cameras)
         if (Interlocked.Decrement(ref _warming) == 0)
         {
             AllocatedAtOpen = GC.GetTotalAllocatedBytes(precise: true);
+            CpuAtOpen = Process.GetCurrentProcess().TotalProcessorTime;
             Interlocked.Exchange(ref _opened, Stopwatch.GetTimestamp());
         }
     }

@@ -1,107 +1,103 @@
 using System.Diagnostics;
-using Inspection.Camera.Capture;
+using Inspection.Camera.Frames;
 using Inspection.Camera.Sources;
 using Inspection.Config.Options;
 using Inspection.Daemon.Pipeline;
+using Inspection.Daemon.Results;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Benchmarks;
 
-/// <summary>One benchmarked camera: the daemon's <see cref="CaptureLoop"/> on the camera's (unpaced) source, read by the
-/// same steps as <see cref="CameraPipeline"/> (an <see cref="InspectionRunner"/>, then the <see cref="ResultSink"/>
-/// the publisher drains), with every stage timed. The first <see cref="WarmUp"/> frames are not measured.</summary>
-public sealed class CameraLane
+/// <summary>One benchmarked camera: the daemon's own <see cref="CameraPipeline"/> (capture loop, inspection runner,
+/// result sink) on the camera's unpaced source, watched through <see cref="IPipelineProbe"/> so every stage is timed.
+/// The source is read only when the pipeline has taken the previous frames, so no decoded frame is dropped. The first
+/// <see cref="WarmUp"/> frames are not measured.</summary>
+public sealed class CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int warmUp) : IPipelineProbe
 {
     private const int SubmitRing = 1 << 16;
     private readonly long[] _submittedAt = new long[SubmitRing];
-    private readonly CameraOptions _camera;
-    private readonly BenchStages _stages;
-    private readonly BenchWindow _window;
+    private SemaphoreSlim? _room;
+    private long _limit;
+    private CancellationToken _stop;
+    private long _taken;
     private long _submitted;
     private long _arrived;
-    private long _errors;
     private long _inspectAllocated;
+    private long _allocatedBefore;
+    private StageCpu _cpu;
 
-    public CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int warmUp)
-    {
-        _camera = camera;
-        _stages = stages;
-        _window = window;
-        WarmUp = warmUp;
-    }
+    public string Id => camera.Id;
 
-    public string Id => _camera.Id;
-
-    public int WarmUp { get; }
+    public int WarmUp => warmUp;
 
     public long Submitted => Interlocked.Read(ref _submitted);
 
     public long Arrived => Interlocked.Read(ref _arrived);
 
-    public long Errors => Interlocked.Read(ref _errors);
+    public long Errors { get; private set; }
 
     public string? Failure { get; private set; }
 
     /// <summary>Managed bytes <see cref="InspectionRunner.Inspect"/> allocated over the measured frames (its own thread).</summary>
     public long InspectAllocated => _inspectAllocated;
 
+    /// <summary>The last result this camera submitted (numbered), or null before the first.</summary>
+    public InspectionResult? LastResult { get; private set; }
+
     /// <summary>Frames the capture loop dropped (none expected: the source is read only when there is room).</summary>
     public long CaptureDrops { get; private set; }
 
-    /// <summary>Captures and inspects until <paramref name="limit"/> frames were read or <paramref name="stop"/> fires.</summary>
+    private bool Measured => _taken > warmUp;
+
+    /// <summary>Runs the camera's pipeline until <paramref name="limit"/> frames were read or <paramref name="stop"/> fires.</summary>
     public async Task RunAsync(InspectionRunner runner, ResultSink sink, PipelineOptions pipeline, long limit, ILoggerFactory loggers, CancellationToken stop)
     {
         using var room = new SemaphoreSlim(pipeline.FrameQueueCapacity, pipeline.FrameQueueCapacity);
-        await using var capture = new CaptureLoop(
-            _camera,
-            pipeline.FrameQueueCapacity,
-            uri => new ConsumerPacedSource(FrameSourceFactory.Create(uri), room, limit, WarmUp, _stages.Decode, stop),
-            TimeProvider.System,
-            loggers.CreateLogger<CaptureLoop>());
-        var capturing = capture.RunAsync(stop);
-        var index = 0L;
-        await foreach (var frame in capture.Frames.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        (_room, _limit, _stop) = (room, limit, stop);
+        await using var cameraPipeline = new CameraPipeline(camera, pipeline, runner, sink, TimeProvider.System, loggers, probe: this);
+        await cameraPipeline.RunAsync(stop).ConfigureAwait(false);
+        CaptureDrops = cameraPipeline.CaptureStats.FramesDropped;
+        Errors = cameraPipeline.Errors;
+        Failure = cameraPipeline.Failure
+            ?? (Errors > 0 ? $"{Errors} frame(s) failed inspection (see the log)" : null)
+            ?? (_taken == 0 ? cameraPipeline.CaptureStats.LastError ?? "the source delivered no frame" : null);
+    }
+
+    public IFrameSource CreateSource(string uri) => new ConsumerPacedSource(FrameSourceFactory.Create(uri), _room!, _limit, warmUp, stages.Decode, _stop);
+
+    public void FrameTaken(Frame frame)
+    {
+        _room!.Release();
+        if (++_taken == warmUp + 1)
         {
-            using (frame)
-            {
-                room.Release();
-                var measured = ++index > WarmUp;
-                if (index == WarmUp + 1)
-                {
-                    _window.LaneWarmedUp();
-                }
-
-                try
-                {
-                    var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
-                    var result = runner.Inspect(frame.Image, Id, frame.Sequence, frame.CapturedAt, partId: null, imagePath: null, forceSegmentation: false);
-                    if (measured)
-                    {
-                        _inspectAllocated += GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
-                        _stages.Add(result.LatencyMs, segmented: result.Segmentation is not null);
-                    }
-
-                    // This lane is the camera's only producer, so the sink gives this result the next seq; note the time
-                    // first, since the broker may have it before SubmitAsync returns.
-                    Volatile.Write(ref _submittedAt[(Submitted + 1) % SubmitRing], measured ? Stopwatch.GetTimestamp() : -1);
-                    await sink.SubmitAsync(result, CancellationToken.None).ConfigureAwait(false);
-                    Interlocked.Increment(ref _submitted);
-                }
-                catch (Exception ex) when (ex is not OutOfMemoryException)
-                {
-                    if (Interlocked.Increment(ref _errors) == 1)
-                    {
-                        Failure = ex.Message;
-                    }
-                }
-            }
+            window.LaneWarmedUp();
         }
 
-        await capturing.ConfigureAwait(false);
-        CaptureDrops = capture.Stats.FramesDropped;
-        if (index == 0)
+        _allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+    }
+
+    public void Inspected(InspectionResult result, StageCpu cpu)
+    {
+        if (Measured)
         {
-            Failure ??= capture.Stats.LastError ?? "the source delivered no frame";
+            _inspectAllocated += GC.GetAllocatedBytesForCurrentThread() - _allocatedBefore;
+            stages.Add(result.LatencyMs, segmented: result.Segmentation is not null);
+        }
+
+        _cpu = cpu;
+
+        // This pipeline is the camera's only producer, so the sink gives this result the next seq; note the time first,
+        // since the broker may have it before the sink returns.
+        Volatile.Write(ref _submittedAt[(Submitted + 1) % SubmitRing], Measured ? Stopwatch.GetTimestamp() : -1);
+    }
+
+    public void Queued(InspectionResult numbered, double jsonCpuMs)
+    {
+        Interlocked.Increment(ref _submitted);
+        LastResult = numbered;
+        if (Measured)
+        {
+            stages.AddCpu(_cpu, jsonCpuMs);
         }
     }
 
@@ -112,9 +108,9 @@ public sealed class CameraLane
         var submittedAt = Volatile.Read(ref _submittedAt[seq % SubmitRing]);
         if (submittedAt > 0)
         {
-            _stages.Publish.Add(Stopwatch.GetElapsedTime(submittedAt, timestamp).TotalMilliseconds);
+            stages.Publish.Add(Stopwatch.GetElapsedTime(submittedAt, timestamp).TotalMilliseconds);
         }
 
-        _window.ResultArrived(timestamp);
+        window.ResultArrived(timestamp);
     }
 }

@@ -222,7 +222,7 @@ public sealed partial class CommandService : DaemonWorker
             result = _runner.Inspect(frame.Image, camera, frame.Sequence, frame.CapturedAt, partId, null, forceSegmentation: true);
         }
 
-        var (numbered, json) = await _sink.SubmitAsync(result, ct).ConfigureAwait(false);
+        var (numbered, json, _) = await _sink.SubmitAsync(result, ct).ConfigureAwait(false);
         LogInspected(Logger, partId, numbered.Camera, numbered.Defect, numbered.Score);
         if (request.ResponseTopic is not null)
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
+using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Results;
 using Inspection.Daemon.Snapshots;
 using Inspection.Inference;
@@ -30,6 +31,9 @@ public sealed class InspectionOutcome
 
     public required StageLatency Latency { get; init; }
 
+    /// <summary>This thread's CPU time for preprocessing and postprocessing (the models' time is not in it).</summary>
+    public required StageCpu Cpu { get; init; }
+
     /// <summary>The classifier's class activation map for a defect, when its package has one (values owned by the
     /// <see cref="Inspector"/>, valid until its next call); else null.</summary>
     public ClassActivationMap? Cam { get; init; }
@@ -46,7 +50,6 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
     private ModelBuffers? _buffers;
     private Preprocessor? _classifierPre;
     private Preprocessor? _segmenterPre;
-    private bool _sharedInput;
 
     public InspectionOutcome Inspect(Mat image, string camera, bool forceSegmentation)
     {
@@ -60,7 +63,9 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
 
             var buffers = _buffers!;
             var start = Stopwatch.GetTimestamp();
+            var cpuStart = ThreadCpu.NowMs();
             _classifierPre!.Run(image, buffers.ClassifierInput);
+            var preprocessCpu = ThreadCpu.NowMs() - cpuStart;
             var preprocessed = Stopwatch.GetTimestamp();
             buffers.RunClassifier();
             var classified = Stopwatch.GetTimestamp();
@@ -81,27 +86,28 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                     Models = models,
                     Cam = cam,
                     Latency = new StageLatency(Ms(start, preprocessed), Ms(preprocessed, classified), 0, 0, Ms(start, classified)),
+                    Cpu = new StageCpu(preprocessCpu, 0),
                 };
             }
 
-            // Preprocess once: when both models take the same input the classifier's tensor is reused.
-            if (_sharedInput)
-            {
-                buffers.ClassifierInput.CopyTo(buffers.SegmenterInput, 0);
-            }
-            else
+            // Preprocess once: when both models take the same input they share the classifier's tensor.
+            cpuStart = ThreadCpu.NowMs();
+            if (!buffers.SharedInput)
             {
                 _segmenterPre!.Run(image, buffers.SegmenterInput);
             }
 
+            preprocessCpu += ThreadCpu.NowMs() - cpuStart;
             var segPreprocessed = Stopwatch.GetTimestamp();
             buffers.RunSegmenter();
             var segmented = Stopwatch.GetTimestamp();
+            cpuStart = ThreadCpu.NowMs();
             var shape = set.Segmenter.OutputShape;
             var manifest = set.Segmenter.Manifest;
             var mask = _mask;
             var analysis = AnalyzeMask(buffers.SegmenterOutput, manifest, (int)shape[^1], (int)shape[^2], mask);
             var segmentation = ToResult(analysis.ScaledTo(image.Cols, image.Rows));
+            var postprocessCpu = ThreadCpu.NowMs() - cpuStart;
             var done = Stopwatch.GetTimestamp();
             return new InspectionOutcome
             {
@@ -117,6 +123,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
                     Ms(segPreprocessed, segmented),
                     Ms(segmented, done),
                     Ms(start, done)),
+                Cpu = new StageCpu(preprocessCpu, postprocessCpu),
             };
         }
         finally
@@ -131,12 +138,7 @@ public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDis
         _buffers = new ModelBuffers(set);
         _classifierPre = new Preprocessor(set.Classifier.Manifest.Input);
         _segmenterPre = new Preprocessor(set.Segmenter.Manifest.Input);
-        _sharedInput = SameInput(set.Classifier.Manifest.Input, set.Segmenter.Manifest.Input);
     }
-
-    private static bool SameInput(InputSpec a, InputSpec b) =>
-        a.Width == b.Width && a.Height == b.Height && a.Channels == b.Channels && a.Colour == b.Colour && a.Resize == b.Resize
-        && a.Mean.AsSpan().SequenceEqual(b.Mean) && a.Std.AsSpan().SequenceEqual(b.Std);
 
     // A logit map is thresholded in logit space (no sigmoid per pixel); other kinds become probabilities first.
     private MaskAnalysisResult AnalyzeMask(float[] output, ModelManifest manifest, int width, int height, Mat mask)

@@ -15,19 +15,24 @@ public sealed partial class CameraPipeline : IAsyncDisposable
     private readonly ResultSink _sink;
     private readonly ILogger _logger;
     private readonly PipelineHealth? _health;
+    private readonly IPipelineProbe? _probe;
     private long _inspected;
     private long _errors;
     private long _skipped;
     private volatile bool _paused;
 
-    public CameraPipeline(CameraOptions camera, PipelineOptions pipeline, InspectionRunner runner, ResultSink sink, TimeProvider time, ILoggerFactory loggers, PipelineHealth? health = null)
+    public CameraPipeline(CameraOptions camera, PipelineOptions pipeline, InspectionRunner runner, ResultSink sink, TimeProvider time, ILoggerFactory loggers, PipelineHealth? health = null, IPipelineProbe? probe = null)
     {
         _health = health;
+        _probe = probe;
         Camera = camera;
         _runner = runner;
         _sink = sink;
         _logger = loggers.CreateLogger<CameraPipeline>();
-        _capture = new CaptureLoop(camera, pipeline.FrameQueueCapacity, time, loggers.CreateLogger<CaptureLoop>());
+        var captureLogger = loggers.CreateLogger<CaptureLoop>();
+        _capture = probe is null
+            ? new CaptureLoop(camera, pipeline.FrameQueueCapacity, time, captureLogger)
+            : new CaptureLoop(camera, pipeline.FrameQueueCapacity, probe.CreateSource, time, captureLogger);
     }
 
     public CameraOptions Camera { get; }
@@ -123,10 +128,13 @@ public sealed partial class CameraPipeline : IAsyncDisposable
 
         try
         {
+            _probe?.FrameTaken(frame);
             var result = _runner.Inspect(frame.Image, Id, frame.Sequence, frame.CapturedAt, partId: null, imagePath: null, forceSegmentation: false);
             Latency.Add(result.LatencyMs);
-            await _sink.SubmitAsync(result, CancellationToken.None).ConfigureAwait(false);
+            _probe?.Inspected(result, _runner.LastCpu);
+            var (numbered, _, jsonCpu) = await _sink.SubmitAsync(result, CancellationToken.None).ConfigureAwait(false);
             Interlocked.Increment(ref _inspected);
+            _probe?.Queued(numbered, jsonCpu);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -12,9 +12,14 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
 {
     private readonly Inspector _inspector = new(models, pipeline);
 
+    /// <summary>The CPU the last <see cref="Inspect"/> spent outside the models (building the result counts as
+    /// postprocessing).</summary>
+    public StageCpu LastCpu { get; private set; }
+
     public InspectionResult Inspect(Mat image, string camera, long frameSeq, DateTimeOffset capturedAt, string? partId, string? imagePath, bool forceSegmentation)
     {
         var outcome = _inspector.Inspect(image, camera, forceSegmentation);
+        var cpuStart = ThreadCpu.NowMs();
         var id = Guid.CreateVersion7().ToString("N");
         string? maskFile = null;
         string? explainFile = null;
@@ -33,7 +38,7 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
             }
         }
 
-        return new InspectionResult
+        var result = new InspectionResult
         {
             Id = id,
             Device = device,
@@ -50,6 +55,8 @@ public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline
             LatencyMs = outcome.Latency,
             Explain = explainFile,
         };
+        LastCpu = outcome.Cpu with { PostprocessMs = outcome.Cpu.PostprocessMs + (ThreadCpu.NowMs() - cpuStart) };
+        return result;
     }
 
     public void Dispose() => _inspector.Dispose();

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.Text.Json;
 using System.Threading.Channels;
 using Inspection.Config.Options;
 using Inspection.Daemon.Outbox;
@@ -9,7 +11,9 @@ namespace Inspection.Daemon.Pipeline;
 /// <summary>Numbers results per camera and queues them, serialized once, for the publisher. Numbering, the write to
 /// the <see cref="ResultJournal"/> and queueing happen under one lock, so the queue order is the <c>seq</c> order and
 /// the journal's order, and no number is seen before its result is in the journal. The numbers come from a
-/// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1.</summary>
+/// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1. The JSON
+/// is written by the source-generated serializer into one reused buffer (under the lock); the only allocation is the
+/// payload itself, which outlives the call (queue, journal, outbox).</summary>
 public sealed class ResultSink
 {
     private readonly Channel<QueuedResult> _channel;
@@ -17,6 +21,8 @@ public sealed class ResultSink
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly SequenceStore? _store;
     private readonly ResultJournal? _journal;
+    private readonly ArrayBufferWriter<byte> _buffer = new(1024);
+    private Utf8JsonWriter? _writer;
 
     public ResultSink(PipelineOptions options, SequenceStore? store = null, ResultJournal? journal = null)
     {
@@ -40,8 +46,9 @@ public sealed class ResultSink
     /// <summary>The active tampering alarm of a camera, stamped on its results (null: none).</summary>
     public Func<string, string?> AlarmOf { get; set; } = _ => null;
 
-    /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form.</summary>
-    public async Task<(InspectionResult Result, byte[] Json)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
+    /// <summary>Gives the result its <c>seq</c>, queues it, and returns it with its serialized form and the CPU time
+    /// (milliseconds, this thread) serializing took.</summary>
+    public async Task<(InspectionResult Result, byte[] Json, double JsonCpuMs)> SubmitAsync(InspectionResult unnumbered, CancellationToken ct)
     {
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -55,7 +62,9 @@ public sealed class ResultSink
 
             var seq = _store?.Next(unnumbered.Camera) ?? _sequences.AddOrUpdate(unnumbered.Camera, 1, (_, last) => last + 1);
             var result = unnumbered with { Seq = seq, Alarm = AlarmOf(unnumbered.Camera) };
-            var json = ResultJsonContext.Serialize(result);
+            var cpuStart = ThreadCpu.NowMs();
+            var json = Serialize(result);
+            var jsonCpu = ThreadCpu.NowMs() - cpuStart;
             var entry = new OutboxEntry(result.Camera, result.Defect, json);
             var journalEnd = _journal?.Append(result.Camera, seq, entry) ?? -1;
             if (!_channel.Writer.TryWrite(new QueuedResult(entry, journalEnd)))
@@ -65,12 +74,29 @@ public sealed class ResultSink
             }
 
             Numbered?.Invoke(result);
-            return (result, json);
+            return (result, json, jsonCpu);
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    // Under the gate: one writer and buffer, reset for each result.
+    private byte[] Serialize(InspectionResult result)
+    {
+        _buffer.ResetWrittenCount();
+        if (_writer is null)
+        {
+            _writer = new Utf8JsonWriter(_buffer);
+        }
+        else
+        {
+            _writer.Reset(_buffer);
+        }
+
+        JsonSerializer.Serialize(_writer, result, ResultJsonContext.Default.InspectionResult);
+        return _buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>The publisher is through with these results (delivered, set aside or stored in the outbox), oldest first.</summary>

@@ -1,5 +1,6 @@
 using Inspection.Config.Models;
 using OpenCvSharp;
+using OpenCvSharp.Internal;
 
 namespace Inspection.Inference.Preprocessing;
 
@@ -9,9 +10,10 @@ namespace Inspection.Inference.Preprocessing;
 /// same numbers in production as in training. Every step is one OpenCV call: the image is resized in its own channel
 /// order (BGR to RGB is only a choice of plane, so it needs no pass of its own), then each channel is converted to
 /// floats straight into its plane of the destination through a Mat over the tensor's memory: no per-pixel managed
-/// loop, no copy of the frame. Intermediate Mats (and the Mats over a pinned tensor) are reused, so a warm frame
-/// allocates no pixel buffer, only OpenCvSharp's small per-call argument wrappers. Not thread-safe; use one per
-/// inference loop.
+/// loop, no copy of the frame. Intermediate Mats (and the Mats over a pinned tensor) are reused, and OpenCV is called
+/// through OpenCvSharp's native entry points with argument wrappers made once per Mat (its Cv2 methods make two managed
+/// wrapper objects per argument per call), so a warm frame into a pinned tensor allocates no managed memory at all.
+/// Not thread-safe; use one per inference loop.
 /// </summary>
 public sealed unsafe class Preprocessor : IDisposable
 {
@@ -19,15 +21,16 @@ public sealed unsafe class Preprocessor : IDisposable
     private readonly Size _size;
     private readonly float[] _scale;
     private readonly float[] _offset;
-    private readonly Mat _eight = new();   // a 16-bit image scaled to 8 bits
-    private readonly Mat _grey = new();    // a colour image converted to grey, for a grey model
-    private readonly Mat _resized = new(); // stretch: the image at the input size, in its own channel order
-    private readonly Mat _canvas = new();  // letterbox: the black canvas with the image resized into its middle
-    private readonly Mat _channel = new(); // one 8-bit channel of the resized image
-    private readonly Mat?[] _planes;       // Mats over the destination's channel planes
-    private Mat? _content;                 // the canvas region the image goes into
+    private readonly Reused _eight = new();   // a 16-bit image scaled to 8 bits
+    private readonly Reused _grey = new();    // a colour image converted to grey, for a grey model
+    private readonly Reused _resized = new(); // stretch: the image at the input size, in its own channel order
+    private readonly Reused _canvas = new();  // letterbox: the black canvas with the image resized into its middle
+    private readonly Reused _channel = new(); // one 8-bit channel of the resized image
+    private readonly Reused?[] _planes;       // Mats over the destination's channel planes
+    private Reused? _content;                 // the canvas region the image goes into
     private Rect _contentRect;
     private float* _planesAt;
+    private bool _disposed;
 
     /// <summary>Creates a preprocessor for one input spec.</summary>
     public Preprocessor(InputSpec spec)
@@ -44,7 +47,7 @@ public sealed unsafe class Preprocessor : IDisposable
 
         _spec = spec;
         _size = new Size(spec.Width, spec.Height);
-        _planes = new Mat?[spec.Channels];
+        _planes = new Reused?[spec.Channels];
 
         // (p/255 - mean)/std == p * scale + offset, folded once.
         _scale = new float[spec.Channels];
@@ -89,62 +92,72 @@ public sealed unsafe class Preprocessor : IDisposable
 
         fixed (float* tensor = destination)
         {
-            WritePlanes(Resize(ToGrey(To8Bit(image))), tensor);
+            NativeMethods.HandleException(NativeMethods.core_InputArray_new_byMat(image.CvPtr, out var input));
+            try
+            {
+                WritePlanes(Resize(ToGrey(To8Bit(new Arg(image, input, IntPtr.Zero)))), tensor);
+            }
+            finally
+            {
+                NativeMethods.HandleException(NativeMethods.core_InputArray_delete(input));
+                GC.KeepAlive(image);
+            }
         }
     }
 
-    private Mat To8Bit(Mat image)
+    private Arg To8Bit(Arg image)
     {
-        if (image.Depth() == MatType.CV_8U)
+        if (image.Mat.Depth() == MatType.CV_8U)
         {
             return image;
         }
 
-        image.ConvertTo(_eight, MatType.MakeType(MatType.CV_8U, image.Channels()), 1.0 / 257.0);
-        return _eight;
+        image.ConvertTo(_eight.Arg, MatType.MakeType(MatType.CV_8U, image.Mat.Channels()), 1.0 / 257.0, 0);
+        return _eight.Arg;
     }
 
     // A grey model gets the colour image converted before the resize, as it always did (converting after would round
     // differently). A colour model needs no conversion pass: WritePlanes reads the channels in RGB order.
-    private Mat ToGrey(Mat image)
+    private Arg ToGrey(Arg image)
     {
-        var channels = image.Channels();
+        var channels = image.Mat.Channels();
         if (_spec.Channels == 3 || channels == 1)
         {
             return image;
         }
 
-        Cv2.CvtColor(image, _grey, channels == 4 ? ColorConversionCodes.BGRA2GRAY : ColorConversionCodes.BGR2GRAY);
-        return _grey;
+        var code = channels == 4 ? ColorConversionCodes.BGRA2GRAY : ColorConversionCodes.BGR2GRAY;
+        NativeMethods.HandleException(NativeMethods.imgproc_cvtColor(image.In, _grey.Arg.Out, (int)code, 0));
+        return _grey.Arg;
     }
 
-    private Mat Resize(Mat image)
+    private Arg Resize(Arg image)
     {
         if (_spec.Resize == "stretch")
         {
-            if (image.Size() == _size)
+            if (image.Mat.Size() == _size)
             {
                 return image;
             }
 
-            Cv2.Resize(image, _resized, _size, 0, 0, InterpolationFlags.Area);
-            return _resized;
+            image.ResizeInto(_resized.Arg, _size);
+            return _resized.Arg;
         }
 
         // letterbox: keep the aspect ratio, centre on a black canvas (blackened again only when the image's place moves).
-        var content = LetterboxContent(image.Cols, image.Rows, _spec);
-        var type = image.Type();
-        if (_content is null || content != _contentRect || _canvas.Type() != type)
+        var content = LetterboxContent(image.Mat.Cols, image.Mat.Rows, _spec);
+        var type = image.Mat.Type();
+        if (_content is null || content != _contentRect || _canvas.Mat.Type() != type)
         {
-            _canvas.Create(_size, type);
-            _canvas.SetTo(Scalar.All(0));
+            _canvas.Mat.Create(_size, type);
+            _canvas.Mat.SetTo(Scalar.All(0));
             _content?.Dispose();
-            _content = new Mat(_canvas, content);
+            _content = new Reused(new Mat(_canvas.Mat, content));
             _contentRect = content;
         }
 
-        Cv2.Resize(image, _content, content.Size, 0, 0, InterpolationFlags.Area);
-        return _canvas;
+        image.ResizeInto(_content.Arg, content.Size);
+        return _canvas.Arg;
     }
 
     /// <summary>Where an image of <paramref name="width"/>×<paramref name="height"/> lies on a letterboxed input canvas.</summary>
@@ -158,7 +171,7 @@ public sealed unsafe class Preprocessor : IDisposable
 
     // Plane c of the tensor = channel c (RGB order) of the resized image * scale + offset, converted by OpenCV straight
     // into the tensor's memory. A grey image feeds every plane of a colour model.
-    private void WritePlanes(Mat resized, float* tensor)
+    private void WritePlanes(Arg resized, float* tensor)
     {
         if (tensor != _planesAt)
         {
@@ -166,32 +179,78 @@ public sealed unsafe class Preprocessor : IDisposable
             for (var c = 0; c < _planes.Length; c++)
             {
                 _planes[c]?.Dispose();
-                _planes[c] = Mat.FromPixelData(_spec.Height, _spec.Width, MatType.CV_32FC1, (IntPtr)(tensor + (c * plane)));
+                _planes[c] = new Reused(Mat.FromPixelData(_spec.Height, _spec.Width, MatType.CV_32FC1, (IntPtr)(tensor + (c * plane))));
             }
 
             _planesAt = tensor;
         }
 
-        var channels = resized.Channels();
+        var channels = resized.Mat.Channels();
         for (var c = 0; c < _planes.Length; c++)
         {
             var source = resized;
             if (channels > 1)
             {
-                Cv2.ExtractChannel(resized, _channel, 2 - c); // BGR(A) → RGB
-                source = _channel;
+                NativeMethods.HandleException(NativeMethods.core_extractChannel(resized.In, _channel.Arg.Out, 2 - c)); // BGR(A) → RGB
+                source = _channel.Arg;
             }
 
-            source.ConvertTo(_planes[c]!, MatType.CV_32F, _scale[c], _offset[c]);
+            source.ConvertTo(_planes[c]!.Arg, MatType.CV_32F, _scale[c], _offset[c]);
         }
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var mat in (Mat?[])[_eight, _grey, _resized, _canvas, _channel, _content, .. _planes])
+        // Twice must be harmless (owners dispose on a hot swap and again at shutdown): native wrappers are freed once.
+        if (_disposed)
         {
-            mat?.Dispose();
+            return;
+        }
+
+        _disposed = true;
+        foreach (var reused in (Reused?[])[_eight, _grey, _resized, _canvas, _channel, _content, .. _planes])
+        {
+            reused?.Dispose();
+        }
+    }
+
+    // A Mat with its OpenCV argument wrappers (native _InputArray/_OutputArray pointers).
+    private readonly record struct Arg(Mat Mat, IntPtr In, IntPtr Out)
+    {
+        public void ResizeInto(Arg destination, Size size) =>
+            NativeMethods.HandleException(NativeMethods.imgproc_resize(In, destination.Out, size, 0, 0, (int)InterpolationFlags.Area));
+
+        public void ConvertTo(Arg destination, MatType type, double alpha, double beta) =>
+            NativeMethods.HandleException(NativeMethods.core_Mat_convertTo(Mat.CvPtr, destination.Out, type, alpha, beta));
+    }
+
+    // A Mat with its argument wrappers made once: they refer to the Mat's header, so they stay valid when OpenCV
+    // reallocates its pixels, and a call through them allocates nothing managed. Fields of the preprocessor, so alive
+    // for every call through them.
+    private sealed class Reused : IDisposable
+    {
+        public Reused(Mat mat)
+        {
+            NativeMethods.HandleException(NativeMethods.core_InputArray_new_byMat(mat.CvPtr, out var input));
+            NativeMethods.HandleException(NativeMethods.core_OutputArray_new_byMat(mat.CvPtr, out var output));
+            Arg = new Arg(mat, input, output);
+        }
+
+        public Reused()
+            : this(new Mat())
+        {
+        }
+
+        public Mat Mat => Arg.Mat;
+
+        public Arg Arg { get; }
+
+        public void Dispose()
+        {
+            NativeMethods.HandleException(NativeMethods.core_InputArray_delete(Arg.In));
+            NativeMethods.HandleException(NativeMethods.core_OutputArray_delete(Arg.Out));
+            Mat.Dispose();
         }
     }
 }

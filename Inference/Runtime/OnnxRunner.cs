@@ -15,11 +15,17 @@ public sealed class OnnxRunner : IDisposable
     private readonly OrtValue[] _out;
     private readonly RunOptions _runOptions = new();
 
-    /// <summary>Allocates the buffers for <paramref name="model"/>.</summary>
-    public OnnxRunner(OnnxModel model)
+    /// <summary>Allocates the buffers for <paramref name="model"/>; with <paramref name="sharedInput"/> (another
+    /// runner's <see cref="Input"/> of the same length) both models read the one tensor, so it is filled once.</summary>
+    public OnnxRunner(OnnxModel model, float[]? sharedInput = null)
     {
+        if (sharedInput is not null && sharedInput.Length != model.InputLength)
+        {
+            throw new ArgumentException($"a shared input holds {sharedInput.Length} floats, {model.Package.OnnxPath} takes {model.InputLength}", nameof(sharedInput));
+        }
+
         Model = model;
-        Input = new float[model.InputLength];
+        Input = sharedInput ?? new float[model.InputLength];
         Output = new float[model.OutputLength];
         _in = [OrtValue.CreateTensorValueFromMemory(Input, model.InputShape)];
         _out = [OrtValue.CreateTensorValueFromMemory(Output, model.OutputShape)];

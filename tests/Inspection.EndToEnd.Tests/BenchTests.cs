@@ -35,6 +35,19 @@ public sealed class BenchTests
             Assert.Equal(60, (long)s["count"]!);
         }
 
+        // Non-model CPU per frame, per stage (the inspecting thread's CPU clock), the publish cost and the process's CPU.
+        var cpu = report["cpu_per_frame_ms"]!;
+        foreach (var stage in new[] { "preprocess", "postprocess", "json", "frame_without_publish" })
+        {
+            var s = cpu[stage]!;
+            Assert.True((double)s["p50_ms"]! > 0 && (double)s["p50_ms"]! <= (double)s["p95_ms"]!, stage);
+            Assert.Equal(60, (long)s["count"]!);
+        }
+
+        Assert.True((double)cpu["publish_mean"]! > 0);
+        Assert.Equal((double)cpu["frame_without_publish"]!["p50_ms"]! + (double)cpu["publish_mean"]!, (double)cpu["non_model"]!["p50_ms"]!, 2);
+        Assert.True((double)cpu["process_total"]! > 0 && (double)cpu["model_only_process"]! > 0);
+
         // Both ways of running two cameras were measured (the exporter's models take any batch size).
         Assert.True((double)report["batching"]!["batched_model_only_fps"]! > 0);
 
