@@ -45,6 +45,7 @@ public sealed partial class ResultJournal : IDisposable
         // Results a killed run had numbered but not finished: to the outbox (fsync'd), then the journal starts empty. A
         // crash in between repeats them (duplicates, never a gap).
         var pending = _log.Peek(int.MaxValue).Select(p => p.Entry).ToList();
+        Recovered = pending.Count;
         if (pending.Count > 0)
         {
             outbox.Append(pending);
@@ -54,11 +55,12 @@ public sealed partial class ResultJournal : IDisposable
         _log.Clear();
     }
 
-    /// <summary>Results written and not yet done with.</summary>
-    public int Count => _log.Count;
+    /// <summary>Numbered results the last run had not finished with, moved to the outbox at this start.</summary>
+    public int Recovered { get; }
 
-    /// <summary>Results the journal could not write (a full disk, an I/O error), since start; they are still sent.</summary>
-    public long Lost => _log.Lost;
+    /// <summary>Results the journal could not write (a full disk, an I/O error), since start; they are still sent, but a
+    /// kill before their acknowledgement loses them.</summary>
+    public long WriteErrors => _log.Lost;
 
     /// <summary>Writes a numbered result; returns the end of its record, or -1 when it could not be written.</summary>
     public long Append(string camera, long seq, OutboxEntry entry)

@@ -21,6 +21,7 @@ public sealed class StatsPublisher : DaemonWorker
     private readonly CameraPipelines _cameras;
     private readonly ResultSink _sink;
     private readonly DiskOutbox _outbox;
+    private readonly ResultJournal _journal;
     private readonly ResultPublisher _publisher;
     private readonly SnapshotWriter _snapshots;
     private readonly TimeProvider _time;
@@ -30,7 +31,7 @@ public sealed class StatsPublisher : DaemonWorker
     private double _replayRate;
 
     public StatsPublisher(InspectionOptions options, MqttConnection mqtt, Topics topics, ModelStore models, CameraPipelines cameras, ResultSink sink,
-        DiskOutbox outbox, ResultPublisher publisher, SnapshotWriter snapshots, TimeProvider time, ILogger<StatsPublisher> logger)
+        DiskOutbox outbox, ResultJournal journal, ResultPublisher publisher, SnapshotWriter snapshots, TimeProvider time, ILogger<StatsPublisher> logger)
         : base(logger)
     {
         _options = options.Mqtt;
@@ -40,6 +41,7 @@ public sealed class StatsPublisher : DaemonWorker
         _cameras = cameras;
         _sink = sink;
         _outbox = outbox;
+        _journal = journal;
         _publisher = publisher;
         _snapshots = snapshots;
         _time = time;
@@ -132,6 +134,8 @@ public sealed class StatsPublisher : DaemonWorker
             ["outbox_replayed"] = _publisher.Replayed,
             ["outbox_replay_per_s"] = _replayRate,
             ["dead_lettered"] = _publisher.DeadLettered,
+            ["journal_recovered"] = _journal.Recovered,
+            ["journal_errors"] = _journal.WriteErrors,
             ["mqtt_reconnects"] = _mqtt.Reconnects,
             ["snapshots_written"] = _snapshots.Written,
             ["snapshot_errors"] = _snapshots.Errors,

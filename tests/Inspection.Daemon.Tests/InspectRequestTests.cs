@@ -220,23 +220,25 @@ public sealed class InspectRequestTests() : BrokerTestBase("daemon-requests")
     [Fact]
     public async Task An_image_whose_header_declares_more_pixels_than_allowed_is_refused_before_decoding()
     {
-        // A 150 KB PNG that decodes to 40000 x 40000 grey pixels (1.6 GB): the old daemon decoded whatever it was given.
+        // A 100 KB PNG of 10000 x 10000 grey pixels (three times the allowed 33 M): the old daemon decoded whatever it was
+        // given, here into a 300 MB colour picture. (OpenCV's own cap, 2^30 pixels, refuses only far larger ones.)
         var bomb = Path.Combine(_daemon.RequestsDir, "bomb.png");
-        await File.WriteAllBytesAsync(bomb, PngBomb(40_000, 40_000));
+        await File.WriteAllBytesAsync(bomb, PngBomb(10_000, 10_000));
         await Probe.PublishAsync($"{Root}/inspect", JsonSerializer.Serialize(new { part_id = "bomb", image_path = bomb }));
         var reply = await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.TryGetProperty("part_id", out var p) && p.GetString() == "bomb");
-        Assert.Contains("40000x40000 pixels, more than the 33177600 allowed (Inspect:MaxImagePixels)", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("10000x10000 pixels, more than the 33177600 allowed (Inspect:MaxImagePixels)", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
         await AssertStillServingAsync();
     }
 
-    // A valid PNG of width x height grey pixels, all zero, deflate-compressed (about 1 KB per 1000 x 1000 pixels).
+    // A valid PNG of width x height grey pixels, all zero, deflate-compressed (about 1 KB per 1000 x 1000 pixels), every
+    // row present, so a decoder that accepts it fills the whole picture.
     private static byte[] PngBomb(int width, int height)
     {
         using var raw = new MemoryStream();
         using (var deflate = new System.IO.Compression.ZLibStream(raw, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
         {
             var row = new byte[width + 1];
-            for (var y = 0; y < Math.Min(height, 64); y++)
+            for (var y = 0; y < height; y++)
             {
                 deflate.Write(row);
             }

@@ -166,6 +166,7 @@ public sealed class OutboxCrashTests : IDisposable
     {
         var options = new OutboxOptions { Directory = _temp.Combine("seq"), JournalBytes = 2000 };
         var boot = Guid.NewGuid().ToString("N");
+        var recovered = 0;
 
         // One run of the daemon's parts, the publisher played by the test: it moves the first `done` results to the
         // outbox and marks them done with; the rest stay queued. Not stopping cleanly is a kill: no Complete, nothing
@@ -175,6 +176,7 @@ public sealed class OutboxCrashTests : IDisposable
             using var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance);
             var store = new SequenceStore(options, NullLogger<SequenceStore>.Instance, bootId);
             using var journal = new ResultJournal(options, outbox, store, NullLogger<ResultJournal>.Instance);
+            recovered = journal.Recovered;
             var sink = new ResultSink(new PipelineOptions { ResultQueueCapacity = 1000 }, store, journal);
             var seqs = new List<long>();
             for (var i = 0; i < results; i++)
@@ -209,6 +211,7 @@ public sealed class OutboxCrashTests : IDisposable
         Assert.Equal(Range(16, 25), await RunAsync(25, done: 25, clean: false, boot));
         Assert.Equal(Range(41, 3), await RunAsync(3, done: 0, clean: false, boot));
         Assert.Equal(Range(44, 2), await RunAsync(2, done: 0, clean: false, boot));
+        Assert.Equal(3, recovered);
         using (var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance))
         {
             Assert.Equal(Range(1, 43), Drain(outbox).Select(e => System.Text.Json.JsonDocument.Parse(e.Payload).RootElement.GetProperty("seq").GetInt64()));

@@ -190,7 +190,7 @@ public sealed class MqttProbe : IAsyncDisposable
         }
     }
 
-    private static string Truncate(string s) => s.Length > 200 ? s[..200] + "…" : s;
+    private static string Truncate(string? s) => s is null ? "(empty)" : s.Length > 200 ? s[..200] + "…" : s;
 
     public async ValueTask DisposeAsync()
     {

@@ -147,6 +147,7 @@ public sealed class OutageTests
         var random = new Random(Environment.TickCount);
         var rounds = int.TryParse(Environment.GetEnvironmentVariable("INSPECTION_KILL_ROUNDS"), CultureInfo.InvariantCulture, out var r) ? r : 6;
         var midRewrite = 0;
+        var recoveredAtLastStart = "-";
         for (var round = 0; round <= rounds; round++)
         {
             // Odd rounds: the broker is away, results go to the outbox (fsync'd appends). Even rounds: it is back, the
@@ -179,6 +180,7 @@ public sealed class OutageTests
             {
                 await WaitUntilAsync(() => Stats(subscriber, statsBefore) is { } stats && stats.GetProperty("outbox_depth").GetInt64() == 0 && stats.GetProperty("published").GetInt64() > 10,
                     TimeSpan.FromSeconds(120), "the outbox drained", output);
+                recoveredAtLastStart = Stats(subscriber, statsBefore) is { } last && last.TryGetProperty("journal_recovered", out var n) ? n.ToString() : "-";
                 DaemonProcess.Terminate(process);
                 process.WaitForExit(TimeSpan.FromSeconds(30));
             }
@@ -198,7 +200,7 @@ public sealed class OutageTests
         Assert.True(reused.Count == 0, $"seq issued twice after a crash: {string.Join(", ", reused.Take(20))}");
         var seqs = results.Select(x => x.GetProperty("seq").GetInt64()).ToHashSet();
         var missing = Enumerable.Range(1, (int)seqs.Max()).Select(i => (long)i).Where(i => !seqs.Contains(i)).ToList();
-        var summary = $"{rounds} kills ({midRewrite} in the middle of a rewrite): {seqs.Count} results, {missing.Count} seq missing, {duplicates} duplicates";
+        var summary = $"{rounds} kills ({midRewrite} in the middle of a rewrite): {seqs.Count} results, {missing.Count} seq missing, {duplicates} duplicates; the last start recovered {recoveredAtLastStart} from the journal";
         Console.WriteLine(summary);
         Assert.True(missing.Count == 0, $"{summary}; missing: {Ranges(missing)}");
     }
