@@ -263,12 +263,18 @@ public sealed partial class MqttConnection : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_client.IsConnected)
         {
-            await PublishAsync(Message(_topics.Status, "offline"u8.ToArray(), retain: true), ct).ConfigureAwait(false);
             try
             {
+                await PublishAsync(Message(_topics.Status, "offline"u8.ToArray(), retain: true), ct).ConfigureAwait(false);
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), ct).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // The host's shutdown deadline passed (a loaded machine, a slow broker): the rest of the stop must still run,
+                // and the broker, seeing the connection drop, sends the retained last will ("offline") instead.
+                LogPublishFailed(_logger, "(disconnect)", "the shutdown deadline passed before the broker answered; the connection is dropped and the last will says offline");
+            }
+            catch (Exception ex)
             {
                 LogPublishFailed(_logger, "(disconnect)", ex.Message);
             }
