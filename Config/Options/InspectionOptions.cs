@@ -227,8 +227,8 @@ public sealed class OutboxOptions
     /// <summary>Size cap; when reached the oldest non-defect results are dropped first (counted and logged).</summary>
     public long MaxBytes { get; set; } = 256L * 1024 * 1024;
 
-    /// <summary>The result journal (every numbered result, written before it is sent) is emptied once all its results are
-    /// done with and it has grown past this size.</summary>
+    /// <summary>The result journal (every numbered result, written before it is sent) is rewritten with only its
+    /// unfinished results once it has grown past this size and at least half of it is done with.</summary>
     public long JournalBytes { get; set; } = 1024 * 1024;
 }
 

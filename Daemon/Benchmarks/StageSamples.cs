@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Inspection.Inference.Runtime;
 
 namespace Inspection.Daemon.Benchmarks;
 
@@ -41,10 +42,8 @@ public sealed class StageSamples(int capacity = StageSamples.DefaultCapacity)
         }
 
         Array.Sort(sorted);
-        return new StagePercentiles(At(sorted, 0.50), At(sorted, 0.95), At(sorted, 0.99), sorted.Average(), Count);
+        return new StagePercentiles(Percentile.NearestRank(sorted, 0.50), Percentile.NearestRank(sorted, 0.95), Percentile.NearestRank(sorted, 0.99), sorted.Average(), Count);
     }
-
-    private static double At(double[] sorted, double q) => sorted[(int)Math.Ceiling(q * sorted.Length) - 1];
 }
 
 /// <summary>One stage's figures.</summary>

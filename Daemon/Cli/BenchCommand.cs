@@ -28,42 +28,46 @@ public static class BenchCommand
         command.Options.Add(console);
         command.SetAction(parse =>
         {
-            var settings = parse.GetValue(frames) < 1 || parse.GetValue(cameras) < 0 || parse.GetValue(soak) < 0
-                ? null
-                : Load(parse.GetValue(config)!, parse.GetValue(frames), parse.GetValue(cameras), parse.GetValue(soak));
-            if (settings is null)
+            if (parse.GetValue(frames) < 1 || parse.GetValue(cameras) < 0 || parse.GetValue(soak) < 0)
             {
-                Console.Error.WriteLine("inspectiond bench: --frames must be at least 1, --cameras and --soak not negative (or the config is invalid, see above)");
+                Console.Error.WriteLine("inspectiond bench: --frames must be at least 1, --cameras and --soak not negative");
                 return ConfigException.ExitCode;
             }
 
-            JsonObject report;
-            try
-            {
-                report = parse.GetValue(console)
-                    ? CompareConsole(parse.GetValue(config)!, settings)
-                    : new BenchRun(settings, Console.Error).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
-            }
-            catch (Config.Models.ModelPackageException ex)
-            {
-                var models = settings.Options.Models.Directory;
-                Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
-                Console.Error.WriteLine($"inspectiond bench: make models with 'trainer quickstart --out {models}' (small trained demo models) " +
-                    $"or 'trainer bench --export-models {models}' (the benchmarked networks, untrained: they cost the same to run)");
-                return 1;
-            }
-            catch (Exception ex) when (ex is ArgumentException or TimeoutException)
-            {
-                Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
-                return 1;
-            }
-
-            Console.Out.WriteLine(parse.GetValue(json) ? report.ToJsonString()
-                : report["console_ratio"] is { } ratio ? $"{Table(report["console_off"]!.AsObject())}\n\nwith the console:\n{Table(report["console_on"]!.AsObject())}\n\n{"console_ratio (fps on / off)",-36}{ratio}"
-                : Table(report));
-            return report["failures"] is null && report["console_off"]?["failures"] is null && report["console_on"]?["failures"] is null ? 0 : 1;
+            var path = parse.GetValue(config)!;
+            return DaemonCli.WithConfig(path, options =>
+                Run(path, new BenchSettings(options, parse.GetValue(frames), parse.GetValue(cameras), parse.GetValue(soak)), parse.GetValue(console), parse.GetValue(json)));
         });
         return command;
+    }
+
+    private static int Run(string configPath, BenchSettings settings, bool console, bool json)
+    {
+        JsonObject report;
+        try
+        {
+            report = console
+                ? CompareConsole(configPath, settings)
+                : new BenchRun(settings, Console.Error).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Config.Models.ModelPackageException ex)
+        {
+            var models = settings.Options.Models.Directory;
+            Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
+            Console.Error.WriteLine($"inspectiond bench: make models with 'trainer quickstart --out {models}' (small trained demo models) " +
+                $"or 'trainer bench --export-models {models}' (the benchmarked networks, untrained: they cost the same to run)");
+            return 1;
+        }
+        catch (Exception ex) when (ex is ArgumentException or TimeoutException)
+        {
+            Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
+            return 1;
+        }
+
+        Console.Out.WriteLine(json ? report.ToJsonString()
+            : report["console_ratio"] is { } ratio ? $"{Table(report["console_off"]!.AsObject())}\n\nwith the console:\n{Table(report["console_on"]!.AsObject())}\n\n{"console_ratio (fps on / off)",-36}{ratio}"
+            : Table(report));
+        return report["failures"] is null && report["console_off"]?["failures"] is null && report["console_on"]?["failures"] is null ? 0 : 1;
     }
 
     // Off first, then on, each on a freshly loaded config (a run rewrites its options to isolate itself).
@@ -87,19 +91,6 @@ public static class BenchCommand
             ["console_on"] = on,
             ["console_ratio"] = offFps > 0 ? Math.Round((double)on["fps"]! / offFps, 3) : null,
         };
-    }
-
-    private static BenchSettings? Load(string path, int frames, int cameras, double soak)
-    {
-        try
-        {
-            return new BenchSettings(ConfigLoader.Load(path), frames, cameras, soak);
-        }
-        catch (ConfigException ex)
-        {
-            Console.Error.WriteLine(ex.Message);
-            return null;
-        }
     }
 
     /// <summary>The report for people: one line per stage, then the headline figures.</summary>

@@ -63,7 +63,7 @@ public sealed partial class DiskOutbox : IDisposable
 
     /// <summary>A log under other file names. With <paramref name="syncAppends"/> false (the result journal) an append
     /// is a plain write: it survives the process being killed (the page cache keeps it), and the file is fsync'd only
-    /// with each position save, about once a second; it is never emptied by itself (<see cref="Clear"/>).</summary>
+    /// with each position save, about once a second; it is never emptied by itself (<see cref="Clear"/>, <see cref="Compact"/>).</summary>
     public DiskOutbox(string directory, string logFile, string positionFile, long maxBytes, bool syncAppends, ILogger logger)
     {
         _logger = logger;
@@ -204,7 +204,7 @@ public sealed partial class DiskOutbox : IDisposable
     public void Acknowledge(long end) => Acknowledge(end, 1);
 
     /// <summary>Marks the <paramref name="entries"/> entries up to <paramref name="end"/> delivered. An outbox (synced
-    /// appends) is emptied once all is delivered; a journal only by <see cref="Clear"/>.</summary>
+    /// appends) is emptied once all is delivered; a journal only by <see cref="Clear"/> or <see cref="Compact"/>.</summary>
     public void Acknowledge(long end, int entries)
     {
         lock (_gate)
@@ -230,12 +230,37 @@ public sealed partial class DiskOutbox : IDisposable
         }
     }
 
+    /// <summary>Marks the next <paramref name="records"/> records delivered (a journal's results are done with in the
+    /// order they were written).</summary>
+    public void AcknowledgeRecords(int records)
+    {
+        lock (_gate)
+        {
+            var end = _position;
+            foreach (var (_, recordEnd) in Records(_position).Take(records))
+            {
+                end = recordEnd;
+            }
+
+            Acknowledge(end, records);
+        }
+    }
+
     /// <summary>Starts a new, empty generation of the file (everything in it is done with).</summary>
     public void Clear()
     {
         lock (_gate)
         {
             Rewrite([]);
+        }
+    }
+
+    /// <summary>Rewrites the file as a new generation holding only the records not yet delivered.</summary>
+    public void Compact()
+    {
+        lock (_gate)
+        {
+            Rewrite([.. Records(_position).Select(r => r.Entry)]);
         }
     }
 

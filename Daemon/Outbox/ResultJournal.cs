@@ -5,9 +5,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Outbox;
 
-/// <summary>A result queued for the publisher, with the end of its record in the <see cref="ResultJournal"/> (-1: not
-/// in the journal).</summary>
-public sealed record QueuedResult(OutboxEntry Entry, long JournalEnd);
+/// <summary>A result queued for the publisher, and whether it is in the <see cref="ResultJournal"/> (false: its write
+/// failed).</summary>
+public sealed record QueuedResult(OutboxEntry Entry, bool Journaled);
 
 /// <summary>Every numbered result is written here (<c>journal.dat</c>, the outbox's record format) the moment it gets
 /// its <c>seq</c>, before anyone sees it, and marked done once the publisher is through with it (acknowledged by the
@@ -15,8 +15,9 @@ public sealed record QueuedResult(OutboxEntry Entry, long JournalEnd);
 /// watchdog kill of the process (the page cache keeps it), and the file is fsync'd about once a second with its
 /// position, so a power loss takes at most the last second. The next start moves what was not done into the outbox
 /// (replayed as usual) and lets the <see cref="SequenceStore"/> go on after the highest <c>seq</c> written, so a killed
-/// process neither skips nor reuses a number. The publisher works through results in queue order, so one position (the
-/// end of the last result done with) says what is done.</summary>
+/// process neither skips nor reuses a number. The publisher works through results in queue order, the journal's order,
+/// so one position (after the last result done with) says what is done, and "done" is counted in records, which stays
+/// true when a compaction moves the unfinished ones to the start of a new file.</summary>
 public sealed partial class ResultJournal : IDisposable
 {
     public const string LogFile = "journal.dat";
@@ -62,39 +63,40 @@ public sealed partial class ResultJournal : IDisposable
     /// kill before their acknowledgement loses them.</summary>
     public long WriteErrors => _log.Lost;
 
-    /// <summary>Writes a numbered result; returns the end of its record, or -1 when it could not be written.</summary>
-    public long Append(string camera, long seq, OutboxEntry entry)
+    /// <summary>Writes a numbered result; false when it could not be written.</summary>
+    public bool Append(string camera, long seq, OutboxEntry entry)
     {
         lock (_gate)
         {
             if (!_log.Append(entry))
             {
-                return -1;
+                return false;
             }
 
             _highest[camera] = seq;
-            return _log.FileBytes;
+            return true;
         }
     }
 
     /// <summary>The publisher is through with <paramref name="window"/> (the oldest results not yet done with, in queue
-    /// order). Once everything is done and the file has passed <see cref="OutboxOptions.JournalBytes"/> it is emptied,
-    /// after the highest numbers are saved in the sequence file.</summary>
+    /// order). Once the file has passed <see cref="OutboxOptions.JournalBytes"/> and at least half of it is done with, it
+    /// is rewritten with only the unfinished results, after the highest numbers are saved in the sequence file.</summary>
     public void Done(IReadOnlyList<QueuedResult> window)
     {
-        var written = window.Where(q => q.JournalEnd >= 0).ToList();
-        if (written.Count == 0)
+        var written = window.Count(q => q.Journaled);
+        if (written == 0)
         {
             return;
         }
 
         lock (_gate)
         {
-            _log.Acknowledge(written[^1].JournalEnd, written.Count);
-            if (_log.PendingBytes == 0 && _log.FileBytes >= _compactBytes)
+            _log.AcknowledgeRecords(written);
+            var fileBytes = _log.FileBytes;
+            if (fileBytes >= _compactBytes && _log.PendingBytes <= fileBytes / 2)
             {
                 _sequences.SaveWritten(_highest);
-                _log.Clear();
+                _log.Compact();
             }
         }
     }

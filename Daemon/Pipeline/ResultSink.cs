@@ -66,8 +66,8 @@ public sealed class ResultSink
             var json = Serialize(result);
             var jsonCpu = ThreadCpu.NowMs() - cpuStart;
             var entry = new OutboxEntry(result.Camera, result.Defect, json);
-            var journalEnd = _journal?.Append(result.Camera, seq, entry) ?? -1;
-            if (!_channel.Writer.TryWrite(new QueuedResult(entry, journalEnd)))
+            var journaled = _journal?.Append(result.Camera, seq, entry) ?? false;
+            if (!_channel.Writer.TryWrite(new QueuedResult(entry, journaled)))
             {
                 // Completed meanwhile: the result is in the journal, and the next start sends it.
                 throw new ChannelClosedException("the result sink is closed (the daemon is stopping)");

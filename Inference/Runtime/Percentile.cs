@@ -1,7 +1,7 @@
 namespace Inspection.Inference.Runtime;
 
-/// <summary>The one percentile formula for timing figures (the daemon's <c>stats</c>, <c>trainer eval</c>), so the same
-/// samples give the same p50/p95/p99 wherever they are reported.</summary>
+/// <summary>The one percentile formula for timing figures (the daemon's <c>stats</c>, <c>inspectiond bench</c>,
+/// <c>trainer eval</c>), so the same samples give the same p50/p95/p99 wherever they are reported.</summary>
 public static class Percentile
 {
     /// <summary>Nearest rank: the smallest sample with at least <paramref name="quantile"/> of the samples at or below

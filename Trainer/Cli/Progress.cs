@@ -47,7 +47,7 @@ public sealed class JsonProgress(TextWriter output) : ITrainingProgress
 /// most five times a second, and never from a thread of its own: TorchSharp passes temporary Scalars to libtorch by raw
 /// handle, and a garbage collection started by another thread's allocation in that moment lets their finalizer free them
 /// mid-call ("Expected false to be true" in toFloat, or worse). A renderer thread (as Spectre.Console's live progress
-/// has) made that race likely; see README, Trainer, "Known limitations".
+/// has) made that race likely; see docs/decisions/no-gc-training-regions.md.
 /// </summary>
 public sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrainingProgress
 {

@@ -49,4 +49,21 @@ public sealed class CheckConfigCommandTests
         Assert.Equal(78, code);
         Assert.Contains("config error: Mqtt:Port:", stderr, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("check-config")]
+    [InlineData("run")]
+    [InlineData("inspect", "part.png")]
+    [InlineData("bench", "--frames", "5")]
+    public void Every_command_that_reads_a_config_exits_78_naming_the_bad_key_and_does_nothing_else(string command, params string[] more)
+    {
+        var (code, stdout, stderr) = RunDaemon(
+            new Dictionary<string, string> { ["INSPECTION__Cameras__0__Fps"] = "5" },
+            [command, "--config", Repository.ExampleConfig, .. more]);
+
+        Assert.Equal(78, code);
+        Assert.Equal("", stdout);
+        Assert.Equal(["config error: Cameras:0:Fps: unknown key 'Fps' (known keys here: Id, Source, MaxFps, Trigger, Roi, StallTimeout, Tampering)"],
+            stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
 }

@@ -222,6 +222,43 @@ public sealed class OutboxCrashTests : IDisposable
         Assert.Equal(Range(16 + SequenceStore.Block, 3), await RunAsync(3, done: 3, clean: true, Guid.NewGuid().ToString("N")));
     }
 
+    [Fact]
+    public async Task The_journal_stays_small_while_results_keep_arriving_and_a_kill_after_its_compaction_recovers_exactly_the_unfinished_ones()
+    {
+        // At a steady rate the publisher rarely finds the journal empty: one result is always queued. The journal must
+        // still be compacted (keeping the unfinished results), or it grows by every result for as long as the daemon runs.
+        var options = new OutboxOptions { Directory = _temp.Combine("steady"), JournalBytes = 4000 };
+        var boot = Guid.NewGuid().ToString("N");
+        using (var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance))
+        {
+            var store = new SequenceStore(options, NullLogger<SequenceStore>.Instance, boot);
+            using var journal = new ResultJournal(options, outbox, store, NullLogger<ResultJournal>.Instance);
+            var sink = new ResultSink(new PipelineOptions { ResultQueueCapacity = 10 }, store, journal);
+            await sink.SubmitAsync(Result("cam1"), CancellationToken.None);
+            for (var i = 0; i < 300; i++)
+            {
+                await sink.SubmitAsync(Result("cam1"), CancellationToken.None);
+                Assert.True(sink.Reader.TryRead(out var oldest));
+                sink.Done([oldest]);
+            }
+
+            var journalBytes = new FileInfo(Path.Combine(options.Directory, ResultJournal.LogFile)).Length;
+            Assert.True(journalBytes < 2 * options.JournalBytes, $"the journal holds {journalBytes} bytes after 300 results, 1 unfinished");
+
+            // Killed now: result 301 was never done with.
+        }
+
+        using (var outbox = new DiskOutbox(options, NullLogger<DiskOutbox>.Instance))
+        {
+            var store = new SequenceStore(options, NullLogger<SequenceStore>.Instance, boot);
+            using var journal = new ResultJournal(options, outbox, store, NullLogger<ResultJournal>.Instance);
+            Assert.Equal(1, journal.Recovered);
+            Assert.Equal([301L], Drain(outbox).Select(e => System.Text.Json.JsonDocument.Parse(e.Payload).RootElement.GetProperty("seq").GetInt64()));
+            var sink = new ResultSink(new PipelineOptions(), store, journal);
+            Assert.Equal(302, (await sink.SubmitAsync(Result("cam1"), CancellationToken.None)).Result.Seq);
+        }
+    }
+
     private static InspectionResult Result(string camera) => new()
     {
         Id = Guid.CreateVersion7().ToString("N"),

@@ -36,6 +36,7 @@ public sealed class EnduranceTests(ITestOutputHelper output)
             await rig.WaitForMoreResultsAsync(10);
         }
 
+        await rig.WaitForOutboxDrainedAsync();
         var account = await rig.StopAndAccountAsync();
         output.WriteLine($"{account with { SeqsAtBroker = new HashSet<long>() }}, deepest outbox {deepestOutbox}");
         Assert.True(deepestOutbox > 0, "results were produced while the broker was away, so the outbox must have held some");

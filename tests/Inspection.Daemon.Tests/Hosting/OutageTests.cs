@@ -133,7 +133,7 @@ public sealed class OutageTests
         var daemon = Daemon(temp, broker.Port, fps: 60);
         daemon.Options.Pipeline.ResultQueueCapacity = 16;
 
-        // A small journal is emptied (rewritten) every few results, so kills land in compactions too. (A build from before
+        // A small journal is compacted (rewritten) every few results, so kills land in compactions too. (A build from before
         // the journal, INSPECTIOND_DLL, would refuse the key.)
         var config = ProcessTests.WriteConfig(daemon);
         if (DaemonBuild is null)

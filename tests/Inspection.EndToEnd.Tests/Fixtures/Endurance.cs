@@ -83,6 +83,18 @@ public sealed class EnduranceRig : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until the outbox is empty: the backlog is replayed beside live results, a little per window, so it
+    /// drains some time after the broker is back (longer on a loaded machine).</summary>
+    public async Task WaitForOutboxDrainedAsync(double seconds = 120)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (Outbox.Count > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"waited {seconds} s for the outbox to drain; it still holds {Outbox.Count}");
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>This camera's entries in the <c>stats</c> messages the broker got, oldest first.</summary>
     public IReadOnlyList<JsonElement> CameraStats() =>
         [.. Broker.ReceivedJson($"{DaemonUnderTest.Root}/stats").Select(s => s.GetProperty("cameras").GetProperty(Camera))];
