@@ -197,10 +197,10 @@ public sealed class Int8QuantizationTests(QuantizedClassifierFixture fixture) : 
         // A small MobileNetV2 U-Net: ReLU6 (Clip) folding, depthwise convolutions, transposed-convolution upsampling
         // (written as Conv + DepthToSpace) and skip concatenations all go through the QDQ export.
         using var dir = new TempDirectory("int8-seg");
-        AerialScenes.WriteDataset(dir.Combine("data"), count: 40, size: 64, seed: 4);
+        AerialScenes.WriteDataset(dir.Combine("data"), count: 32, size: 64, seed: 4);
         var models = dir.Combine("models");
         var (code, stdout, stderr) = TrainerProcess.Run("segment", "--data", dir.Combine("data"), "--out", models, "--arch", "unet-mobilenetv2", "--width-multiplier", "0.25",
-            "--pretrained", "none", "--image-size", "64", "--epochs", "3", "--batch-size", "8", "--threads", "2", "--quantize", "int8", "--force");
+            "--pretrained", "none", "--image-size", "64", "--epochs", "2", "--batch-size", "8", "--threads", "2", "--quantize", "int8", "--force");
         Assert.True(code == 0, stdout + stderr);
 
         var int8 = ModelPackage.OpenCurrent(models, ModelTasks.Segmenter);
