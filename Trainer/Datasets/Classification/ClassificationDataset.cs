@@ -14,10 +14,10 @@ namespace Inspection.Trainer.Datasets.Classification;
 /// <param name="Id">Path relative to the dataset root.</param>
 /// <param name="Defect">True for the positive (defective) class.</param>
 /// <param name="Split"><see cref="Splits.Train"/>, <see cref="Splits.Validation"/> or <see cref="Splits.Test"/>.</param>
-public sealed record LabelledImage(string Path, string Id, bool Defect, string Split);
+internal sealed record LabelledImage(string Path, string Id, bool Defect, string Split);
 
 /// <summary>How a classification dataset is read and split.</summary>
-public sealed record ClassificationDataOptions
+internal sealed record ClassificationDataOptions
 {
     /// <summary>Labels-file probabilities at or above this are defective.</summary>
     public double DefectCutoff { get; init; } = 0.5;
@@ -47,7 +47,7 @@ public sealed record ClassificationDataOptions
 /// relative path (<see cref="StableSplit"/>). Images are decoded and turned into tensors only through Inspection.Inference's
 /// <see cref="Preprocessor"/>.
 /// </summary>
-public sealed class ClassificationDataset
+internal sealed class ClassificationDataset
 {
     private ClassificationDataset(string root, string source, IReadOnlyList<LabelledImage> images, ClassificationDataOptions options)
     {
@@ -311,7 +311,7 @@ public sealed class ClassificationDataset
 /// A split's images as preprocessed tensors (one float array per image, CHW, exactly as the daemon's preprocessor
 /// makes them) and labels. Decoding happens once; augmentation works on these tensors.
 /// </summary>
-public sealed class TensorSet
+internal sealed class TensorSet
 {
     private TensorSet(IReadOnlyList<LabelledImage> images, float[][] tensors, InputSpec spec)
     {
