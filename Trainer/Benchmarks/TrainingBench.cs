@@ -28,9 +28,11 @@ internal sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tenso
 /// <param name="ImagesPerSecond">Batch ÷ median step time.</param>
 /// <param name="Parameters">Trainable parameters.</param>
 /// <param name="Layout">Memory layout of weights and input: nchw, or nhwc (channels-last strides, <see cref="ChannelsLast"/>).</param>
+/// <param name="Malloc">keep (freed tensor memory kept for reuse, as the trainer runs, <see cref="Training.TensorMemory"/>) or glibc (its default).</param>
+/// <param name="MinorFaultsPerStep">The process's minor page faults per timed step (the kernel mapping and zeroing fresh pages).</param>
 /// <param name="TrainingGigaMacsPerImage">Forward + backward multiply-accumulates per image, 3 × the forward's (<see cref="MacCounter"/>); the "~5.5 GFLOP per ResNet-18 training image" counts the same way.</param>
 internal sealed record TrainingTiming(string Task, string Arch, int Size, int Batch, string Device, double ForwardMs, double BackwardMs, double StepMs, double ImagesPerSecond, long Parameters,
-    double TrainingGigaMacsPerImage, string Layout = "nchw")
+    double TrainingGigaMacsPerImage, string Layout = "nchw", string Malloc = "keep", double MinorFaultsPerStep = 0)
 {
     /// <summary>Multiply-accumulates per second reached, in G.</summary>
     public double GigaMacsPerSecond => ImagesPerSecond * TrainingGigaMacsPerImage;
@@ -71,10 +73,16 @@ internal static class TrainingBench
 
         var forward = new List<double>();
         var backward = new List<double>();
+        long faultsBefore = 0;
         var cuda = device.type == DeviceType.CUDA;
         for (var step = 0; step < warmUp + steps; step++)
         {
             using var stepScope = torch.NewDisposeScope();
+            if (step == warmUp)
+            {
+                faultsBefore = Training.TensorMemory.MinorPageFaults();
+            }
+
             Sync(cuda);
             var start = Stopwatch.GetTimestamp();
             var output = module.forward(input);
@@ -94,9 +102,11 @@ internal static class TrainingBench
             }
         }
 
+        var faultsPerStep = (Training.TensorMemory.MinorPageFaults() - faultsBefore) / (double)steps;
         var totals = forward.Zip(backward, (f, b) => f + b).ToList();
         var stepMs = Median(totals);
-        return new TrainingTiming(model.Task, model.Arch, size, batch, cuda ? "cuda" : "cpu", Median(forward), Median(backward), stepMs, batch / (stepMs / 1000), parameters, trainingGigaMacs, channelsLast ? "nhwc" : "nchw");
+        return new TrainingTiming(model.Task, model.Arch, size, batch, cuda ? "cuda" : "cpu", Median(forward), Median(backward), stepMs, batch / (stepMs / 1000), parameters, trainingGigaMacs, channelsLast ? "nhwc" : "nchw",
+            Training.TensorMemory.KeepingFreed ? "keep" : "glibc", faultsPerStep);
     }
 
     private static void Sync(bool cuda)

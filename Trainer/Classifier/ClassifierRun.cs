@@ -145,6 +145,7 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
             ["train_seconds"] = trained.TrainSeconds,
             ["best_epoch"] = trained.BestEpoch,
             ["pos_weight"] = posWeight,
+            ["soft_labels"] = request.Training.SoftLabels ? 1 : 0,
             ["width_multiplier"] = request.WidthMultiplier,
             ["learning_rate"] = trained.LearningRate,
             ["learning_rate_found"] = request.Training.AutoLearningRate ? 1 : 0,
@@ -199,7 +200,7 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
         Augmenter augmenter, Device device, string? initFrom)
     {
         var groups = initFrom is not null && model is ResNet18Classifier resnet ? Pretraining.FineTuningGroups(resnet, request.Training.Epochs) : null;
-        return new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups);
+        return new ClassifierTask(model, train, validation, posWeight, augmenter, request.Training.BatchSize, device, groups, request.Training.SoftLabels);
     }
 
     private static void Validate(ClassifyRequest request)
@@ -244,6 +245,11 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
     private ClassificationDataset LoadDataset(ClassifyRequest request)
     {
         var dataset = ClassificationDataset.Load(request.Data, request.DataOptions);
+        if (request.Training.SoftLabels && dataset.Images.All(i => i.Probability is null))
+        {
+            throw new ArgumentException($"--soft-labels trains on a labels file's probabilities; {dataset.Source} is folder-per-class data and has none");
+        }
+
         progress.Message($"data: {dataset.Source} ({dataset.Images.Count} images, defect = {(File.Exists(dataset.Source) ? $"probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}" : $"folder {request.DataOptions.DefectClass}/")}), split seed {request.DataOptions.Seed}");
         var reviewed = dataset.Reviewed();
         progress.Message($"reviewed: {reviewed.Values.Sum()} images labelled in the daemon's review queue" +
@@ -311,6 +317,12 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
 
         var posWeight = request.Training.PosWeight ?? ClassifierTask.DerivePosWeight(train.Defects, train.Count - train.Defects, request.RecallTarget);
         progress.Message(string.Create(CultureInfo.InvariantCulture, $"loss: BCE with pos_weight {posWeight:F2}{(request.Training.PosWeight is null ? $" = (good/defect {train.Count - train.Defects}/{train.Defects}) x sqrt(r/(1-r)) at r = {request.RecallTarget}" : " (given)")}"));
+
+        if (request.Training.SoftLabels)
+        {
+            var soft = train.Images.Count(i => i.Probability is > 0 and < 1);
+            progress.Message($"loss targets: the labels file's probabilities ({soft} of {train.Count} training images between 0 and 1); metrics and thresholds use defect = probability >= {request.DataOptions.DefectCutoff.ToString(CultureInfo.InvariantCulture)}");
+        }
 
         return (spec, train, validation, test, model, initFrom, posWeight, device);
     }

@@ -21,11 +21,13 @@ internal sealed class ClassifierTask : ITrainingTask, IDisposable
     private readonly Tensor _posWeight;
     private readonly Device _device;
     private readonly int _batchSize;
+    private readonly bool _softLabels;
 
     /// <summary>Creates the task; the model is moved to <paramref name="device"/>. Without <paramref name="groups"/> all parameters train alike.</summary>
     public ClassifierTask(nn.Module<Tensor, Tensor> model, TensorSet train, TensorSet validation, double posWeight, Augmenter augmenter, int batchSize, Device device,
-        IReadOnlyList<ParameterGroup>? groups = null)
+        IReadOnlyList<ParameterGroup>? groups = null, bool softLabels = false)
     {
+        _softLabels = softLabels;
         Model = model;
         _train = train;
         _validation = validation;
@@ -110,7 +112,7 @@ internal sealed class ClassifierTask : ITrainingTask, IDisposable
         for (var i = 0; i < indices.Length; i++)
         {
             set.Tensors[indices[i]].CopyTo(data, i * length);
-            labels[i] = set.Images[indices[i]].Defect ? 1 : 0;
+            labels[i] = set.Images[indices[i]].Target(_softLabels);
         }
 
         var spec = set.Spec;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Inspection.Trainer.Benchmarks;
+using Inspection.Trainer.Training;
 using TorchSharp;
 
 namespace Inspection.Trainer.Cli;
@@ -23,12 +24,13 @@ internal static class BenchCommand
         var arch = new Option<string[]>("--arch") { Description = "only these architectures (default: all)", AllowMultipleArgumentsPerToken = true };
         var peak = new Option<double>("--peak-gflops") { Description = "the machine's limit the reached rate is compared with (this 2-core VM: ~190 G multiply-accumulates per second)", DefaultValueFactory = _ => 190 };
         var layout = new Option<string>("--layout") { Description = "memory layout of weights and input: nchw, nhwc (channels-last) or both (measured one after the other)", DefaultValueFactory = _ => "nchw" };
+        var malloc = new Option<string>("--malloc") { Description = "tensor memory: keep (freed memory kept for the next step, as the trainer runs), glibc (its default: large blocks unmapped on free) or both (glibc first: the setting cannot be undone)", DefaultValueFactory = _ => "keep" };
         var json = new Option<bool>("--json") { Description = "print a JSON array instead of a table" };
         var export = new Option<string?>("--export-models") { Description = "also write packages for inspectiond bench: the first classifier among --arch at the first size and the first U-Net among --arch (else the default U-Net) at the last size (untrained weights)" };
         var int8 = new Option<bool>("--int8") { Description = "instead of training: model-only inference, FP32 against INT8 (QDQ export), batch 1, ONNX Runtime CPU with the daemon's settings; --steps is the number of timed images" };
         var threads = new Option<int>("--inference-threads") { Description = "with --int8: ONNX Runtime intra-op threads (0: its default, as the daemon)", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Measure training speed per architecture and input size (forward, backward + optimizer step), CPU and CUDA; or, with --int8, INT8 against FP32 inference");
-        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, layout, json, export, int8, threads })
+        foreach (var option in new Option[] { sizes, batch, steps, warmUp, width, arch, peak, layout, malloc, json, export, int8, threads })
         {
             command.Options.Add(option);
         }
@@ -42,6 +44,13 @@ internal static class BenchCommand
             if (layouts.Length == 0)
             {
                 Console.Error.WriteLine($"trainer bench: --layout must be nchw, nhwc or both (got '{parse.GetValue(layout)}')");
+                return 2;
+            }
+
+            var mallocModes = parse.GetValue(malloc) switch { "keep" => new[] { true }, "glibc" => [false], "both" => [false, true], _ => [] };
+            if (mallocModes.Length == 0)
+            {
+                Console.Error.WriteLine($"trainer bench: --malloc must be keep, glibc or both (got '{parse.GetValue(malloc)}')");
                 return 2;
             }
 
@@ -65,24 +74,16 @@ internal static class BenchCommand
             }
 
             var timings = new List<TrainingTiming>();
-            foreach (var device in devices)
+            foreach (var keepFreed in mallocModes)
             {
-                foreach (var model in models.Where(m => only.Length == 0 || only.Contains(m.Arch)))
+                if (keepFreed && !TensorMemory.KeepFreedForReuse())
                 {
-                    foreach (var size in parse.GetValue(sizes)!.Where(s => s % model.SizeMultiple == 0))
-                    {
-                        foreach (var channelsLast in layouts)
-                        {
-                            Console.Error.WriteLine($"trainer bench: {model.Arch} {size}x{size} batch {parse.GetValue(batch)} on {device.type}, {(channelsLast ? "nhwc" : "nchw")}");
-                            var timing = TrainingBench.Measure(model, size, parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmUp), device, channelsLast);
-                            timings.Add(timing);
-                            if (!parse.GetValue(json))
-                            {
-                                Console.Out.WriteLine(Row(timing, parse.GetValue(peak)));
-                            }
-                        }
-                    }
+                    Console.Error.WriteLine("trainer bench: --malloc keep needs glibc (Linux); measured with the default allocator");
                 }
+
+                timings.AddRange(MeasureEach(
+                    [.. models.Where(m => only.Length == 0 || only.Contains(m.Arch))], parse.GetValue(sizes)!, layouts, devices,
+                    parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmUp), parse.GetValue(json) ? null : parse.GetValue(peak)));
             }
 
             var selected = models.Where(m => only.Length == 0 || only.Contains(m.Arch)).ToList();
@@ -110,6 +111,34 @@ internal static class BenchCommand
             return 0;
         });
         return command;
+    }
+
+    // Every device x model x size x layout combination under the current allocator setting; rows printed as they come
+    // unless peakGiga is null (JSON output).
+    private static List<TrainingTiming> MeasureEach(IReadOnlyList<BenchModel> models, int[] sizes, bool[] layouts, List<torch.Device> devices, int batch, int steps, int warmUp, double? peakGiga)
+    {
+        var timings = new List<TrainingTiming>();
+        foreach (var device in devices)
+        {
+            foreach (var model in models)
+            {
+                foreach (var size in sizes.Where(s => s % model.SizeMultiple == 0))
+                {
+                    foreach (var channelsLast in layouts)
+                    {
+                        Console.Error.WriteLine($"trainer bench: {model.Arch} {size}x{size} batch {batch} on {device.type}, {(channelsLast ? "nhwc" : "nchw")}, malloc {(TensorMemory.KeepingFreed ? "keep" : "glibc")}, load average {LoadAverage()}");
+                        var timing = TrainingBench.Measure(model, size, batch, steps, warmUp, device, channelsLast);
+                        timings.Add(timing);
+                        if (peakGiga is { } peak)
+                        {
+                            Console.Out.WriteLine(Row(timing, peak));
+                        }
+                    }
+                }
+            }
+        }
+
+        return timings;
     }
 
     private static int RunInt8(IReadOnlyList<BenchModel> models, int[] sizes, int runs, int threads, bool json)
@@ -146,5 +175,5 @@ internal static class BenchCommand
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     private static string Row(TrainingTiming t, double peakGiga) => string.Create(CultureInfo.InvariantCulture,
-        $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5}{t.Layout,-5} forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.Parameters,11:N0} params  {t.TrainingGigaMacsPerImage,6:F2} G/img  {t.GigaMacsPerSecond,6:F1} G/s = {t.GigaMacsPerSecond / peakGiga,4:P0} of {peakGiga}");
+        $"{t.Arch,-18}{t.Size,5}px batch {t.Batch,-3} {t.Device,-5}{t.Layout,-5}{t.Malloc,-6}forward {t.ForwardMs,8:F1} ms  backward {t.BackwardMs,8:F1} ms  step {t.StepMs,8:F1} ms  {t.ImagesPerSecond,7:F1} img/s  {t.MinorFaultsPerStep,9:N0} faults/step  {t.Parameters,11:N0} params  {t.TrainingGigaMacsPerImage,6:F2} G/img  {t.GigaMacsPerSecond,6:F1} G/s = {t.GigaMacsPerSecond / peakGiga,4:P0} of {peakGiga}");
 }

@@ -37,6 +37,7 @@ internal static class ClassifyCommand
     private static readonly Option<double> ClipNorm = new("--clip-norm") { Description = "Clip gradients to this L2 norm", DefaultValueFactory = _ => 5.0 };
     private static readonly Option<int> Patience = new("--patience") { Description = "Stop after this many epochs without better validation AP (0 = never)", DefaultValueFactory = _ => 6 };
     private static readonly Option<double?> PosWeight = new("--pos-weight") { Description = "Loss weight of defective samples (default: good/defect ratio x sqrt(r/(1-r)))" };
+    private static readonly Option<bool> SoftLabels = new("--soft-labels") { Description = "Labels file: train on its probabilities as targets (ELPV: 0, 1/3, 2/3, 1) instead of 0/1 at --defect-cutoff; metrics and thresholds still use the cutoff" };
     private static readonly Option<int> Seed = new("--seed") { Description = "Seed of split, shuffling, augmentation and initialisation", DefaultValueFactory = _ => Defaults.Seed };
     private static readonly Option<double> ValFraction = new("--val-fraction") { Description = "Fraction of each class held out for validation", DefaultValueFactory = _ => Defaults.ValidationFraction };
     private static readonly Option<double> TestFraction = new("--test-fraction") { Description = "Fraction of each class held out for the test", DefaultValueFactory = _ => Defaults.TestFraction };
@@ -70,7 +71,7 @@ internal static class ClassifyCommand
         var command = new Command("classify", "Train the defect classifier for a recall target, choose its threshold on validation, test it, gate it and write its model package");
         Option[] options =
         [
-            Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, FeaturePasses, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, Seed,
+            Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, FeaturePasses, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, SoftLabels, Seed,
             ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, MinAuroc, MinSpecificity, MaxSpecificityDrop, RequireBound, VersionName, QuantizeCommand.Quantize, CommonOptions.Threads, CommonOptions.Json,
             AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma,
         ];
@@ -171,6 +172,7 @@ internal static class ClassifyCommand
             ClipNorm = parse.GetValue(ClipNorm),
             Patience = parse.GetValue(Patience),
             PosWeight = parse.GetValue(PosWeight),
+            SoftLabels = parse.GetValue(SoftLabels),
             FeaturePasses = parse.GetValue(FeaturePasses),
             Seed = parse.GetValue(Seed),
         },

@@ -9,6 +9,12 @@ internal static class TrainerCli
     /// <summary>Parses and runs; returns the process exit code.</summary>
     public static int Run(string[] args)
     {
+        // Every command that trains or evaluates reuses freed tensor memory; bench chooses for itself (--malloc).
+        if (args.FirstOrDefault() != "bench")
+        {
+            Training.TensorMemory.KeepFreedForReuse();
+        }
+
         var root = new RootCommand("trainer: retrain the defect classifier and segmenter (TorchSharp), pick recall-weighted thresholds, export ONNX packages.\n" +
             "With only --recall-target (and --config), retrains every model the config names data for.");
         var config = new Option<string>("--config", "-c") { Description = "JSON config file (Trainer:*, Models:Directory)", DefaultValueFactory = _ => ConfigLoader.DefaultPath };

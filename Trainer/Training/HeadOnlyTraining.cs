@@ -37,9 +37,9 @@ internal static class HeadOnlyTraining
 
         using var x = cat(trainFeatures, 0);
         trainFeatures.ForEach(t => t.Dispose());
-        using var y = tensor(Enumerable.Repeat(train.Images.Select(i => i.Defect ? 1f : 0f), passes).SelectMany(v => v).ToArray()).to(device);
+        using var y = tensor(Enumerable.Repeat(train.Images.Select(i => i.Target(options.SoftLabels)), passes).SelectMany(v => v).ToArray()).to(device);
         using var validationX = Features(model, validation, options.BatchSize, null, 0, device);
-        using var validationY = tensor(validation.Images.Select(i => i.Defect ? 1f : 0f).ToArray()).to(device);
+        using var validationY = tensor(validation.Images.Select(i => i.Target(options.SoftLabels)).ToArray()).to(device);
         var featureSeconds = started.Elapsed.TotalSeconds;
         var labels = validation.Images.Select(i => i.Defect).ToList();
 

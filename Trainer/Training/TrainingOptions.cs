@@ -54,6 +54,10 @@ internal sealed record TrainingOptions
     /// <summary>Classifier only: positive-class weight of the loss; null derives it from the recall target and class balance.</summary>
     public double? PosWeight { get; init; }
 
+    /// <summary>Classifier only: train on a labels file's probabilities as targets instead of 0/1 at the cutoff
+    /// (metrics, thresholds and the split still use the cutoff).</summary>
+    public bool SoftLabels { get; init; }
+
     /// <summary>Seed of the split, shuffling, augmentation and initialisation.</summary>
     public int Seed { get; init; } = 42;
 

@@ -14,7 +14,12 @@ namespace Inspection.Trainer.Datasets.Classification;
 /// <param name="Id">Path relative to the dataset root.</param>
 /// <param name="Defect">True for the positive (defective) class.</param>
 /// <param name="Split"><see cref="Splits.Train"/>, <see cref="Splits.Validation"/> or <see cref="Splits.Test"/>.</param>
-internal sealed record LabelledImage(string Path, string Id, bool Defect, string Split);
+/// <param name="Probability">A labels file's defect probability (ELPV: 0, 1/3, 2/3 or 1); null for folder-per-class data.</param>
+internal sealed record LabelledImage(string Path, string Id, bool Defect, string Split, double? Probability = null)
+{
+    /// <summary>What the loss compares the network's probability with: 0 or 1, or with <paramref name="soft"/> the labels file's probability.</summary>
+    public float Target(bool soft) => soft && Probability is { } p ? (float)p : Defect ? 1 : 0;
+}
 
 /// <summary>How a classification dataset is read and split.</summary>
 internal sealed record ClassificationDataOptions
@@ -139,7 +144,7 @@ internal sealed class ClassificationDataset
         }
 
         var full = System.IO.Path.GetFullPath(data);
-        List<(string Path, bool Defect)> items;
+        List<(string Path, bool Defect, double? Probability)> items;
         string root;
         if (File.Exists(full))
         {
@@ -172,7 +177,7 @@ internal sealed class ClassificationDataset
 
         items = Limit(items, options.LimitPerClass);
         var splits = Split(items, root, options, out var forced);
-        var images = items.Select((item, i) => new LabelledImage(item.Path, System.IO.Path.GetRelativePath(root, item.Path), item.Defect, splits[i]))
+        var images = items.Select((item, i) => new LabelledImage(item.Path, System.IO.Path.GetRelativePath(root, item.Path), item.Defect, splits[i], item.Probability))
             .OrderBy(i => i.Id, StringComparer.Ordinal)
             .ToList();
         foreach (var split in new[] { Splits.Train, Splits.Validation, Splits.Test })
@@ -186,9 +191,9 @@ internal sealed class ClassificationDataset
         return new ClassificationDataset(root, full, images, options) { ForcedSplitMoves = forced };
     }
 
-    private static List<(string, bool)> ReadLabelsFile(string file, string root, double cutoff)
+    private static List<(string, bool, double?)> ReadLabelsFile(string file, string root, double cutoff)
     {
-        var items = new List<(string, bool)>();
+        var items = new List<(string, bool, double?)>();
         var missing = new List<string>();
         var lineNumber = 0;
         foreach (var line in File.ReadLines(file))
@@ -217,7 +222,7 @@ internal sealed class ClassificationDataset
                 continue;
             }
 
-            items.Add((path, probability >= cutoff));
+            items.Add((path, probability >= cutoff, probability));
         }
 
         if (missing.Count > 0)
@@ -228,7 +233,7 @@ internal sealed class ClassificationDataset
         return items;
     }
 
-    private static List<(string, bool)> ReadClassFolders(string root, ClassificationDataOptions options)
+    private static List<(string, bool, double?)> ReadClassFolders(string root, ClassificationDataOptions options)
     {
         var good = System.IO.Path.Combine(root, options.GoodClass);
         var defect = System.IO.Path.Combine(root, options.DefectClass);
@@ -240,13 +245,13 @@ internal sealed class ClassificationDataset
             }
         }
 
-        return ImagesUnder(good).Select(p => (p, false)).Concat(ImagesUnder(defect).Select(p => (p, true))).ToList();
+        return ImagesUnder(good).Select(p => (p, false, (double?)null)).Concat(ImagesUnder(defect).Select(p => (p, true, (double?)null))).ToList();
     }
 
     private static IEnumerable<string> ImagesUnder(string folder) =>
         Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(ImageFiles.IsImage).Order(StringComparer.Ordinal);
 
-    private static List<(string Path, bool Defect)> Limit(List<(string Path, bool Defect)> items, int perClass)
+    private static List<(string Path, bool Defect, double? Probability)> Limit(List<(string Path, bool Defect, double? Probability)> items, int perClass)
     {
         if (perClass <= 0)
         {
@@ -262,7 +267,7 @@ internal sealed class ClassificationDataset
     }
 
     // By a stable hash of each image's relative path (StableSplit), so images keep their split as the dataset grows.
-    private static string[] Split(List<(string Path, bool Defect)> items, string root, ClassificationDataOptions options, out int forced) =>
+    private static string[] Split(List<(string Path, bool Defect, double? Probability)> items, string root, ClassificationDataOptions options, out int forced) =>
         StableSplit.Assign(items.Select(i => System.IO.Path.GetRelativePath(root, i.Path)).ToList(), items.Select(i => i.Defect).ToList(),
             options.Seed, options.ValidationFraction, options.TestFraction, out forced);
 
