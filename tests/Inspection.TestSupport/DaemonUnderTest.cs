@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Options;
-using Inspection.Daemon.Hosting;
+using Inspection.Daemon;
 using Microsoft.Extensions.Hosting;
 using OpenCvSharp;
 
