@@ -47,7 +47,7 @@ internal static class BenchCommand
                 return 2;
             }
 
-            var mallocModes = parse.GetValue(malloc) switch { "keep" => new[] { true }, "glibc" => [false], "both" => [false, true], _ => [] };
+            bool[] mallocModes = parse.GetValue(malloc) switch { "keep" => [true], "glibc" => [false], "both" => [false, true], _ => [] };
             if (mallocModes.Length == 0)
             {
                 Console.Error.WriteLine($"trainer bench: --malloc must be keep, glibc or both (got '{parse.GetValue(malloc)}')");
