@@ -4,10 +4,8 @@ using Inspection.Camera.Preprocessing;
 using Inspection.Config.Loading;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
-using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Inference;
 using Inspection.Daemon.Pipeline;
-using Inspection.Daemon.Publishing;
 using Inspection.Daemon.Results;
 using Microsoft.Extensions.Logging;
 
@@ -69,7 +67,7 @@ public static class ServiceCommands
             return 1;
         }
 
-        using var runner = new InspectionRunner(store, options.Pipeline, snapshots: null, new Topics(options.Mqtt).Device);
+        using var runner = new InspectionRunner(store, options.Pipeline, snapshots: null, DeviceName.Of(options.Mqtt));
         var failed = 0;
         for (var i = 0; i < files.Count; i++)
         {

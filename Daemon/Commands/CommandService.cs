@@ -16,13 +16,16 @@ namespace Inspection.Daemon.Commands;
 
 /// <summary>Handles <c>{root}/inspect</c> (and the shared request topic, if configured) and
 /// <c>{root}/cmd/{reload,threshold,pause,resume}</c>. Messages are queued by the MQTT receive handler and worked off
-/// here one at a time (publishing from inside MQTTnet's handler would stall its receive loop). Every request gets an answer: the result, <c>ok</c>, or an error that names what was wrong.</summary>
+/// here one at a time (publishing from inside MQTTnet's handler would stall its receive loop). Every request gets an answer: the result, <c>ok</c>, or an error that names what was wrong.
+/// The outcome of a reload the <see cref="ModelWatcher"/> started is announced on <c>cmd/reply</c> too.</summary>
 public sealed partial class CommandService : DaemonWorker
 {
     public const string InspectCommand = "inspect";
     /// <summary>The commands under <c>{root}/cmd/</c> (docs/mqtt.md lists them; a test holds the two together).</summary>
     public static readonly IReadOnlyList<string> Known = ["reload", "threshold", "pause", "resume"];
     private readonly Channel<CommandRequest> _queue = Channel.CreateBounded<CommandRequest>(new BoundedChannelOptions(256) { SingleReader = true });
+    private readonly Channel<ReloadOutcome> _watchedReloads = Channel.CreateUnbounded<ReloadOutcome>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ModelWatcher _watcher;
     private readonly MqttConnection _mqtt;
     private readonly Topics _topics;
     private readonly InspectionOptions _options;
@@ -33,10 +36,11 @@ public sealed partial class CommandService : DaemonWorker
     private readonly TimeProvider _time;
     private readonly AllowedImages _images;
 
-    public CommandService(InspectionOptions options, MqttConnection mqtt, Topics topics, ModelStore models, CameraPipelines cameras, ResultSink sink,
+    public CommandService(InspectionOptions options, MqttConnection mqtt, Topics topics, ModelStore models, ModelWatcher watcher, CameraPipelines cameras, ResultSink sink,
         SnapshotWriter snapshots, TimeProvider time, ILogger<CommandService> logger)
         : base(logger)
     {
+        _watcher = watcher;
         _options = options;
         _mqtt = mqtt;
         _topics = topics;
@@ -47,6 +51,7 @@ public sealed partial class CommandService : DaemonWorker
         _images = new AllowedImages(options.Inspect);
         _runner = new InspectionRunner(models, options.Pipeline, snapshots, topics.Device);
         mqtt.MessageReceived += OnMessage;
+        watcher.Reloaded += OnWatchedReload;
     }
 
     private Task OnMessage(MqttApplicationMessage message)
@@ -67,7 +72,25 @@ public sealed partial class CommandService : DaemonWorker
         return Task.CompletedTask;
     }
 
-    protected override async Task RunAsync(CancellationToken stoppingToken)
+    private void OnWatchedReload(ReloadOutcome outcome) => _watchedReloads.Writer.TryWrite(outcome);
+
+    protected override Task RunAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(AnswerRequestsAsync(stoppingToken), AnnounceWatchedReloadsAsync(stoppingToken));
+
+    private async Task AnnounceWatchedReloadsAsync(CancellationToken ct)
+    {
+        await foreach (var outcome in _watchedReloads.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            var reply = Reply("reload", outcome.Ok, Describe(outcome));
+            reply["trigger"] = "watch";
+            await PublishReplyAsync(reply, responseTopic: null, correlation: null, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static string Describe(ReloadOutcome outcome) =>
+        outcome.Ok ? $"loaded {outcome.Models}" : $"new models refused, still serving {outcome.Models}: {outcome.Error}";
+
+    private async Task AnswerRequestsAsync(CancellationToken stoppingToken)
     {
         await foreach (var received in _queue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
         {
@@ -109,10 +132,10 @@ public sealed partial class CommandService : DaemonWorker
     }
 
     /// <summary>Publishes a reply on the request's response topic, or on <c>cmd/reply</c>.</summary>
-    public Task PublishReplyAsync(JsonObject reply, string? responseTopic, byte[]? correlation, CancellationToken ct) =>
+    private Task PublishReplyAsync(JsonObject reply, string? responseTopic, byte[]? correlation, CancellationToken ct) =>
         _mqtt.PublishAsync(MqttConnection.Message(responseTopic ?? _topics.CommandReply, JsonSerializer.SerializeToUtf8Bytes(reply), correlation: correlation), ct);
 
-    public static JsonObject Reply(string command, bool ok, string message) => ok
+    private static JsonObject Reply(string command, bool ok, string message) => ok
         ? new JsonObject { ["command"] = command, ["ok"] = true, ["message"] = message }
         : new JsonObject { ["command"] = command, ["ok"] = false, ["error"] = message };
 
@@ -130,9 +153,7 @@ public sealed partial class CommandService : DaemonWorker
             case "reload":
                 RequestJson.ParseObject(request.Payload, emptyAllowed: true);
                 var outcome = await _models.ReloadAsync("command", ct).ConfigureAwait(false);
-                return outcome.Ok
-                    ? Reply("reload", true, $"loaded {outcome.Models}")
-                    : throw new CommandException($"new models refused, still serving {outcome.Models}: {outcome.Error}");
+                return outcome.Ok ? Reply("reload", true, Describe(outcome)) : throw new CommandException(Describe(outcome));
             case "threshold":
                 return SetThreshold(RequestJson.ParseObject(request.Payload, emptyAllowed: false));
             case "pause":
@@ -250,6 +271,7 @@ public sealed partial class CommandService : DaemonWorker
     public override void Dispose()
     {
         _mqtt.MessageReceived -= OnMessage;
+        _watcher.Reloaded -= OnWatchedReload;
         _runner.Dispose();
         base.Dispose();
     }

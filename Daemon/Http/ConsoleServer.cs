@@ -263,7 +263,7 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
                 {
                     ["id"] = p.Id,
                     ["source"] = EffectiveSettings.MaskUriCredentials(p.Camera.Source), // as check-config shows it: no password
-                    ["state"] = p.Failure is null ? stats.State.ToString().ToLowerInvariant() : "failed",
+                    ["state"] = p.StateName(stats),
                     ["paused"] = p.Paused,
                     ["fps"] = Math.Round(stats.Fps, 2),
                     ["alarm"] = tampering.AlarmOf(p.Id),

@@ -19,10 +19,9 @@ public sealed class DaemonMetrics
     private readonly Counter _results;
     private readonly Counter _defects;
     private readonly Histogram _latency;
-    private readonly Counter _alarms;
 
     public DaemonMetrics(CameraPipelines cameras, ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, ModelStore models, ResultPublisher publisher, SnapshotWriter snapshots,
-        History.ResultHistory history, Review.ReviewQueue review)
+        History.ResultHistory history, Review.ReviewQueue review, Tampering.TamperWatch tampering)
     {
         var f = Metrics.WithCustomRegistry(Registry);
         _results = f.CreateCounter("inspection_results_total", "Results produced, per camera.", "camera");
@@ -32,7 +31,7 @@ public sealed class DaemonMetrics
             LabelNames = ["camera", "stage"],
             Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms … 4 s
         });
-        _alarms = f.CreateCounter("inspection_tamper_alarms_total", "Tampering alarms raised, per camera and kind.", "camera", "kind");
+        var alarms = f.CreateCounter("inspection_tamper_alarms_total", "Tampering alarms raised, per camera and kind.", "camera", "kind");
         var captured = f.CreateCounter("inspection_frames_captured_total", "Frames read from the camera.", "camera");
         var dropped = f.CreateCounter("inspection_frames_dropped_total", "Frames dropped because inspection fell behind.", "camera");
         var errors = f.CreateCounter("inspection_frame_errors_total", "Frames the models could not inspect.", "camera");
@@ -53,6 +52,7 @@ public sealed class DaemonMetrics
         var reviewWaiting = f.CreateGauge("inspection_review_waiting", "Frames waiting for an operator's label.");
 
         sink.Numbered += Observe;
+        tampering.AlarmRaised += (camera, kind) => alarms.WithLabels(camera, kind).Inc();
         Registry.AddBeforeCollectCallback(() =>
         {
             foreach (var p in cameras.All)
@@ -62,7 +62,7 @@ public sealed class DaemonMetrics
                 dropped.WithLabels(p.Id).IncTo(stats.FramesDropped);
                 errors.WithLabels(p.Id).IncTo(p.Errors);
                 fps.WithLabels(p.Id).Set(stats.Fps);
-                var current = p.Failure is null ? stats.State.ToString().ToLowerInvariant() : "failed";
+                var current = p.StateName(stats);
                 foreach (var s in CameraStates)
                 {
                     state.WithLabels(p.Id, s).Set(s == current ? 1 : 0);
@@ -98,8 +98,6 @@ public sealed class DaemonMetrics
     }
 
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
-
-    public void CountAlarm(string camera, string kind) => _alarms.WithLabels(camera, kind).Inc();
 
     private void Observe(InspectionResult r)
     {

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
+using Inspection.Daemon.Hosting;
 using Inspection.Inference;
 using Microsoft.Extensions.Logging;
 
@@ -9,7 +10,7 @@ namespace Inspection.Daemon.Inference;
 
 /// <summary>Owns the live <see cref="ModelSet"/> and the run-time threshold overrides. A reload loads and warms the new
 /// pair beside the old one and swaps the reference; frames in flight finish on the set they started with.</summary>
-public sealed partial class ModelStore : IDisposable
+public sealed partial class ModelStore : IDisposable, IStatsSource
 {
     private readonly ModelsOptions _options;
     private readonly ProviderChoice _providers;
@@ -36,6 +37,9 @@ public sealed partial class ModelStore : IDisposable
     public bool IsLoaded => Volatile.Read(ref _current) is not null;
 
     public string Provider => Volatile.Read(ref _current)?.Provider ?? "none";
+
+    /// <summary><c>provider</c>: where the models run.</summary>
+    public void AddStats(JsonObject stats) => stats["provider"] = Provider;
 
     /// <summary>Loads the <c>current</c> packages at start, falling back per task to the newest usable package when
     /// <c>current</c> is broken (reported in the log and on the <c>models</c> topic); throws

@@ -1,19 +1,21 @@
-using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
-using Inspection.Daemon.Commands;
 using Inspection.Daemon.Hosting;
-using Inspection.Daemon.Publishing;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Inference;
 
 /// <summary>Loads the models at start (the daemon does not start without usable ones) and, with Models:Watch, reloads
-/// when a task's <c>current</c> link changes. The outcome of a watched reload is announced on <c>cmd/reply</c>.</summary>
-public sealed partial class ModelWatcher(ModelsOptions options, ModelStore store, MqttConnection mqtt, Topics topics, ILogger<ModelWatcher> logger)
+/// when a task's <c>current</c> link changes. A reload that swapped the models or was refused raises
+/// <see cref="Reloaded"/> (the command side announces it on <c>cmd/reply</c>).</summary>
+public sealed partial class ModelWatcher(ModelsOptions options, ModelStore store, ILogger<ModelWatcher> logger)
     : DaemonWorker(logger)
 {
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>A watched reload swapped the models or was refused (not raised when <c>current</c> still names the
+    /// serving packages). Handlers run on the watcher's loop and must only hand the outcome on.</summary>
+    public event Action<ReloadOutcome>? Reloaded;
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -57,9 +59,7 @@ public sealed partial class ModelWatcher(ModelsOptions options, ModelStore store
                 var outcome = await store.ReloadAsync("watch", stoppingToken).ConfigureAwait(false);
                 if (outcome.Swapped || !outcome.Ok)
                 {
-                    var reply = CommandService.Reply("reload", outcome.Ok, outcome.Ok ? $"loaded {outcome.Models}" : $"new models refused, still serving {outcome.Models}: {outcome.Error}");
-                    reply["trigger"] = "watch";
-                    await mqtt.PublishAsync(MqttConnection.Message(topics.CommandReply, JsonSerializer.SerializeToUtf8Bytes(reply)), stoppingToken).ConfigureAwait(false);
+                    Reloaded?.Invoke(outcome);
                 }
             }
         }

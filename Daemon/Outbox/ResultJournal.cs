@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Inspection.Config.Options;
+using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Pipeline;
 using Microsoft.Extensions.Logging;
 
@@ -18,7 +20,7 @@ public sealed record QueuedResult(OutboxEntry Entry, bool Journaled);
 /// process neither skips nor reuses a number. The publisher works through results in queue order, the journal's order,
 /// so one position (after the last result done with) says what is done, and "done" is counted in records, which stays
 /// true when a compaction moves the unfinished ones to the start of a new file.</summary>
-public sealed partial class ResultJournal : IDisposable
+public sealed partial class ResultJournal : IDisposable, IStatsSource
 {
     public const string LogFile = "journal.dat";
     public const string PositionFile = "journal.ack";
@@ -62,6 +64,13 @@ public sealed partial class ResultJournal : IDisposable
     /// <summary>Results the journal could not write (a full disk, an I/O error), since start; they are still sent, but a
     /// kill before their acknowledgement loses them.</summary>
     public long WriteErrors => _log.Lost;
+
+    /// <summary><c>journal_recovered</c>, <c>journal_errors</c>.</summary>
+    public void AddStats(JsonObject stats)
+    {
+        stats["journal_recovered"] = Recovered;
+        stats["journal_errors"] = WriteErrors;
+    }
 
     /// <summary>Writes a numbered result; false when it could not be written.</summary>
     public bool Append(string camera, long seq, OutboxEntry entry)

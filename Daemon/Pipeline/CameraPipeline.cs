@@ -52,6 +52,10 @@ public sealed partial class CameraPipeline : IAsyncDisposable
 
     public CaptureStats CaptureStats => _capture.Stats;
 
+    /// <summary>The state shown in stats, metrics and the console: the capture state of <paramref name="capture"/>
+    /// (a <see cref="CaptureStats"/> read once by the caller), or <c>failed</c> once the camera failed for good.</summary>
+    public string StateName(CaptureStats capture) => Failure is null ? capture.State.ToString().ToLowerInvariant() : "failed";
+
     public int QueueDepth => _capture.Frames.CanCount ? _capture.Frames.Count : 0;
 
     public long Inspected => Interlocked.Read(ref _inspected);

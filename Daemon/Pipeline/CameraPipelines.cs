@@ -1,7 +1,9 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Inspection.Config.Options;
 using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Inference;
-using Inspection.Daemon.Publishing;
+using Inspection.Daemon.Results;
 using Inspection.Daemon.Snapshots;
 using Microsoft.Extensions.Logging;
 
@@ -9,20 +11,21 @@ namespace Inspection.Daemon.Pipeline;
 
 /// <summary>Runs one <see cref="CameraPipeline"/> per configured camera. On stop: capture stops, queued frames are
 /// inspected, then the result sink and the snapshot queue are closed so the publisher can drain.</summary>
-public sealed partial class CameraPipelines : DaemonWorker
+public sealed partial class CameraPipelines : DaemonWorker, IStatsSource
 {
     private readonly ResultSink _sink;
     private readonly SnapshotWriter _snapshots;
     private readonly Dictionary<string, CameraPipeline> _pipelines;
 
-    public CameraPipelines(InspectionOptions options, ModelStore models, ResultSink sink, SnapshotWriter snapshots, Topics topics, TimeProvider time, ILoggerFactory loggers, PipelineHealth? health = null)
+    public CameraPipelines(InspectionOptions options, ModelStore models, ResultSink sink, SnapshotWriter snapshots, TimeProvider time, ILoggerFactory loggers, PipelineHealth? health = null)
         : base(loggers.CreateLogger<CameraPipelines>())
     {
         _sink = sink;
         _snapshots = snapshots;
+        var device = DeviceName.Of(options.Mqtt);
         _pipelines = options.Cameras.ToDictionary(
             c => c.Id,
-            c => new CameraPipeline(c, options.Pipeline, new InspectionRunner(models, options.Pipeline, snapshots, topics.Device), sink, time, loggers, health),
+            c => new CameraPipeline(c, options.Pipeline, new InspectionRunner(models, options.Pipeline, snapshots, device), sink, time, loggers, health),
             StringComparer.Ordinal);
 
         // Queued frames and results are work the watchdog expects to see finished (Hosting/PipelineHealth.cs).
@@ -39,6 +42,34 @@ public sealed partial class CameraPipelines : DaemonWorker
     public IEnumerable<string> Ids => _pipelines.Keys;
 
     public CameraPipeline? Find(string id) => _pipelines.GetValueOrDefault(id);
+
+    /// <summary><c>cameras</c>: each camera's capture, queue and inspection figures.</summary>
+    public void AddStats(JsonObject stats)
+    {
+        var cameras = new JsonObject();
+        foreach (var p in _pipelines.Values)
+        {
+            var capture = p.CaptureStats;
+            cameras[p.Id] = new JsonObject
+            {
+                ["state"] = p.StateName(capture),
+                ["error"] = p.Failure,
+                ["paused"] = p.Paused,
+                ["fps"] = Math.Round(capture.Fps, 2),
+                ["frames_read"] = capture.FramesRead,
+                ["frames_dropped"] = capture.FramesDropped,
+                ["frames_paused"] = p.Skipped,
+                ["last_error"] = capture.LastError,
+                ["reconnects"] = capture.Reconnects,
+                ["queue_depth"] = p.QueueDepth,
+                ["inspected"] = p.Inspected,
+                ["errors"] = p.Errors,
+                ["latency_ms"] = JsonSerializer.SerializeToNode(p.Latency.Percentiles()),
+            };
+        }
+
+        stats["cameras"] = cameras;
+    }
 
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {

@@ -1,8 +1,10 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Inspection.Config.Options;
+using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Outbox;
 using Inspection.Daemon.Results;
 
@@ -14,7 +16,7 @@ namespace Inspection.Daemon.Pipeline;
 /// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1. The JSON
 /// is written by the source-generated serializer into one reused buffer (under the lock); the only allocation is the
 /// payload itself, which outlives the call (queue, journal, outbox).</summary>
-public sealed class ResultSink
+public sealed class ResultSink : IStatsSource
 {
     private readonly Channel<QueuedResult> _channel;
     private readonly ConcurrentDictionary<string, long> _sequences = new(StringComparer.Ordinal);
@@ -38,6 +40,9 @@ public sealed class ResultSink
     public ChannelReader<QueuedResult> Reader => _channel.Reader;
 
     public int Depth => _channel.Reader.Count;
+
+    /// <summary><c>result_queue_depth</c>.</summary>
+    public void AddStats(JsonObject stats) => stats["result_queue_depth"] = Depth;
 
     /// <summary>Every numbered result, as it is queued (history, metrics, review queue). Handlers run on the inspecting
     /// thread and must only hand the result on.</summary>

@@ -1,7 +1,9 @@
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
 using Inspection.Config.Loading;
 using Inspection.Config.Options;
 using Inspection.Config.Retry;
+using Inspection.Daemon.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -12,7 +14,7 @@ namespace Inspection.Daemon.Publishing;
 /// <summary>The daemon's one MQTT client: connects with a retained <c>offline</c> last will, says <c>online</c>
 /// (retained), subscribes to its own inspect and command topics (and the shared request topic, if set), and reconnects
 /// with exponential backoff and jitter (MQTTnet 5 has no managed client; this is it).</summary>
-public sealed partial class MqttConnection : IAsyncDisposable
+public sealed partial class MqttConnection : IAsyncDisposable, IStatsSource
 {
     private readonly MqttOptions _options;
     private readonly Topics _topics;
@@ -66,6 +68,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
     public Task WhenConnected => Volatile.Read(ref _connected).Task;
 
     public long Reconnects { get; private set; }
+
+    /// <summary><c>mqtt_reconnects</c>.</summary>
+    public void AddStats(JsonObject stats) => stats["mqtt_reconnects"] = Reconnects;
 
     /// <summary>Successful connections so far; changes on every reconnect.</summary>
     public long Connections { get; private set; }

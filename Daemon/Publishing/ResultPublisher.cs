@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Inspection.Config.Options;
 using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Outbox;
@@ -16,7 +17,7 @@ namespace Inspection.Daemon.Publishing;
 /// <see cref="PipelineOptions.ShutdownTimeout"/>, stored.</summary>
 public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, Topics topics, ILogger<ResultPublisher> logger,
     PipelineHealth? health = null, PipelineOptions? pipeline = null, DeadLetters? deadLetters = null)
-    : DaemonWorker(logger)
+    : DaemonWorker(logger), IStatsSource
 {
     private const int Window = 16;
     private const int RetryDelayMs = 500;
@@ -36,6 +37,20 @@ public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, 
 
     /// <summary>Messages moved to the dead-letter file since start.</summary>
     public long DeadLettered => deadLetters?.Count ?? 0;
+
+    /// <summary>What was delivered, what waits in the outbox (and what it lost), what was replayed from it and what was
+    /// set aside as dead letters.</summary>
+    public void AddStats(JsonObject stats)
+    {
+        stats["published"] = Published;
+        stats["outbox_depth"] = outbox.Count;
+        stats["outbox_bytes"] = outbox.PendingBytes;
+        stats["outbox_dropped"] = outbox.Dropped;
+        stats["outbox_lost"] = outbox.Lost;
+        stats["outbox_corrupt"] = outbox.Corrupt;
+        stats["outbox_replayed"] = Replayed;
+        stats["dead_lettered"] = DeadLettered;
+    }
 
     // The loop ends when the sink is completed (at shutdown, after capture stopped), not on the stopping token:
     // queued results must still reach the broker or the outbox.

@@ -1,4 +1,5 @@
 using Inspection.Config.Options;
+using Inspection.Daemon.Results;
 
 namespace Inspection.Daemon.Publishing;
 
@@ -7,7 +8,7 @@ public sealed class Topics
 {
     public Topics(MqttOptions options)
     {
-        Device = options.Device.Length > 0 ? options.Device : System.Net.Dns.GetHostName();
+        Device = DeviceName.Of(options);
         Root = $"{options.TopicPrefix}/{Device}";
         ClientId = options.ClientId.Length > 0 ? options.ClientId : $"inspectiond-{Device}";
         SharedInspect = options.SharedInspectTopic.Length > 0 ? options.SharedInspectTopic : null;

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
@@ -42,7 +43,7 @@ public sealed record ReviewNote(string Camera, double Score, double Threshold, D
 /// and <see cref="SnapshotsOptions.MaxAge"/> (oldest removed first). Disk errors are logged and counted; a failed write
 /// (a full disk) removes what it left half-written and the oldest snapshot, so the next one has room. The pipeline
 /// never waits for the disk (a full queue drops the snapshot, counted).</summary>
-public sealed partial class SnapshotWriter : DaemonWorker
+public sealed partial class SnapshotWriter : DaemonWorker, IStatsSource
 {
     public const string FrameSuffix = ".jpg";
     public const string MaskSuffix = ".mask.png";
@@ -76,6 +77,14 @@ public sealed partial class SnapshotWriter : DaemonWorker
     public long Dropped => Interlocked.Read(ref _dropped);
 
     public long Written => Interlocked.Read(ref _written);
+
+    /// <summary><c>snapshots_written</c>, <c>snapshot_errors</c>, <c>snapshots_dropped</c>.</summary>
+    public void AddStats(JsonObject stats)
+    {
+        stats["snapshots_written"] = Written;
+        stats["snapshot_errors"] = Errors;
+        stats["snapshots_dropped"] = Dropped;
+    }
 
     /// <summary>A snapshot's files are on disk: the snapshot (not yet disposed) and the full paths (frame first).</summary>
     public event Action<Snapshot, IReadOnlyList<string>>? Saved;

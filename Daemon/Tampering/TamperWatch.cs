@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
 using Inspection.Daemon.Hosting;
-using Inspection.Daemon.Http;
 using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Publishing;
 using Microsoft.Extensions.Logging;
@@ -17,20 +16,21 @@ public sealed partial class TamperWatch : DaemonWorker
     private readonly CameraPipelines _cameras;
     private readonly MqttConnection _mqtt;
     private readonly Topics _topics;
-    private readonly DaemonMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, (string Kind, DateTimeOffset Since)> _active = new(StringComparer.Ordinal);
 
-    public TamperWatch(CameraPipelines cameras, ResultSink sink, MqttConnection mqtt, Topics topics, DaemonMetrics metrics, TimeProvider time, ILogger<TamperWatch> logger)
+    public TamperWatch(CameraPipelines cameras, ResultSink sink, MqttConnection mqtt, Topics topics, TimeProvider time, ILogger<TamperWatch> logger)
         : base(logger)
     {
         _cameras = cameras;
         _mqtt = mqtt;
         _topics = topics;
-        _metrics = metrics;
         _time = time;
         sink.AlarmOf = AlarmOf;
     }
+
+    /// <summary>A camera's alarm started: the camera and the alarm's kind (the metrics count them).</summary>
+    public event Action<string, string>? AlarmRaised;
 
     public string? AlarmOf(string camera) => _active.TryGetValue(camera, out var alarm) ? alarm.Kind : null;
 
@@ -74,7 +74,7 @@ public sealed partial class TamperWatch : DaemonWorker
         if (detector.Alarm is { } kind)
         {
             _active[camera] = (kind, _time.GetUtcNow());
-            _metrics.CountAlarm(camera, kind);
+            AlarmRaised?.Invoke(camera, kind);
             LogAlarm(Logger, camera, kind, m.Brightness, m.Contrast, m.Sharpness, m.Similarity);
         }
         else

@@ -1,7 +1,11 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Inspection.Config.Options;
+using Inspection.Daemon.Hosting;
 using Inspection.Daemon.Outbox;
 using Inspection.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Inspection.Daemon.Tests;
@@ -75,14 +79,26 @@ public sealed class CameraPipelineTests() : BrokerTestBase("daemon-cameras")
         await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "pause");
         await Task.Delay(300);
         var before = Probe.On($"{Root}/cam1/result").Count();
+        var handledWhilePaused = Handled(daemon);
         await Task.Delay(1000);
         Assert.Equal(before, Probe.On($"{Root}/cam1/result").Count());
+
+        // Paused, cam1's frames are still taken off its queue (skipped): the watchdog sees them handled, not a stall.
+        Assert.True(Handled(daemon) > handledWhilePaused, "the paused camera's frames did not count as handled");
         await Probe.PublishAsync($"{Root}/cmd/resume", "");
         await Probe.WaitForJsonAsync($"{Root}/cmd/reply", r => r.GetProperty("command").GetString() == "resume");
         await Probe.WaitForAsync($"{Root}/cam1/result", count: before + 3);
         var seqs = Probe.On($"{Root}/cam1/result").Select(m => MqttProbe.Json(m).GetProperty("seq").GetInt64()).ToList();
         Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs);
         Assert.DoesNotContain(Probe.On($"{Root}/cam2/result"), m => MqttProbe.Json(m).GetProperty("part_id").ValueKind == JsonValueKind.Null);
+    }
+
+    // Frames and result windows handled so far, from the watchdog's STATUS line ("…; N done, last …").
+    private static long Handled(DaemonUnderTest daemon)
+    {
+        var report = daemon.Host!.Services.GetRequiredService<PipelineHealth>().Check(TimeSpan.FromMinutes(1));
+        Assert.True(report.Healthy, report.Summary);
+        return long.Parse(Regex.Match(report.Summary, @"; (\d+) done").Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
     [Fact]

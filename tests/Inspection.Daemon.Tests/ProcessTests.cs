@@ -128,7 +128,7 @@ public sealed class ProcessTests
         Console.SetError(captured);
         try
         {
-            Assert.Equal(78, await Inspection.Daemon.Hosting.DaemonHost.RunAsync(daemon.Options));
+            Assert.Equal(78, await DaemonHost.RunAsync(daemon.Options));
         }
         finally
         {

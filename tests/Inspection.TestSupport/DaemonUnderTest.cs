@@ -1,5 +1,5 @@
 using Inspection.Config.Options;
-using Inspection.Daemon.Hosting;
+using Inspection.Daemon;
 using Microsoft.Extensions.Hosting;
 using OpenCvSharp;
 

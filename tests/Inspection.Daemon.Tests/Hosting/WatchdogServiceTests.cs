@@ -34,10 +34,9 @@ public sealed class WatchdogServiceTests : IDisposable
     {
         var queued = 1;
         _health.AddPendingSource("frames cam1", () => queued);
-        _health.Detail = () => "1 camera, provider cpu";
         using var service = await StartAsync();
 
-        Assert.Equal("WATCHDOG=1\nSTATUS=inspecting; 0 done, last just now; 1 camera, provider cpu", await _systemd.ReceiveAsync());
+        Assert.Equal("WATCHDOG=1\nSTATUS=inspecting; 0 done, last just now", await _systemd.ReceiveAsync());
         for (var i = 1; i <= 6; i++)
         {
             _time.Advance(TimeSpan.FromSeconds(3));
@@ -76,7 +75,7 @@ public sealed class WatchdogServiceTests : IDisposable
     }
 
     [Fact]
-    public async Task Keeps_pinging_when_idle_or_paused_however_long_nothing_happens()
+    public async Task Keeps_pinging_when_idle_however_long_nothing_happens()
     {
         var queued = 0;
         _health.AddPendingSource("frames cam1", () => queued);
@@ -92,19 +91,11 @@ public sealed class WatchdogServiceTests : IDisposable
         // Work arriving after the long idle spell gets a full stall limit, not an instant verdict.
         queued = 1;
         Assert.StartsWith("WATCHDOG=1\nSTATUS=inspecting", await TickAsync(), StringComparison.Ordinal);
-
-        // Paused with frames waiting: healthy too.
-        _health.Paused = true;
-        for (var i = 0; i < 5; i++)
-        {
-            Assert.StartsWith("WATCHDOG=1\nSTATUS=paused", await TickAsync(), StringComparison.Ordinal);
-        }
-
         await service.StopAsync(CancellationToken.None);
     }
 
     [Fact]
-    public async Task An_item_stuck_in_flight_or_a_silent_capture_loop_is_a_stall()
+    public async Task An_item_stuck_in_flight_is_a_stall()
     {
         using var service = await StartAsync();
         Assert.StartsWith("WATCHDOG=1\n", await _systemd.ReceiveAsync(), StringComparison.Ordinal);
@@ -119,21 +110,6 @@ public sealed class WatchdogServiceTests : IDisposable
         }
 
         Assert.StartsWith("WATCHDOG=1\nSTATUS=idle", await TickAsync(), StringComparison.Ordinal);
-
-        // A capture loop that stops going round (stuck in a native read) while another keeps beating.
-        using var cam1 = _health.RegisterLoop("capture cam1");
-        using var cam2 = _health.RegisterLoop("capture cam2");
-        for (var i = 0; i < 2; i++)
-        {
-            cam2.Beat();
-            Assert.StartsWith("WATCHDOG=1\n", await TickAsync(), StringComparison.Ordinal);
-        }
-
-        cam2.Beat();
-        Assert.Equal("STATUS=stalled: capture cam1 silent 15s; 0 done, last 40s ago", await TickAsync());
-        cam2.Dispose();
-        cam1.Dispose();
-        Assert.StartsWith("WATCHDOG=1\n", await TickAsync(), StringComparison.Ordinal);
         await service.StopAsync(CancellationToken.None);
     }
 
