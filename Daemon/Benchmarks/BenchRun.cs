@@ -19,7 +19,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// <param name="Frames">Measured frames per camera (after the warm-up); ignored by a soak.</param>
 /// <param name="Cameras">Cameras run at once (copies of the config's first camera); 0 = the config's cameras as they are.</param>
 /// <param name="SoakMinutes">0 for a throughput run; otherwise run this long and sample memory and handles.</param>
-public sealed record BenchSettings(InspectionOptions Options, int Frames, int Cameras, double SoakMinutes);
+internal sealed record BenchSettings(InspectionOptions Options, int Frames, int Cameras, double SoakMinutes);
 
 /// <summary>
 /// Runs the daemon's own host (models, result sink, publisher with its outbox, MQTT connection, snapshot writer, stats)
@@ -27,7 +27,7 @@ public sealed record BenchSettings(InspectionOptions Options, int Frames, int Ca
 /// pipeline takes frames, and measures every stage; then measures the model-only bound on the same sessions.
 /// Outbox and snapshots go to a temporary folder that is removed afterwards.
 /// </summary>
-public sealed class BenchRun(BenchSettings settings, TextWriter progress)
+internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
 {
     private const int MaxWarmUp = 20;
     private const int PublishBurst = 200;

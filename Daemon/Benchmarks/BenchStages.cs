@@ -5,7 +5,7 @@ using Inspection.Daemon.Results;
 namespace Inspection.Daemon.Benchmarks;
 
 /// <summary>The pipeline's stages as the benchmark reports them, in order.</summary>
-public sealed class BenchStages
+internal sealed class BenchStages
 {
     public StageSamples Decode { get; } = new();
 
@@ -68,7 +68,7 @@ public sealed class BenchStages
 
 /// <summary>The measured window: it opens when every camera is past its warm-up (with the process's allocation count
 /// at that moment) and closes at the last result the broker received.</summary>
-public sealed class BenchWindow(int cameras)
+internal sealed class BenchWindow(int cameras)
 {
     private int _warming = cameras;
     private long _opened;

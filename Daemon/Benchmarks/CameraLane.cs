@@ -12,7 +12,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// result sink) on the camera's unpaced source, watched through <see cref="IPipelineProbe"/> so every stage is timed.
 /// The source is read only when the pipeline has taken the previous frames, so no decoded frame is dropped. The first
 /// <see cref="WarmUp"/> frames are not measured.</summary>
-public sealed class CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int warmUp) : IPipelineProbe
+internal sealed class CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int warmUp) : IPipelineProbe
 {
     private const int SubmitRing = 1 << 16;
     private readonly long[] _submittedAt = new long[SubmitRing];

@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// capture loop never drops a frame it spent time decoding (the daemon's drop-oldest queue would, with a source faster
 /// than the models), and the time spent reading is the decode stage (after <paramref name="warmUp"/> frames). Ends
 /// after <paramref name="limit"/> frames or when <paramref name="stop"/> fires.</summary>
-public sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room, long limit, int warmUp, StageSamples decode, CancellationToken stop) : IFrameSource
+internal sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room, long limit, int warmUp, StageSamples decode, CancellationToken stop) : IFrameSource
 {
     private long _read;
 
