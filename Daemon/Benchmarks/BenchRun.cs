@@ -19,17 +19,21 @@ namespace Inspection.Daemon.Benchmarks;
 /// <param name="Frames">Measured frames per camera (after the warm-up); ignored by a soak.</param>
 /// <param name="Cameras">Cameras run at once (copies of the config's first camera); 0 = the config's cameras as they are.</param>
 /// <param name="SoakMinutes">0 for a throughput run; otherwise run this long and sample memory and handles.</param>
-internal sealed record BenchSettings(InspectionOptions Options, int Frames, int Cameras, double SoakMinutes);
+/// <param name="Broker">Where results go (null: the in-process broker).</param>
+/// <param name="WaitForJit">Warm up until the JIT is done with the frame path (<see cref="WarmUp"/>), not only a few frames.</param>
+internal sealed record BenchSettings(InspectionOptions Options, int Frames, int Cameras, double SoakMinutes, BrokerChoice? Broker = null, bool WaitForJit = true);
 
 /// <summary>
 /// Runs the daemon's own host (models, result sink, publisher with its outbox, MQTT connection, snapshot writer, stats)
-/// against an in-process broker on loopback, feeds it from one <see cref="CameraLane"/> per camera as fast as the
+/// against a broker (in-process on loopback, or in another process: <see cref="BrokerChoice"/>), feeds it from one <see cref="CameraLane"/> per camera as fast as the
 /// pipeline takes frames, and measures every stage; then measures the model-only bound on the same sessions.
 /// Outbox and snapshots go to a temporary folder that is removed afterwards.
 /// </summary>
 internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
 {
     private const int MaxWarmUp = 20;
+    private static readonly TimeSpan JitQuiet = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan WarmUpLimit = TimeSpan.FromSeconds(60);
     private const int PublishBurst = 200;
 
     public async Task<JsonObject> RunAsync(CancellationToken ct)
@@ -43,16 +47,17 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
         var temp = Directory.CreateTempSubdirectory("inspectiond-bench-");
         var soak = settings.SoakMinutes > 0;
         var warmUp = soak ? MaxWarmUp : Math.Clamp(settings.Frames / 10, 1, MaxWarmUp);
-        var limit = soak ? long.MaxValue : settings.Frames + warmUp;
+        var frames = soak ? long.MaxValue : settings.Frames;
+        var warmth = soak || !settings.WaitForJit ? WarmUp.None : new WarmUp(JitQuiet, WarmUpLimit);
         try
         {
-            Isolate(options, temp.FullName);
+            var choice = settings.Broker ?? BrokerChoice.Default;
             var topics = new Topics(options.Mqtt);
+            var topicRoot = topics.Root;
             var stages = new BenchStages();
-            var window = new BenchWindow(cameras.Count);
-            var lanes = cameras.ToDictionary(c => c.Id, c => new CameraLane(c, stages, window, warmUp), StringComparer.Ordinal);
             var publishCost = new PublishCost();
-            await using var broker = new LoopbackBroker(options.Mqtt.Port, $"{options.Mqtt.TopicPrefix}/{topics.Device}", (camera, seq, at) =>
+            Dictionary<string, CameraLane> lanes = [];
+            void Arrived(string camera, long seq, long at)
             {
                 if (camera == PublishCost.Camera)
                 {
@@ -62,8 +67,19 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
                 {
                     lanes.GetValueOrDefault(camera)?.OnArrived(seq, at);
                 }
-            });
+            }
+
+            await using IBenchBroker broker = choice.Kind switch
+            {
+                BrokerChoice.Mosquitto => ExternalBroker.StartMosquitto(temp.FullName, FreePort(), topicRoot, Arrived),
+                BrokerChoice.External => ExternalBroker.Connect(choice.Host, choice.Port, topicRoot, Arrived),
+                _ => new LoopbackBroker(FreePort(), topicRoot, Arrived),
+            };
             await broker.StartAsync().ConfigureAwait(false);
+            Isolate(options, temp.FullName, broker.Host, broker.Port);
+            using var threadWatch = new ThreadWatch(TimeSpan.FromMilliseconds(200));
+            var window = new BenchWindow(cameras.Count, threadWatch, broker.OutsideProcesses);
+            lanes = cameras.ToDictionary(c => c.Id, c => new CameraLane(c, stages, window, warmUp, frames, warmth), StringComparer.Ordinal);
 
             using var host = DaemonHost.Build(options, logging: ToStandardError);
             ThreadPoolHeadroom.Reserve(cameras.Count); // the lanes stand in for the config's cameras
@@ -77,13 +93,13 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
             var loggers = services.GetRequiredService<ILoggerFactory>();
 
             progress.WriteLine($"bench: {cameras.Count} camera(s) on {cameras[0].Source}, models on {store.Provider}, "
-                + (soak ? $"soak for {settings.SoakMinutes:0.#} min" : $"{settings.Frames} frames each after {warmUp} warm-up"));
+                + (soak ? $"soak for {settings.SoakMinutes:0.#} min" : $"{settings.Frames} frames each after a warm-up of at least {warmUp}" + (settings.WaitForJit ? $" and until the JIT is quiet ({JitQuiet.TotalSeconds:0} s at most {WarmUp.MaxJitShare:P0} compiling, {WarmUpLimit.TotalSeconds:0} s at most)" : "")));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var sampler = soak ? new SoakSampler(TimeSpan.FromMinutes(settings.SoakMinutes)) : null;
             var lanesDone = Task.WhenAll(lanes.Values.Select(lane => Task.Run(async () =>
             {
                 using var runner = new InspectionRunner(store, options.Pipeline, snapshots, topics.Device);
-                await lane.RunAsync(runner, sink, options.Pipeline, limit, loggers, stop.Token).ConfigureAwait(false);
+                await lane.RunAsync(runner, sink, options.Pipeline, loggers, stop.Token).ConfigureAwait(false);
             }, CancellationToken.None)));
 
             var watch = Task.Run(() => WatchProgressAsync(lanes.Values, sampler, lanesDone, stop), CancellationToken.None);
@@ -98,6 +114,9 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
 
             var failures = lanes.Values.Where(l => l.Failure is not null).Select(l => $"{l.Id}: {l.Failure}").ToList();
             await WaitForResultsAsync(lanes.Values).ConfigureAwait(false);
+            var threads = window.CpuReadingAtOpen is { } open
+                ? CpuReading.Take(threadWatch, broker.OutsideProcesses).PerFrameSince(open, lanes.Values.Sum(l => l.InspectCpuMs), window.ResultsInWindow)
+                : null;
             var allocated = GC.GetTotalAllocatedBytes(precise: true) - window.AllocatedAtOpen;
             var processCpu = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - window.CpuAtOpen).TotalMilliseconds;
             var peakRss = ProcessProbe.PeakRssBytes();
@@ -109,11 +128,13 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
             {
                 ["cameras"] = cameras.Count,
                 ["source"] = cameras[0].Source,
+                ["broker"] = choice.Kind == BrokerChoice.InProcess ? $"{choice} (MQTTnet, 127.0.0.1:{broker.Port})" : $"{choice} ({broker.Host}:{broker.Port}, another process)",
                 ["provider"] = store.Provider,
                 ["threads"] = options.Models.Threads,
                 ["cores"] = Environment.ProcessorCount,
                 ["frames_per_camera"] = soak ? null : settings.Frames,
-                ["warm_up_frames"] = warmUp,
+                ["warm_up_frames"] = lanes.Values.Sum(l => Math.Max(0, l.WarmUpFrames)),
+                ["warm_up_timed_out"] = warmth.TimedOut,
                 ["measured_results"] = window.ResultsInWindow,
                 ["seconds"] = Math.Round(window.Seconds, 3),
                 ["fps"] = Math.Round(window.Fps, 2),
@@ -133,9 +154,15 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
             {
                 var boundFrames = Math.Max(20, (int)Math.Min(window.ResultsInWindow / cameras.Count, 1000));
                 progress.WriteLine($"bench: model-only bound ({boundFrames} frames per camera on pre-made tensors)");
-                var (modelOnly, modelCpu) = ModelOnlyBound.Measure(set, cameras.Count, boundFrames, stages.SegmentedFraction);
+                var (modelOnly, modelCpu, modelThreads) = ModelOnlyBound.Measure(set, cameras.Count, boundFrames, stages.SegmentedFraction, threadWatch);
                 report["model_only_fps"] = Math.Round(modelOnly, 2);
                 report["cpu_per_frame_ms"]!["model_only_process"] = Math.Round(modelCpu, 3);
+                report["cpu_by_thread_ms_per_frame"] = new JsonObject
+                {
+                    ["end_to_end"] = threads,
+                    ["model_only"] = modelThreads,
+                    ["note"] = "process CPU per frame by thread group (/proc/self/task/*/stat); inspecting = the inspect calls' own thread clock, taken out of the thread pool's; outside processes last",
+                };
                 report["overhead_ratio"] = window.Fps > 0 ? Math.Round(modelOnly / window.Fps, 3) : null;
                 if (cameras.Count > 1)
                 {
@@ -291,11 +318,11 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
     };
 
     // The benchmark's host must not touch the production broker, outbox or snapshot folders.
-    private static void Isolate(InspectionOptions options, string temp)
+    private static void Isolate(InspectionOptions options, string temp, string brokerHost, int brokerPort)
     {
         options.Cameras = [];
-        options.Mqtt.Host = "127.0.0.1";
-        options.Mqtt.Port = FreePort();
+        options.Mqtt.Host = brokerHost;
+        options.Mqtt.Port = brokerPort;
         options.Mqtt.Embedded = false;
         options.Mqtt.Username = "";
         options.Mqtt.PasswordFile = "";

@@ -66,9 +66,10 @@ internal sealed class BenchStages
     }
 }
 
-/// <summary>The measured window: it opens when every camera is past its warm-up (with the process's allocation count
-/// at that moment) and closes at the last result the broker received.</summary>
-internal sealed class BenchWindow(int cameras)
+/// <summary>The measured window: it opens when every camera is past its warm-up (with the process's allocation count,
+/// CPU time, GC pause time and its threads' and the outside processes' CPU times at that moment) and closes at the last
+/// result the broker received.</summary>
+internal sealed class BenchWindow(int cameras, ThreadWatch? threads = null, IReadOnlyDictionary<string, int>? outside = null)
 {
     private int _warming = cameras;
     private long _opened;
@@ -86,11 +87,15 @@ internal sealed class BenchWindow(int cameras)
 
     public long ResultsInWindow => Interlocked.Read(ref _resultsInWindow);
 
+    /// <summary>The process's threads when the window opened (null before).</summary>
+    public CpuReading? CpuReadingAtOpen { get; private set; }
+
     public void LaneWarmedUp()
     {
         if (Interlocked.Decrement(ref _warming) == 0)
         {
             AllocatedAtOpen = GC.GetTotalAllocatedBytes(precise: true);
+            CpuReadingAtOpen = CpuReading.Take(threads, outside);
             CpuAtOpen = Process.GetCurrentProcess().TotalProcessorTime;
             Interlocked.Exchange(ref _opened, Stopwatch.GetTimestamp());
         }

@@ -11,24 +11,30 @@ namespace Inspection.Daemon.Benchmarks;
 /// <summary>One benchmarked camera: the daemon's own <see cref="CameraPipeline"/> (capture loop, inspection runner,
 /// result sink) on the camera's unpaced source, watched through <see cref="IPipelineProbe"/> so every stage is timed.
 /// The source is read only when the pipeline has taken the previous frames, so no decoded frame is dropped. The first
-/// <see cref="WarmUp"/> frames are not measured.</summary>
-internal sealed class CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int warmUp) : IPipelineProbe
+/// frames are a warm-up, not measured: at least <paramref name="minWarmUp"/>, and then until <paramref name="warmth"/>
+/// says the process is warm (the JIT done with the frame path); <paramref name="frames"/> are measured after it.</summary>
+internal sealed class CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int minWarmUp, long frames, WarmUp warmth) : IPipelineProbe
 {
     private const int SubmitRing = 1 << 16;
     private readonly long[] _submittedAt = new long[SubmitRing];
     private SemaphoreSlim? _room;
-    private long _limit;
+    private long _readLimit = long.MaxValue;
+    private long _warmUpFrames = -1;
+    private ConsumerPacedSource? _source;
     private CancellationToken _stop;
     private long _taken;
     private long _submitted;
     private long _arrived;
     private long _inspectAllocated;
     private long _allocatedBefore;
+    private double _inspectCpuStart = double.NaN;
+    private double _inspectCpuMs;
     private StageCpu _cpu;
 
     public string Id => camera.Id;
 
-    public int WarmUp => warmUp;
+    /// <summary>Frames taken before the measured ones (-1 while still warming up).</summary>
+    public long WarmUpFrames => Interlocked.Read(ref _warmUpFrames);
 
     public long Submitted => Interlocked.Read(ref _submitted);
 
@@ -41,19 +47,23 @@ internal sealed class CameraLane(CameraOptions camera, BenchStages stages, Bench
     /// <summary>Managed bytes <see cref="InspectionRunner.Inspect"/> allocated over the measured frames (its own thread).</summary>
     public long InspectAllocated => _inspectAllocated;
 
+    /// <summary>CPU milliseconds the inspect calls used on their own thread's clock since the measured window opened:
+    /// preprocessing, the calling thread's share of the models' work (ONNX Runtime computes on it too), postprocessing.</summary>
+    public double InspectCpuMs => Volatile.Read(ref _inspectCpuMs);
+
     /// <summary>The last result this camera submitted (numbered), or null before the first.</summary>
     public InspectionResult? LastResult { get; private set; }
 
     /// <summary>Frames the capture loop dropped (none expected: the source is read only when there is room).</summary>
     public long CaptureDrops { get; private set; }
 
-    private bool Measured => _taken > warmUp;
+    private bool Measured => WarmUpFrames >= 0;
 
-    /// <summary>Runs the camera's pipeline until <paramref name="limit"/> frames were read or <paramref name="stop"/> fires.</summary>
-    public async Task RunAsync(InspectionRunner runner, ResultSink sink, PipelineOptions pipeline, long limit, ILoggerFactory loggers, CancellationToken stop)
+    /// <summary>Runs the camera's pipeline until the warm-up and the measured frames were read or <paramref name="stop"/> fires.</summary>
+    public async Task RunAsync(InspectionRunner runner, ResultSink sink, PipelineOptions pipeline, ILoggerFactory loggers, CancellationToken stop)
     {
         using var room = new SemaphoreSlim(pipeline.FrameQueueCapacity, pipeline.FrameQueueCapacity);
-        (_room, _limit, _stop) = (room, limit, stop);
+        (_room, _stop) = (room, stop);
         await using var cameraPipeline = new CameraPipeline(camera, pipeline, runner, sink, TimeProvider.System, loggers, probe: this);
         await cameraPipeline.RunAsync(stop).ConfigureAwait(false);
         CaptureDrops = cameraPipeline.CaptureStats.FramesDropped;
@@ -63,21 +73,36 @@ internal sealed class CameraLane(CameraOptions camera, BenchStages stages, Bench
             ?? (_taken == 0 ? cameraPipeline.CaptureStats.LastError ?? "the source delivered no frame" : null);
     }
 
-    public IFrameSource CreateSource(string uri) => new ConsumerPacedSource(FrameSourceFactory.Create(uri), _room!, _limit, warmUp, stages.Decode, _stop);
+    public IFrameSource CreateSource(string uri) => _source = new ConsumerPacedSource(FrameSourceFactory.Create(uri), _room!, () => Interlocked.Read(ref _readLimit), _stop);
 
     public void FrameTaken(Frame frame)
     {
         _room!.Release();
-        if (++_taken == warmUp + 1)
+        var decodeMs = _source!.TakeDecodeMs();
+        if (++_taken > minWarmUp && !Measured && warmth.IsWarm())
         {
+            // This frame is the first measured one; the source reads the measured frames after the warm-up's.
+            Interlocked.Exchange(ref _readLimit, frames == long.MaxValue ? long.MaxValue : _taken - 1 + frames);
+            Interlocked.Exchange(ref _warmUpFrames, _taken - 1);
             window.LaneWarmedUp();
         }
 
+        if (Measured && !double.IsNaN(decodeMs))
+        {
+            stages.Decode.Add(decodeMs);
+        }
+
         _allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        _inspectCpuStart = window.CpuReadingAtOpen is null ? double.NaN : ThreadCpu.NowMs();
     }
 
     public void Inspected(InspectionResult result, StageCpu cpu)
     {
+        if (!double.IsNaN(_inspectCpuStart))
+        {
+            Volatile.Write(ref _inspectCpuMs, _inspectCpuMs + (ThreadCpu.NowMs() - _inspectCpuStart));
+        }
+
         if (Measured)
         {
             _inspectAllocated += GC.GetAllocatedBytesForCurrentThread() - _allocatedBefore;

@@ -6,21 +6,26 @@ namespace Inspection.Daemon.Benchmarks;
 
 /// <summary>Wraps a camera source for the benchmark: a frame is read only when the inspector has room for it, so the
 /// capture loop never drops a frame it spent time decoding (the daemon's drop-oldest queue would, with a source faster
-/// than the models), and the time spent reading is the decode stage (after <paramref name="warmUp"/> frames). Ends
-/// after <paramref name="limit"/> frames or when <paramref name="stop"/> fires.</summary>
-internal sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room, long limit, int warmUp, StageSamples decode, CancellationToken stop) : IFrameSource
+/// than the models), and the time spent reading each frame is queued, in reading order, for the lane to take with the
+/// frame (<see cref="TakeDecodeMs"/>). Ends after <paramref name="limit"/>() frames (it may change while reading) or
+/// when <paramref name="stop"/> fires.</summary>
+internal sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room, Func<long> limit, CancellationToken stop) : IFrameSource
 {
+    private readonly System.Collections.Concurrent.ConcurrentQueue<double> _decodeMs = new();
     private long _read;
 
     public string Description => inner.Description;
 
-    public bool EndOfStream => inner.EndOfStream || Interlocked.Read(ref _read) >= limit || stop.IsCancellationRequested;
+    public bool EndOfStream => inner.EndOfStream || Interlocked.Read(ref _read) >= limit() || stop.IsCancellationRequested;
+
+    /// <summary>The decode time of the oldest frame read and not yet taken (frames are taken in reading order).</summary>
+    public double TakeDecodeMs() => _decodeMs.TryDequeue(out var ms) ? ms : double.NaN;
 
     public void Open() => inner.Open();
 
     public bool Read(Mat destination)
     {
-        if (Interlocked.Read(ref _read) >= limit)
+        if (Interlocked.Read(ref _read) >= limit())
         {
             return false;
         }
@@ -41,11 +46,8 @@ internal sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room
             return false;
         }
 
-        if (Interlocked.Increment(ref _read) > warmUp)
-        {
-            decode.AddSince(start);
-        }
-
+        _decodeMs.Enqueue(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        Interlocked.Increment(ref _read);
         return true;
     }
 

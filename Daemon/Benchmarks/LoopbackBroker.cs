@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using MQTTnet.Server;
@@ -7,12 +6,11 @@ namespace Inspection.Daemon.Benchmarks;
 
 /// <summary>An in-process MQTTnet broker on 127.0.0.1 that notes when each camera's result (by its <c>seq</c>) arrives,
 /// which ends the publish stage: serialization, the result queue, the publisher, MQTT and the broker's receipt.</summary>
-internal sealed class LoopbackBroker : IAsyncDisposable
+internal sealed class LoopbackBroker : IBenchBroker
 {
-    private static readonly byte[] SeqField = "\"seq\":"u8.ToArray();
     private readonly MqttServer _server;
     private readonly Action<string, long, long> _arrived;
-    private readonly string _resultPrefix;
+    private readonly ResultMessages _results;
     private long _messages;
 
     /// <param name="port">Loopback port.</param>
@@ -22,13 +20,17 @@ internal sealed class LoopbackBroker : IAsyncDisposable
     {
         Port = port;
         _arrived = arrived;
-        _resultPrefix = topicRoot + "/";
+        _results = new ResultMessages(topicRoot);
         _server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
             .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(port).Build());
         _server.InterceptingPublishAsync += OnPublish;
     }
 
+    public string Host => "127.0.0.1";
+
     public int Port { get; }
+
+    public IReadOnlyDictionary<string, int> OutsideProcesses { get; } = new Dictionary<string, int>();
 
     public long Messages => Interlocked.Read(ref _messages);
 
@@ -38,36 +40,12 @@ internal sealed class LoopbackBroker : IAsyncDisposable
     {
         var now = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref _messages);
-        var topic = e.ApplicationMessage.Topic;
-        if (topic.StartsWith(_resultPrefix, StringComparison.Ordinal) && topic.EndsWith("/result", StringComparison.Ordinal))
+        if (_results.Camera(e.ApplicationMessage.Topic) is { } camera && ResultMessages.Seq(e.ApplicationMessage.Payload) is > 0 and var seq)
         {
-            var camera = topic[_resultPrefix.Length..^"/result".Length];
-            var seq = FindSeq(e.ApplicationMessage.Payload);
-            if (seq > 0)
-            {
-                _arrived(camera, seq, now);
-            }
+            _arrived(camera, seq, now);
         }
 
         return Task.CompletedTask;
-    }
-
-    private static long FindSeq(ReadOnlySequence<byte> payload)
-    {
-        var bytes = payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray();
-        var at = bytes.IndexOf(SeqField);
-        if (at < 0)
-        {
-            return -1;
-        }
-
-        long seq = 0;
-        for (var i = at + SeqField.Length; i < bytes.Length && bytes[i] is >= (byte)'0' and <= (byte)'9'; i++)
-        {
-            seq = (seq * 10) + (bytes[i] - '0');
-        }
-
-        return seq;
     }
 
     public async ValueTask DisposeAsync()

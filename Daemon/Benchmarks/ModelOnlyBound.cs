@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Inspection.Daemon.Pipeline;
 using Inspection.Daemon.Inference;
 using Inspection.Inference;
 using Microsoft.ML.OnnxRuntime;
@@ -10,9 +12,10 @@ namespace Inspection.Daemon.Benchmarks;
 /// segmented, so the bound does the same model work as the pipeline.</summary>
 internal static class ModelOnlyBound
 {
-    /// <summary>Frames per second over all <paramref name="cameras"/> workers, each with its own buffers (batch 1), and
-    /// the process's CPU milliseconds per frame meanwhile (the models' CPU, ONNX Runtime's own threads included).</summary>
-    public static (double Fps, double CpuMsPerFrame) Measure(ModelSet set, int cameras, int framesPerCamera, double segmentedFraction)
+    /// <summary>Frames per second over all <paramref name="cameras"/> workers, each with its own buffers (batch 1), the
+    /// process's CPU milliseconds per frame meanwhile (the models' CPU, ONNX Runtime's own threads included), and that
+    /// CPU by thread group, the workers' own clocks counted as <see cref="ThreadGroups.Inspecting"/>.</summary>
+    public static (double Fps, double CpuMsPerFrame, JsonObject Threads) Measure(ModelSet set, int cameras, int framesPerCamera, double segmentedFraction, ThreadWatch? threads = null)
     {
         var buffers = Enumerable.Range(0, cameras).Select(_ => Filled(new ModelBuffers(set))).ToList();
         try
@@ -23,10 +26,13 @@ internal static class ModelOnlyBound
                 b.RunSegmenter();
             }
 
+            var workersCpu = 0.0;
+            var reading = CpuReading.Take(threads);
             var start = Stopwatch.GetTimestamp();
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             Parallel.ForEach(buffers, new ParallelOptions { MaxDegreeOfParallelism = cameras }, b =>
             {
+                var workerStart = ThreadCpu.NowMs();
                 var due = 0.0;
                 for (var i = 0; i < framesPerCamera; i++)
                 {
@@ -38,10 +44,17 @@ internal static class ModelOnlyBound
                         b.RunSegmenter();
                     }
                 }
+
+                var used = ThreadCpu.NowMs() - workerStart;
+                lock (buffers)
+                {
+                    workersCpu += used;
+                }
             });
             var frames = cameras * framesPerCamera;
+            var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds;
-            return (frames / Stopwatch.GetElapsedTime(start).TotalSeconds, cpu / frames);
+            return (frames / seconds, cpu / frames, CpuReading.Take(threads).PerFrameSince(reading, workersCpu, frames));
         }
         finally
         {

@@ -19,6 +19,7 @@ internal static class BenchCommand
         var cameras = new Option<int>("--cameras") { Description = "run K copies of the config's first camera at once (0: the config's cameras)", DefaultValueFactory = _ => 1 };
         var soak = new Option<double>("--soak") { Description = "run this many minutes and report the RSS, handle and GC heap slopes" };
         var console = new Option<bool>("--console") { Description = "run twice in this process: without, then with the operator console (HTTP server polled like an open page plus a /metrics scrape, and the SQLite history); print both and the fps ratio" };
+        var broker = new Option<string>("--broker") { Description = "where results go: 'in-process' (an MQTTnet broker in this process, the default), 'mosquitto' (a Mosquitto started for the run, so the broker's CPU is outside the daemon as in a deployment) or HOST:PORT (a running broker, anonymous, no TLS)", DefaultValueFactory = _ => BrokerChoice.InProcess };
         var command = new Command("bench", "Benchmark the pipeline (capture → preprocess → classify → segment → postprocess → publish) on the config's models and first camera's source");
         command.Options.Add(config);
         command.Options.Add(frames);
@@ -26,6 +27,7 @@ internal static class BenchCommand
         command.Options.Add(cameras);
         command.Options.Add(soak);
         command.Options.Add(console);
+        command.Options.Add(broker);
         command.SetAction(parse =>
         {
             if (parse.GetValue(frames) < 1 || parse.GetValue(cameras) < 0 || parse.GetValue(soak) < 0)
@@ -34,9 +36,20 @@ internal static class BenchCommand
                 return ConfigException.ExitCode;
             }
 
+            BrokerChoice brokerChoice;
+            try
+            {
+                brokerChoice = BrokerChoice.Parse(parse.GetValue(broker)!);
+            }
+            catch (ArgumentException ex)
+            {
+                Console.Error.WriteLine($"inspectiond bench: {ex.Message}");
+                return ConfigException.ExitCode;
+            }
+
             var path = parse.GetValue(config)!;
             return DaemonCli.WithConfig(path, options =>
-                Run(path, new BenchSettings(options, parse.GetValue(frames), parse.GetValue(cameras), parse.GetValue(soak)), parse.GetValue(console), parse.GetValue(json)));
+                Run(path, new BenchSettings(options, parse.GetValue(frames), parse.GetValue(cameras), parse.GetValue(soak), brokerChoice), parse.GetValue(console), parse.GetValue(json)));
         });
         return command;
     }
@@ -98,7 +111,7 @@ internal static class BenchCommand
     {
         var lines = new List<string>
         {
-            string.Create(CultureInfo.InvariantCulture, $"{report["cameras"]} camera(s), {report["source"]}, {report["provider"]}, {report["cores"]} cores"),
+            string.Create(CultureInfo.InvariantCulture, $"{report["cameras"]} camera(s), {report["source"]}, {report["provider"]}, {report["cores"]} cores, broker {report["broker"]}"),
             $"{"stage",-14}{"p50 ms",10}{"p95 ms",10}{"p99 ms",10}{"count",9}",
         };
         foreach (var (name, stage) in report["stages"]!.AsObject())
@@ -110,6 +123,17 @@ internal static class BenchCommand
         foreach (var key in new[] { "fps", "model_only_fps", "overhead_ratio", "segmented_fraction", "allocated_bytes_per_frame", "inspect_allocated_bytes_per_frame", "peak_rss_bytes" })
         {
             lines.Add($"{key,-36}{report[key]?.ToJsonString() ?? "-"}");
+        }
+
+        if (report["cpu_by_thread_ms_per_frame"] is JsonObject threads && threads["end_to_end"] is JsonObject e2e && threads["model_only"] is JsonObject model)
+        {
+            lines.Add($"{"CPU ms/frame by thread group",-36}{"end to end",12}{"model-only",12}{"difference",12}");
+            foreach (var (group, value) in e2e.Where(p => p.Value is JsonValue))
+            {
+                var modelValue = (double?)model[group];
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"  {group,-34}{(double)value!,12:F2}{(modelValue is null ? "-" : modelValue.Value.ToString("F2", CultureInfo.InvariantCulture)),12}{(modelValue is null ? "" : ((double)value! - modelValue.Value).ToString("F2", CultureInfo.InvariantCulture)),12}"));
+            }
         }
 
         foreach (var key in new[] { "batching", "accounting", "console", "failures" })

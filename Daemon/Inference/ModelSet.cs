@@ -135,7 +135,7 @@ internal sealed class ModelSet
     private static OnnxModel LoadOne(ModelPackage package, string task, ModelsOptions options, ProviderChoice providers)
     {
         CheckTask(package, task);
-        var model = OnnxModel.Load(package, options.Threads, providers);
+        var model = ThreadName.While(ThreadName.OnnxWorkers, () => OnnxModel.Load(package, options.Threads, providers));
         try
         {
             model.WarmUp();

@@ -18,7 +18,7 @@ public sealed class BenchTests
         TrainerPackages.WriteBoth(temp.Combine("models"), "1", classifierThreshold: 1e-6);
         var options = Options(temp, "synthetic://?width=160&height=120&fps=5&defect_rate=0.3&seed=3");
 
-        var report = await new BenchRun(new BenchSettings(options, Frames: 30, Cameras: 2, SoakMinutes: 0), TextWriter.Null).RunAsync(CancellationToken.None);
+        var report = await new BenchRun(new BenchSettings(options, Frames: 30, Cameras: 2, SoakMinutes: 0, WaitForJit: false), TextWriter.Null).RunAsync(CancellationToken.None);
 
         Assert.Null(report["failures"]);
         Assert.Equal(2, (int)report["cameras"]!);
@@ -60,6 +60,39 @@ public sealed class BenchTests
         Assert.Equal(0, (long)accounting["capture_drops"]!);
         Assert.Equal(0, (long)accounting["frame_errors"]!);
         Assert.False(Directory.EnumerateFileSystemEntries(temp.Path).Any(p => p.Contains("outbox", StringComparison.Ordinal)), "bench must not write into the config's outbox");
+    }
+
+    [Fact]
+    public async Task With_a_mosquitto_broker_every_result_reaches_it_and_the_cpu_split_shows_the_broker_outside_the_process()
+    {
+        using var temp = new TempDirectory("e2e-bench-mosquitto");
+        TrainerPackages.WriteBoth(temp.Combine("models"), "1", classifierThreshold: 1e-6);
+        var options = Options(temp, "synthetic://?width=160&height=120&defect_rate=0.3&seed=3");
+
+        var report = await new BenchRun(new BenchSettings(options, Frames: 30, Cameras: 1, SoakMinutes: 0, BrokerChoice.Parse("mosquitto")), TextWriter.Null).RunAsync(CancellationToken.None);
+
+        Assert.Null(report["failures"]);
+        Assert.StartsWith("mosquitto (127.0.0.1:", (string)report["broker"]!, StringComparison.Ordinal);
+        // The warm-up lasted until the JIT was quiet (or its time limit), then 30 frames were measured.
+        Assert.True((long)report["warm_up_frames"]! >= 3);
+        Assert.Equal((long)report["warm_up_frames"]! + 30, (long)report["accounting"]!["received_by_broker"]!);
+        Assert.Equal(30, (long)report["stages"]!["decode"]!["count"]!);
+        Assert.Equal(30, (long)report["stages"]!["publish"]!["count"]!);
+        Assert.True((double)report["cpu_per_frame_ms"]!["publish_mean"]! > 0);
+
+        // The process's CPU by thread group adds up to its total; the broker and the observer are other processes.
+        var threads = report["cpu_by_thread_ms_per_frame"]!;
+        foreach (var run in new[] { "end_to_end", "model_only" })
+        {
+            var groups = threads[run]!.AsObject();
+            Assert.Equal((double)groups["total"]!, ThreadGroups.Order.Sum(g => (double)groups[g]!), 0.01);
+            Assert.True((double)groups[ThreadGroups.Inspecting]! > 0, run);
+        }
+
+        var endToEnd = threads["end_to_end"]!;
+        Assert.True((double)endToEnd[ThreadGroups.Capture]! > 0);
+        Assert.True((double)endToEnd["broker (mosquitto)"]! >= 0);
+        Assert.True((double)endToEnd["observer (mosquitto_sub)"]! >= 0);
     }
 
     [Fact]
