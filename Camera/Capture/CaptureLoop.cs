@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
 using Inspection.Camera.Frames;
 using Inspection.Camera.Sources;
@@ -6,6 +7,7 @@ using Inspection.Config.Retry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
 namespace Inspection.Camera.Capture;
 
@@ -19,7 +21,7 @@ namespace Inspection.Camera.Capture;
 /// Frames read from <see cref="Frames"/> belong to the reader, who disposes them. Treat their pixels as read-only:
 /// in stream mode the freshest frame shares its pixels with the frame kept for <see cref="TryGetLatest"/>.
 /// </remarks>
-public sealed class CaptureLoop : IAsyncDisposable
+public sealed partial class CaptureLoop : IAsyncDisposable
 {
     private static readonly TimeSpan FpsWindow = TimeSpan.FromSeconds(1);
 
@@ -211,7 +213,7 @@ public sealed class CaptureLoop : IAsyncDisposable
                         _lastError = ex.Message;
                     }
 
-                    _logger.LogError("camera {Camera}: {Error}", _options.Id, ex.Message);
+                    LogOpenFailed(_logger, _options.Id, ex.Message);
                     endReason = ex.Message;
                     return;
                 }
@@ -221,7 +223,8 @@ public sealed class CaptureLoop : IAsyncDisposable
                 var (end, message) = await WatchAsync(session, token).ConfigureAwait(false);
                 if (end == SessionEnd.EndOfStream)
                 {
-                    _logger.LogInformation("camera {Camera}: {Source} ended after {Frames} frames", _options.Id, _description, Interlocked.Read(ref _framesRead));
+                    var frames = Interlocked.Read(ref _framesRead);
+                    LogEnded(_logger, _options.Id, _description, frames);
                     endReason = message ?? "end of stream";
                     return;
                 }
@@ -238,7 +241,7 @@ public sealed class CaptureLoop : IAsyncDisposable
                     _lastError = message;
                 }
 
-                _logger.LogWarning("camera {Camera}: {Error}; reopening in {Delay:F1} s (attempt {Attempt})", _options.Id, message, delay.TotalSeconds, failures);
+                LogReopening(_logger, _options.Id, message, delay.TotalSeconds, failures);
                 SetState(SourceState.Reconnecting, message);
                 await Task.Delay(delay, _time, token).ConfigureAwait(false);
                 Interlocked.Increment(ref _reconnects);
@@ -301,6 +304,7 @@ public sealed class CaptureLoop : IAsyncDisposable
     }
 
     // Runs on the reader thread; takes ownership of image.
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "Deliver takes ownership of the image the reader session hands it.")]
     private void Deliver(Mat image)
     {
         var now = _time.GetTimestamp();
@@ -380,6 +384,7 @@ public sealed class CaptureLoop : IAsyncDisposable
         return true;
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "Crop takes ownership of the image and returns the one to keep.")]
     private Mat Crop(Mat image)
     {
         var roi = _options.Roi;
@@ -393,7 +398,8 @@ public sealed class CaptureLoop : IAsyncDisposable
         if (inside != wanted && !_roiWarned)
         {
             _roiWarned = true;
-            _logger.LogWarning("camera {Camera}: ROI {Roi} does not fit the {Width}x{Height} frame; using {Inside}", _options.Id, wanted, image.Cols, image.Rows, inside.Width > 0 && inside.Height > 0 ? inside : "the whole frame");
+            object used = inside.Width > 0 && inside.Height > 0 ? inside : "the whole frame";
+            LogRoiOutside(_logger, _options.Id, wanted, image.Cols, image.Rows, used);
         }
 
         if (inside.Width <= 0 || inside.Height <= 0)
@@ -422,7 +428,24 @@ public sealed class CaptureLoop : IAsyncDisposable
             _state = state;
         }
 
-        _logger.LogInformation("camera {Camera}: {Previous} -> {State}{Reason}", _options.Id, previous, state, reason is null ? "" : $" ({reason})");
+        var because = reason is null ? "" : $" ({reason})";
+        LogStateChanged(_logger, _options.Id, previous, state, because);
         StateChanged?.Invoke(this, new SourceStateChanged(_options.Id, previous, state, reason, _time.GetUtcNow()));
     }
+
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "camera {Camera}: {Error}")]
+    private static partial void LogOpenFailed(ILogger logger, string camera, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "camera {Camera}: {Source} ended after {Frames} frames")]
+    private static partial void LogEnded(ILogger logger, string camera, string source, long frames);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "camera {Camera}: {Error}; reopening in {Delay:F1} s (attempt {Attempt})")]
+    private static partial void LogReopening(ILogger logger, string camera, string? error, double delay, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "camera {Camera}: ROI {Roi} does not fit the {Width}x{Height} frame; using {Inside}")]
+    private static partial void LogRoiOutside(ILogger logger, string camera, Rect roi, int width, int height, object inside);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "camera {Camera}: {Previous} -> {State}{Reason}")]
+    private static partial void LogStateChanged(ILogger logger, string camera, SourceState previous, SourceState state, string reason);
 }

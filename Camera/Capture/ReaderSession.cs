@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Camera.Sources;
 using OpenCvSharp;
 
@@ -57,6 +58,7 @@ internal sealed class ReaderSession
         (_source as IInterruptibleSource)?.Interrupt();
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "The session owns the source it is given: it opens, reads and disposes it on its own thread.")]
     private void Run()
     {
         var end = (SessionEnd.Abandoned, (string?)null);
@@ -83,6 +85,7 @@ internal sealed class ReaderSession
         }
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "Each read image is disposed here or handed to the deliver callback, which takes ownership.")]
     private (SessionEnd, string?) ReadUntilDone()
     {
         while (!_abandoned)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using OpenCvSharp;
 
 namespace Inspection.Camera.Frames;
@@ -44,5 +45,6 @@ public sealed class Frame : IDisposable
     public int Height => Image.Rows;
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "A frame owns the Mat given to its constructor.")]
     public void Dispose() => Image.Dispose();
 }

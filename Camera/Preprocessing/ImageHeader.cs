@@ -5,7 +5,7 @@ namespace Inspection.Camera.Preprocessing;
 /// <summary>An image's width and height read from its file header, without decoding it (PNG, BMP, JPEG, TIFF: the
 /// formats <see cref="ImageFiles"/> reads). Lets a caller refuse an image bomb (a small file that decodes to gigabytes)
 /// before the decoder allocates anything.</summary>
-public static class ImageHeader
+internal static class ImageHeader
 {
     /// <summary>The dimensions the header declares, or null when the bytes are not a PNG, BMP, JPEG or TIFF header.</summary>
     public static (long Width, long Height)? ReadSize(ReadOnlySpan<byte> data)

@@ -1,10 +1,12 @@
 using System.Buffers.Binary;
 using System.ComponentModel;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
 namespace Inspection.Camera.Sources;
 
@@ -16,7 +18,7 @@ namespace Inspection.Camera.Sources;
 /// default 10000), <c>read_timeout_ms</c> (ffmpeg gives up on a silent connection, default 5000). Other query parameters
 /// belong to the camera's URL and are passed on. A stream never ends: a failed read means reconnect.
 /// </summary>
-public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
+internal sealed partial class FfmpegStreamSource : IFrameSource, IInterruptibleSource
 {
     private const int BmpHeaderBytes = 54;
     private const int MaxPictureBytes = 512 * 1024 * 1024;
@@ -62,6 +64,7 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
     public int Height { get; private set; }
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = "A source is opened once (one thread opens, reads and disposes it); Dispose ends and releases the process.")]
     public void Open()
     {
         var info = new ProcessStartInfo("ffmpeg")
@@ -115,7 +118,7 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
         }
 
         _firstPending = true;
-        _logger.LogInformation("{Source}: stream open, {Width}x{Height}", Description, Width, Height);
+        LogOpened(_logger, Description, Width, Height);
     }
 
     /// <inheritdoc />
@@ -129,7 +132,7 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
         if (!_firstPending && !ReadBmp())
         {
             var why = LastErrors();
-            _logger.LogWarning("{Source}: stream lost: {Reason}", Description, why);
+            LogLost(_logger, Description, why);
             return false;
         }
 
@@ -297,4 +300,10 @@ public sealed class FfmpegStreamSource : IFrameSource, IInterruptibleSource
             return _errors.Count == 0 ? "ffmpeg stopped without saying why" : string.Join("; ", _errors);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Source}: stream open, {Width}x{Height}")]
+    private static partial void LogOpened(ILogger logger, string source, int width, int height);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: stream lost: {Reason}")]
+    private static partial void LogLost(ILogger logger, string source, string reason);
 }

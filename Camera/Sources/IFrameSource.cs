@@ -45,7 +45,7 @@ public sealed class SourceException : Exception
 /// or connection behind it). The capture loop calls <see cref="Interrupt"/> when it abandons a stalled or cancelled
 /// read, so no reader thread waits on a dead stream for long.
 /// </summary>
-public interface IInterruptibleSource
+internal interface IInterruptibleSource
 {
     /// <summary>Makes a blocked or future read return false soon; safe to call from any thread, more than once.</summary>
     void Interrupt();

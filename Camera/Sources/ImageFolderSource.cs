@@ -2,6 +2,7 @@ using Inspection.Camera.Preprocessing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
 namespace Inspection.Camera.Sources;
 
@@ -10,7 +11,7 @@ namespace Inspection.Camera.Sources;
 /// for replays and offline inspection. Files that are not images are listed once at open; images that fail to decode
 /// are skipped with a logged reason naming the file. <c>fps</c> paces the replay (0 = as fast as they decode).
 /// </summary>
-public sealed class ImageFolderSource : IFrameSource
+internal sealed partial class ImageFolderSource : IFrameSource
 {
     private readonly string _folder;
     private readonly ILogger _logger;
@@ -58,7 +59,7 @@ public sealed class ImageFolderSource : IFrameSource
         var others = all.Where(f => !ImageFiles.IsImage(f)).Select(Path.GetFileName).ToList();
         if (others.Count > 0)
         {
-            _logger.LogWarning("{Source}: ignoring {Count} file(s) that are not images ({Extensions}): {Files}", Description, others.Count, string.Join(", ", ImageFiles.Extensions.Order()), string.Join(", ", others.Take(10)));
+            LogIgnoredFiles(_logger, Description, others.Count, string.Join(", ", ImageFiles.Extensions.Order()), string.Join(", ", others.Take(10)));
         }
 
         if (_files.Length == 0)
@@ -102,7 +103,7 @@ public sealed class ImageFolderSource : IFrameSource
             catch (ImageReadException ex)
             {
                 CorruptFiles++;
-                _logger.LogWarning("{Source}: skipping image: {Reason}", Description, ex.Message);
+                LogSkipped(_logger, Description, ex.Message);
             }
         }
     }
@@ -111,4 +112,10 @@ public sealed class ImageFolderSource : IFrameSource
     public void Dispose()
     {
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: ignoring {Count} file(s) that are not images ({Extensions}): {Files}")]
+    private static partial void LogIgnoredFiles(ILogger logger, string source, int count, string extensions, string files);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: skipping image: {Reason}")]
+    private static partial void LogSkipped(ILogger logger, string source, string reason);
 }

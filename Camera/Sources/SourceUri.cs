@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Inspection.Config.Loading;
 
@@ -7,6 +8,7 @@ namespace Inspection.Camera.Sources;
 /// A parsed source URI: scheme, path and query options. Options are read by name; any option the source does not
 /// know is an error naming it, so a typo like <c>?lop=true</c> is caught at open instead of silently ignored.
 /// </summary>
+[SuppressMessage("Microsoft.Design", "CA1720:Identifier contains type name", Justification = "The typed option readers (Bool, Int, Double, String) are named for the type they parse.")]
 public sealed class SourceUri
 {
     private readonly Dictionary<string, string> _options;

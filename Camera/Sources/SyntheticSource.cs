@@ -6,7 +6,7 @@ namespace Inspection.Camera.Sources;
 /// <c>synthetic://?width=640&amp;height=480&amp;fps=10&amp;defect_rate=0.2&amp;seed=1&amp;frames=0</c>: frames from
 /// <see cref="SyntheticScene"/>, paced at <c>fps</c> (0 = as fast as they render), endless unless <c>frames</c> &gt; 0.
 /// </summary>
-public sealed class SyntheticSource : IFrameSource
+internal sealed class SyntheticSource : IFrameSource
 {
     private readonly Mat _mask = new();
     private readonly Pacer _pacer;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
 namespace Inspection.Camera.Sources;
 
@@ -7,7 +8,7 @@ namespace Inspection.Camera.Sources;
 /// <c>v4l2:///dev/video0?width=1280&amp;height=720&amp;fps=30&amp;format=MJPG</c>: a Video4Linux2 camera. <c>format</c> is
 /// the four-character pixel format (<c>MJPG</c>, <c>YUYV</c>, …); what the camera actually granted is logged.
 /// </summary>
-public sealed class V4l2Source : VideoCaptureSource
+internal sealed partial class V4l2Source : VideoCaptureSource
 {
     private readonly string _device;
     private readonly int _width;
@@ -64,6 +65,9 @@ public sealed class V4l2Source : VideoCaptureSource
             capture.Set(VideoCaptureProperties.Fps, _fps);
         }
 
-        Logger.LogInformation("{Source}: device open, {Width}x{Height} at {Fps} fps", Description, capture.FrameWidth, capture.FrameHeight, capture.Fps);
+        LogOpened(Logger, Description, capture.FrameWidth, capture.FrameHeight, capture.Fps);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Source}: device open, {Width}x{Height} at {Fps} fps")]
+    private static partial void LogOpened(ILogger logger, string source, int width, int height, double fps);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
@@ -5,7 +6,7 @@ using OpenCvSharp;
 namespace Inspection.Camera.Sources;
 
 /// <summary>The part shared by the sources OpenCV's <see cref="VideoCapture"/> reads: owning and releasing the capture.</summary>
-public abstract class VideoCaptureSource : IFrameSource
+internal abstract class VideoCaptureSource : IFrameSource
 {
     /// <summary>Creates the source.</summary>
     protected VideoCaptureSource(SourceUri uri, ILogger? logger)
@@ -37,6 +38,7 @@ public abstract class VideoCaptureSource : IFrameSource
     }
 
     /// <summary>Replaces the capture; throws <see cref="SourceException"/> with <paramref name="whyNot"/> when it did not open.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "SetCapture takes ownership of the new capture its callers create.")]
     protected void SetCapture(VideoCapture capture, string whyNot)
     {
         Capture?.Dispose();
@@ -53,8 +55,18 @@ public abstract class VideoCaptureSource : IFrameSource
     /// <inheritdoc />
     public void Dispose()
     {
-        Capture?.Dispose();
-        Capture = null;
+        Dispose(disposing: true);
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the capture (owned: see <see cref="SetCapture"/>).</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "The source owns the capture handed to SetCapture.")]
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Capture?.Dispose();
+            Capture = null;
+        }
     }
 }

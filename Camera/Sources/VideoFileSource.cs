@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
 namespace Inspection.Camera.Sources;
 
@@ -7,7 +8,7 @@ namespace Inspection.Camera.Sources;
 /// <c>file:///path/video.mp4?loop=true&amp;realtime=true</c>: a video file through OpenCV's FFMPEG backend. <c>loop</c>
 /// starts again at the end; <c>realtime</c> paces frames at the file's frame rate instead of decoding flat out.
 /// </summary>
-public sealed class VideoFileSource : VideoCaptureSource
+internal sealed partial class VideoFileSource : VideoCaptureSource
 {
     private readonly string _path;
     private Pacer? _pacer;
@@ -65,7 +66,7 @@ public sealed class VideoFileSource : VideoCaptureSource
 
         if (_frameCount > 0 && _framesThisPass < _frameCount - 1)
         {
-            Logger.LogWarning("{Source}: stopped after {Read} of {Total} frames: the file is truncated or corrupt", Description, _framesThisPass, _frameCount);
+            LogTruncated(Logger, Description, _framesThisPass, _frameCount);
         }
 
         if (!Loop || _framesThisPass == 0)
@@ -92,4 +93,7 @@ public sealed class VideoFileSource : VideoCaptureSource
             new VideoCapture(_path, VideoCaptureAPIs.FFMPEG),
             $"cannot open {_path} as a video ({new FileInfo(_path).Length} bytes; truncated, not a video, or a codec this OpenCV build lacks)");
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: stopped after {Read} of {Total} frames: the file is truncated or corrupt")]
+    private static partial void LogTruncated(ILogger logger, string source, long read, long total);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -253,6 +254,7 @@ public sealed record TrainingSpec
 public sealed record QuantizationSpec
 {
     /// <summary>The value of <see cref="Precision"/> for INT8 packages.</summary>
+    [SuppressMessage("Microsoft.Design", "CA1720:Identifier contains type name", Justification = "Names the INT8 precision, the manifest value it holds.")]
     public const string Int8 = "int8";
 
     /// <summary><c>int8</c>.</summary>

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace Inspection.Inference.Onnx;
@@ -14,10 +16,10 @@ public sealed class ProtoWriter
     private const int WireLengthDelimited = 2;
     private const int WireFixed32 = 5;
 
-    private readonly MemoryStream _buffer = new();
+    private readonly ArrayBufferWriter<byte> _buffer = new();
 
     /// <summary>Bytes written so far.</summary>
-    public byte[] ToArray() => _buffer.ToArray();
+    public byte[] ToArray() => _buffer.WrittenSpan.ToArray();
 
     /// <summary>An int32/int64/enum/bool field. Negative values take ten bytes (two's complement), as protobuf requires.</summary>
     public ProtoWriter Varint(int field, long value)
@@ -28,6 +30,7 @@ public sealed class ProtoWriter
     }
 
     /// <summary>A float field (fixed 32-bit, little-endian).</summary>
+    [SuppressMessage("Microsoft.Design", "CA1720:Identifier contains type name", Justification = "Named for the protobuf field type it writes, like Varint and Bytes.")]
     public ProtoWriter Float(int field, float value)
     {
         Tag(field, WireFixed32);
@@ -38,6 +41,7 @@ public sealed class ProtoWriter
     }
 
     /// <summary>A UTF-8 string field.</summary>
+    [SuppressMessage("Microsoft.Design", "CA1720:Identifier contains type name", Justification = "Named for the protobuf field type it writes, like Varint and Bytes.")]
     public ProtoWriter String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
 
     /// <summary>A bytes field.</summary>
@@ -54,7 +58,7 @@ public sealed class ProtoWriter
     {
         var inner = new ProtoWriter();
         body(inner);
-        return Bytes(field, inner._buffer.GetBuffer().AsSpan(0, (int)inner._buffer.Length));
+        return Bytes(field, inner._buffer.WrittenSpan);
     }
 
     private void Tag(int field, int wireType) => RawVarint((ulong)((field << 3) | wireType));
@@ -63,10 +67,16 @@ public sealed class ProtoWriter
     {
         while (value >= 0x80)
         {
-            _buffer.WriteByte((byte)(value | 0x80));
+            WriteByte((byte)(value | 0x80));
             value >>= 7;
         }
 
-        _buffer.WriteByte((byte)value);
+        WriteByte((byte)value);
+    }
+
+    private void WriteByte(byte value)
+    {
+        _buffer.GetSpan(1)[0] = value;
+        _buffer.Advance(1);
     }
 }

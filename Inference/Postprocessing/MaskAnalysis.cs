@@ -193,7 +193,7 @@ public sealed class MaskAnalyzer : IDisposable
 }
 
 /// <summary>One-off mask analysis for callers that do not keep a <see cref="MaskAnalyzer"/> around.</summary>
-public static class MaskAnalysis
+internal static class MaskAnalysis
 {
     /// <summary>Analyses a probability map; see <see cref="MaskAnalyzer.Analyze"/>.</summary>
     /// <param name="probabilities">Per-pixel probabilities, row-major.</param>

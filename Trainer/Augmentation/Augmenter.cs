@@ -1,6 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Inspection.Camera;
 using Inspection.Config.Models;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,7 +12,7 @@ namespace Inspection.Trainer.Augmentation;
 /// Augmentation settings. Each transform is switched off by its flag or a zero range. Geometric ranges are fractions
 /// of the image size (shift) or factors (zoom); photometric ones are in pixel units of [0, 1].
 /// </summary>
-public sealed record AugmentOptions
+internal sealed record AugmentOptions
 {
     /// <summary>Mirror left–right with probability 1/2.</summary>
     public bool HorizontalFlip { get; init; } = true;
@@ -91,7 +93,7 @@ public sealed record AugmentOptions
 /// batch that receives exactly the same transform (nearest-neighbour, so it stays binary); photometric transforms
 /// (brightness, contrast, noise, blur) touch the image only. The same seed, epoch and batch index give the same result.
 /// </summary>
-public sealed class Augmenter
+internal sealed class Augmenter
 {
     private readonly AugmentOptions _options;
     private readonly InputSpec _spec;
@@ -126,6 +128,8 @@ public sealed class Augmenter
     }
 
     /// <summary>Flips, 90° turns, rotation, shift and zoom; the mask (N×1×H×W, any float values) follows the image.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public (Tensor Images, Tensor? Masks) Geometric(Tensor images, Tensor? masks, Random random)
     {
         var n = (int)images.shape[0];
@@ -170,6 +174,7 @@ public sealed class Augmenter
     }
 
     /// <summary>Brightness, contrast, noise and blur, computed in pixel units and normalised back.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
     public Tensor Photometric(Tensor images, Random random)
     {
         var n = (int)images.shape[0];
@@ -192,7 +197,7 @@ public sealed class Augmenter
         pixels = ((pixels - 0.5f) * tensor(contrast, [n, 1, 1, 1]).to(images.device)) + 0.5f + tensor(brightness, [n, 1, 1, 1]).to(images.device);
         if (_options.Noise > 0)
         {
-            var generator = new Generator((ulong)random.NextInt64(long.MaxValue));
+            using var generator = new Generator((ulong)random.NextInt64(long.MaxValue));
             pixels += randn(pixels.shape, generator: generator).to(images.device) * tensor(noise, [n, 1, 1, 1]).to(images.device);
         }
 
@@ -212,6 +217,8 @@ public sealed class Augmenter
     }
 
     /// <summary>Separable gaussian blur of one image (1×C×H×W) with reflected borders.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = TorchOwnership.DisposeScope)]
     public static Tensor Blur(Tensor image, double sigma)
     {
         var radius = Math.Max(1, (int)Math.Ceiling(2 * sigma));

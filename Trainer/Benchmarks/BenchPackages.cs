@@ -1,14 +1,17 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Training;
 using TorchSharp;
 
 namespace Inspection.Trainer.Benchmarks;
 
 /// <summary>Writes the networks <c>trainer bench</c> measured as model packages (seeded, untrained weights: inference
 /// costs the same as after training), so <c>inspectiond bench</c> can time the daemon on exactly these architectures.</summary>
-public static class BenchPackages
+internal static class BenchPackages
 {
     /// <summary>Writes a classifier of <paramref name="classifier"/> and the U-Net, both made current.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
     public static void Write(string modelsDirectory, BenchModel classifier, BenchModel segmenter, int classifierSize, int segmenterSize, TextWriter log)
     {
         foreach (var (model, size) in new[] { (classifier, classifierSize), (segmenter, segmenterSize) })

@@ -8,7 +8,7 @@ namespace Inspection.Trainer.Benchmarks;
 /// <c>to</c>/<c>contiguous</c>, but libtorch picks a convolution's layout from its operands' strides, so a permuted,
 /// contiguous copy viewed back as NCHW is a channels-last tensor to it.
 /// </summary>
-public static class ChannelsLast
+internal static class ChannelsLast
 {
     /// <summary>The same values with NHWC strides (other ranks unchanged, as a new reference).</summary>
     public static Tensor Of(Tensor t) => t.dim() == 4 ? t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : t.alias();

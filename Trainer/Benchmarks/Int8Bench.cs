@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
+using Inspection.Trainer.Training;
 using Microsoft.ML.OnnxRuntime;
 using TorchSharp;
 
@@ -12,7 +14,7 @@ namespace Inspection.Trainer.Benchmarks;
 /// <param name="Int8Ms">Median milliseconds per image, INT8 (QDQ, fused by ONNX Runtime).</param>
 /// <param name="MaxAbsDifference">Largest |INT8 − FP32| output over the timed inputs.</param>
 /// <param name="Int8Ops">Op counts of the INT8 graph after ONNX Runtime's optimizer: which integer kernels it runs.</param>
-public sealed record Int8Timing(string Arch, int Size, double Fp32Ms, double Int8Ms, double MaxAbsDifference, IReadOnlyDictionary<string, int> Int8Ops)
+internal sealed record Int8Timing(string Arch, int Size, double Fp32Ms, double Int8Ms, double MaxAbsDifference, IReadOnlyDictionary<string, int> Int8Ops)
 {
     /// <summary>INT8 throughput ÷ FP32 throughput.</summary>
     public double Speedup => Fp32Ms / Int8Ms;
@@ -24,9 +26,10 @@ public sealed record Int8Timing(string Arch, int Size, double Fp32Ms, double Int
 /// times both in ONNX Runtime with the daemon's session settings (all optimizations, default threads, batch 1),
 /// alternating FP32 and INT8 runs so machine load hits both alike.
 /// </summary>
-public static class Int8Bench
+internal static class Int8Bench
 {
     /// <summary>Measures one model at one size.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
     public static Int8Timing Measure(BenchModel model, int size, int runs, int threads, string? optimizedGraphDirectory = null)
     {
         torch.manual_seed(42);

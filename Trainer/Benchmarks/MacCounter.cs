@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,9 +11,10 @@ namespace Inspection.Trainer.Benchmarks;
 /// (forward hooks on one eval-mode pass). Everything else (batch norm, activations, pooling, additions) is a few percent
 /// of a convolutional network and is left out. ResNet-18 at 224×224 (3 channels): 1.82 G.
 /// </summary>
-public static class MacCounter
+internal static class MacCounter
 {
     /// <summary>Forward multiply-accumulates per image for input [1, channels, height, width].</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public static double Count(nn.Module<Tensor, Tensor> model, long channels, long height, long width)
     {
         double macs = 0;

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Evaluation;
 using Inspection.Trainer.Models;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,7 +14,7 @@ namespace Inspection.Trainer.Benchmarks;
 /// <param name="Arch">Architecture name as the CLI and manifest use it.</param>
 /// <param name="Create">Builds the model with one input channel.</param>
 /// <param name="SizeMultiple">Input sides must be multiples of this.</param>
-public sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor, Tensor>> Create, int SizeMultiple = 1);
+internal sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor, Tensor>> Create, int SizeMultiple = 1);
 
 /// <summary>Timings of one architecture at one input size.</summary>
 /// <param name="Task">Classifier or segmenter.</param>
@@ -29,7 +31,7 @@ public sealed record BenchModel(string Task, string Arch, Func<nn.Module<Tensor,
 /// <param name="Malloc">keep (freed tensor memory kept for reuse, as the trainer runs, <see cref="Training.TensorMemory"/>) or glibc (its default).</param>
 /// <param name="MinorFaultsPerStep">The process's minor page faults per timed step (the kernel mapping and zeroing fresh pages).</param>
 /// <param name="TrainingGigaMacsPerImage">Forward + backward multiply-accumulates per image, 3 × the forward's (<see cref="MacCounter"/>); the "~5.5 GFLOP per ResNet-18 training image" counts the same way.</param>
-public sealed record TrainingTiming(string Task, string Arch, int Size, int Batch, string Device, double ForwardMs, double BackwardMs, double StepMs, double ImagesPerSecond, long Parameters,
+internal sealed record TrainingTiming(string Task, string Arch, int Size, int Batch, string Device, double ForwardMs, double BackwardMs, double StepMs, double ImagesPerSecond, long Parameters,
     double TrainingGigaMacsPerImage, string Layout = "nchw", string Malloc = "keep", double MinorFaultsPerStep = 0)
 {
     /// <summary>Multiply-accumulates per second reached, in G.</summary>
@@ -41,7 +43,7 @@ public sealed record TrainingTiming(string Task, string Arch, int Size, int Batc
 /// and loss), backward and an Adam update on random data of the right shape, on the given device. Each step runs inside
 /// a dispose scope, as training does. On CUDA the device is synchronised around each timed part.
 /// </summary>
-public static class TrainingBench
+internal static class TrainingBench
 {
     /// <summary>The architectures measured: every classifier and every segmenter.</summary>
     public static IReadOnlyList<BenchModel> Models(double widthMultiplier) =>
@@ -50,6 +52,9 @@ public static class TrainingBench
         .. Architectures.SegmenterNames.Select(arch => new BenchModel(ModelTasks.Segmenter, arch, () => new UNet(1, widthMultiplier, arch), UNet.SizeMultiple)),
     ];
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.StepResult)]
     public static TrainingTiming Measure(BenchModel model, int size, int batch, int steps, int warmUp, Device device, bool channelsLast = false)
     {
         using var scope = torch.NewDisposeScope();

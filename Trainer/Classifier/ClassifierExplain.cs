@@ -13,14 +13,14 @@ namespace Inspection.Trainer.Classifier;
 /// <param name="Image">The image it explains.</param>
 /// <param name="Kind"><c>false-negative</c> (a defect scored below the threshold) or <c>false-positive</c> (a good image at or above it).</param>
 /// <param name="Score">The package's defect probability for it.</param>
-public sealed record ExplainedImage(string Path, string Image, string Kind, double Score);
+internal sealed record ExplainedImage(string Path, string Image, string Kind, double Score);
 
 /// <summary>
 /// <c>trainer eval --explain DIR</c>: for the worst false negatives (defects with the lowest scores) and the worst false
 /// positives (good images with the highest), the image with the package's class activation map over it
 /// (<see cref="HeatMap"/>), computed by ONNX Runtime from the package's own <c>cam</c> output, as the daemon does.
 /// </summary>
-public static class ClassifierExplain
+internal static class ClassifierExplain
 {
     /// <summary>Writes at most <paramref name="perKind"/> overlays of each kind into <paramref name="directory"/>, worst first.</summary>
     public static IReadOnlyList<ExplainedImage> Write(ModelPackage package, IReadOnlyList<LabelledImage> images, IReadOnlyList<double> scores, string directory, int perKind = 8)

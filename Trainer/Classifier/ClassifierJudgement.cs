@@ -13,7 +13,7 @@ namespace Inspection.Trainer.Classifier;
 /// it): the threshold chosen on validation, the untouched test split measured at it, the deployed model compared, and
 /// the quality gate's verdict. One implementation for <c>trainer classify</c> and <c>trainer quantize</c>.
 /// </summary>
-public sealed record ClassifierJudgement(
+internal sealed record ClassifierJudgement(
     ThresholdChoice Choice, double Threshold, double[] ValidationScores, IReadOnlyList<bool> ValidationLabels, double[] TestScores, IReadOnlyList<bool> TestLabels,
     BinaryReport Validation, BinaryReport Test, double BestF1Threshold, BinaryReport TestAtBestF1, GateComparison? Comparison, GateDecision Gate)
 {

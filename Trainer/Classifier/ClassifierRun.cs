@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
@@ -18,7 +19,7 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Classifier;
 
 /// <summary>Everything <c>trainer classify</c> needs.</summary>
-public sealed record ClassifyRequest
+internal sealed record ClassifyRequest
 {
     /// <summary>Folder per class or labels file.</summary>
     public required string Data { get; init; }
@@ -82,14 +83,14 @@ public sealed record ClassifyRequest
 }
 
 /// <summary>Outcome of a run.</summary>
-public sealed record ClassifyResult(string PackageDirectory, bool IsCurrent, GateDecision Gate, string RunDirectory, ThresholdChoice Choice, BinaryReport Test);
+internal sealed record ClassifyResult(string PackageDirectory, bool IsCurrent, GateDecision Gate, string RunDirectory, ThresholdChoice Choice, BinaryReport Test);
 
 /// <summary>
 /// One classifier run end to end: read and split the data, train with recall-weighted loss, choose the threshold on
 /// validation, measure the untouched test split, apply the quality gate against the current model, write the package
 /// (as <c>current</c> only if the gate passes or <c>--force</c>), and write the report.
 /// </summary>
-public sealed class ClassifierRun(ITrainingProgress progress)
+internal sealed class ClassifierRun(ITrainingProgress progress)
 {
     /// <summary>Runs; throws <see cref="DatasetException"/>, <see cref="ModelPackageException"/>, <see cref="TrainingDivergedException"/> or <see cref="ArgumentException"/> with a message naming the problem.</summary>
     public ClassifyResult Run(ClassifyRequest request)
@@ -264,6 +265,7 @@ public sealed class ClassifierRun(ITrainingProgress progress)
     // The input spec, tensor sets, network (with the init package's or the pretrained weights) and loss weight of a run.
     // A resumed run initialises as the original did, so it gets the same parameter groups (the optimizer state it loads
     // has one per group) and records the same init; the checkpoint's weights then replace these.
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
     private (InputSpec Spec, TensorSet Train, TensorSet Validation, TensorSet Test, nn.Module<Tensor, Tensor> Model, string? InitFrom, double PosWeight, Device Device) Prepare(
         ClassifyRequest request, ClassificationDataset dataset)
     {

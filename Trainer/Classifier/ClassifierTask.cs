@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Metrics;
@@ -12,7 +13,7 @@ namespace Inspection.Trainer.Classifier;
 /// cross-entropy on augmented batches; validation loss, AUROC, AP (which picks the kept epoch) and recall/precision at
 /// p = 0.5.
 /// </summary>
-public sealed class ClassifierTask : ITrainingTask, IDisposable
+internal sealed class ClassifierTask : ITrainingTask, IDisposable
 {
     private readonly TensorSet _train;
     private readonly TensorSet _validation;
@@ -71,6 +72,7 @@ public sealed class ClassifierTask : ITrainingTask, IDisposable
     }
 
     /// <summary>Probabilities for every image of a set (eval mode, no augmentation) and, when asked, the mean weighted loss.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public (double Loss, double[] Scores) Evaluate(TensorSet set, bool withLoss = false)
     {
         Model.eval();

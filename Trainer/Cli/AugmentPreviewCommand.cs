@@ -1,15 +1,17 @@
 using System.CommandLine;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Classification;
 using Inspection.Trainer.Datasets.Segmentation;
+using Inspection.Trainer.Training;
 using OpenCvSharp;
 using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Cli;
 
 /// <summary><c>trainer augment-preview</c>: a PNG grid of augmented training samples.</summary>
-public static class AugmentPreviewCommand
+internal static class AugmentPreviewCommand
 {
     /// <summary>The command.</summary>
     public static Command Create()
@@ -37,6 +39,8 @@ public static class AugmentPreviewCommand
     }
 
     /// <summary>Writes the grid and returns its full path.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public static string Write(ClassificationDataset dataset, AugmentOptions options, string path, int images, int variants, int size, int seed)
     {
         var channels = dataset.DetectChannels();
@@ -57,7 +61,8 @@ public static class AugmentPreviewCommand
                 using var tile = Mat.FromPixelData(size, size, channels == 1 ? MatType.CV_8UC1 : MatType.CV_8UC3, pixels);
                 using var bgr = new Mat();
                 Cv2.CvtColor(tile, bgr, channels == 1 ? ColorConversionCodes.GRAY2BGR : ColorConversionCodes.RGB2BGR);
-                bgr.CopyTo(new Mat(canvas, new Rect(column * size, row * size, size, size)));
+                using var cell = new Mat(canvas, new Rect(column * size, row * size, size, size));
+                bgr.CopyTo(cell);
             }
         }
 

@@ -9,8 +9,10 @@ namespace Inspection.Trainer.Cli;
 
 /// <summary><c>trainer bench</c>: training images per second and milliseconds per step (forward and backward apart)
 /// for each architecture and input size, on the CPU and, when present, CUDA.</summary>
-public static class BenchCommand
+internal static class BenchCommand
 {
+    private static readonly JsonSerializerOptions SnakeCaseJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
     /// <summary>The subcommand.</summary>
     public static Command Create()
     {
@@ -38,14 +40,14 @@ public static class BenchCommand
             var models = TrainingBench.Models(parse.GetValue(width));
             var only = parse.GetValue(arch) ?? [];
             var unknown = only.Where(a => models.All(m => m.Arch != a)).ToList();
-            var layouts = parse.GetValue(layout) switch { "nchw" => new[] { false }, "nhwc" => [true], "both" => [false, true], _ => [] };
+            bool[] layouts = parse.GetValue(layout) switch { "nchw" => [false], "nhwc" => [true], "both" => [false, true], _ => [] };
             if (layouts.Length == 0)
             {
                 Console.Error.WriteLine($"trainer bench: --layout must be nchw, nhwc or both (got '{parse.GetValue(layout)}')");
                 return 2;
             }
 
-            var mallocModes = parse.GetValue(malloc) switch { "keep" => new[] { true }, "glibc" => [false], "both" => [false, true], _ => [] };
+            bool[] mallocModes = parse.GetValue(malloc) switch { "keep" => [true], "glibc" => [false], "both" => [false, true], _ => [] };
             if (mallocModes.Length == 0)
             {
                 Console.Error.WriteLine($"trainer bench: --malloc must be keep, glibc or both (got '{parse.GetValue(malloc)}')");
@@ -103,7 +105,7 @@ public static class BenchCommand
 
             if (parse.GetValue(json))
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(timings, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+                Console.Out.WriteLine(JsonSerializer.Serialize(timings, SnakeCaseJson));
             }
 
             return 0;
@@ -163,7 +165,7 @@ public static class BenchCommand
         Console.Error.WriteLine($"trainer bench --int8: load average {LoadAverage()} after the run");
         if (json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(timings, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            Console.Out.WriteLine(JsonSerializer.Serialize(timings, SnakeCaseJson));
         }
 
         return 0;

@@ -14,7 +14,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Cli;
 
 /// <summary><c>trainer classify</c>: train the defect classifier for a recall target and write its package.</summary>
-public static class ClassifyCommand
+internal static class ClassifyCommand
 {
     /// <summary>Exit code when the model was trained and written but the gate kept the current one.</summary>
     public const int GateRejected = 2;
@@ -189,7 +189,7 @@ public static class ClassifyCommand
 }
 
 /// <summary>Options several commands share, and the error handling every command uses.</summary>
-public static class CommonOptions
+internal static class CommonOptions
 {
     /// <summary><c>--recall-target</c>.</summary>
     public static readonly Option<double> RecallTarget = new("--recall-target") { Description = "Recall the decision threshold must reach on held-out data, in (0, 1)", DefaultValueFactory = _ => new TrainerOptions().RecallTarget };

@@ -6,7 +6,7 @@ namespace Inspection.Trainer.Cli;
 /// Remaining time from the pace of the steps seen so far. The clock starts at the first step reported, so data
 /// loading before training and the epochs a resumed run skips do not distort the pace.
 /// </summary>
-public sealed class EtaClock
+internal sealed class EtaClock
 {
     private long _startTimestamp;
     private long _startDone = -1;

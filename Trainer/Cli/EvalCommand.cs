@@ -11,7 +11,7 @@ using Inspection.Trainer.Segmenter;
 namespace Inspection.Trainer.Cli;
 
 /// <summary><c>trainer eval</c>: a package's metrics on a dataset at the manifest's threshold (classifier or segmenter).</summary>
-public static class EvalCommand
+internal static class EvalCommand
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 

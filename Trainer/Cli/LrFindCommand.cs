@@ -10,7 +10,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Cli;
 
 /// <summary><c>trainer lr-find</c>: the learning-rate range test on classifier or segmenter data; a plot and the suggested rate.</summary>
-public static class LrFindCommand
+internal static class LrFindCommand
 {
     private static readonly TrainerOptions Defaults = new();
     private static readonly Option<string> Data = new("--data") { Description = "Classifier data (folder with good/ and defect/, or a labels file) or segmenter data (image/mask pairs)", Required = true };

@@ -5,7 +5,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Cli;
 
 /// <summary>Progress as one JSON object per line on standard output (<c>--json</c>).</summary>
-public sealed class JsonProgress(TextWriter output) : ITrainingProgress
+internal sealed class JsonProgress(TextWriter output) : ITrainingProgress
 {
     private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
     private readonly EtaClock _eta = new();
@@ -49,7 +49,7 @@ public sealed class JsonProgress(TextWriter output) : ITrainingProgress
 /// mid-call ("Expected false to be true" in toFloat, or worse). A renderer thread (as Spectre.Console's live progress
 /// has) made that race likely; see docs/decisions/no-gc-training-regions.md.
 /// </summary>
-public sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrainingProgress
+internal sealed class ConsoleProgress(TextWriter output, bool interactive) : ITrainingProgress
 {
     private const int BarWidth = 24;
     private static readonly TimeSpan RedrawEvery = TimeSpan.FromMilliseconds(200);

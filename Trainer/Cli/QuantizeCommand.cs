@@ -5,7 +5,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Cli;
 
 /// <summary><c>trainer quantize</c>: the INT8 version of an existing FP32 package, gated like a trained one.</summary>
-public static class QuantizeCommand
+internal static class QuantizeCommand
 {
     /// <summary>The value <c>--quantize</c> takes.</summary>
     public const string Int8 = "int8";

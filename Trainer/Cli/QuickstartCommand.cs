@@ -14,7 +14,7 @@ namespace Inspection.Trainer.Cli;
 /// with the normal commands' code, and makes both packages current under MODELS. <c>./run.sh</c> calls it when the demo
 /// has no models yet.
 /// </summary>
-public static class QuickstartCommand
+internal static class QuickstartCommand
 {
     // Frames at half the demo camera's 640x480: defects keep their size relative to the frame, and files are quick to write.
     private const int FrameWidth = 320;

@@ -10,27 +10,27 @@ namespace Inspection.Trainer.Cli;
 /// <param name="Name">Task name, as in the messages.</param>
 /// <param name="IsConfigured">Whether the config names data for it.</param>
 /// <param name="Retrain">Retrains it; returns the exit code (0 made current, 2 gate kept the old one, else error).</param>
-public sealed record RetrainTask(string Name, Func<InspectionOptions, bool> IsConfigured, Func<InspectionOptions, RetrainSettings, ITrainingProgress, int> Retrain);
+internal sealed record RetrainTask(string Name, Func<InspectionOptions, bool> IsConfigured, Func<InspectionOptions, RetrainSettings, ITrainingProgress, int> Retrain);
 
 /// <summary>What a retrain-all run uses besides the config: the recall target it settled on, and command-line flags.</summary>
-public sealed record RetrainSettings(double RecallTarget, bool Force, string? ModelsDirectory);
+internal sealed record RetrainSettings(double RecallTarget, bool Force, string? ModelsDirectory);
 
 /// <summary>What the command line asked for; null means "not given", so the config decides.</summary>
 /// <param name="RecallTarget"><c>--recall-target</c>, if given.</param>
 /// <param name="Threads"><c>--threads</c>, if given.</param>
 /// <param name="Force"><c>--force</c>.</param>
 /// <param name="ModelsDirectory"><c>--out</c>, if given.</param>
-public sealed record RetrainArguments(double? RecallTarget, int? Threads, bool Force, string? ModelsDirectory);
+internal sealed record RetrainArguments(double? RecallTarget, int? Threads, bool Force, string? ModelsDirectory);
 
 /// <summary>A setting and where its value came from, for the run's first lines.</summary>
-public sealed record SettingSource<T>(T Value, string Source);
+internal sealed record SettingSource<T>(T Value, string Source);
 
 /// <summary>
 /// <c>trainer --recall-target R</c>: retrains every model the config names data for (<c>Trainer:Classifier:Data</c>,
 /// <c>Trainer:Segmenter:Data</c>), each continuing from its current package. To add a model, add one
 /// <see cref="RetrainTask"/> to <see cref="Tasks"/>.
 /// </summary>
-public static class RetrainAll
+internal static class RetrainAll
 {
     /// <summary>The models retrained, in order.</summary>
     public static List<RetrainTask> Tasks { get; } =

@@ -10,7 +10,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Cli;
 
 /// <summary><c>trainer segment</c>: train the segmentation model and write its package.</summary>
-public static class SegmentCommand
+internal static class SegmentCommand
 {
     // Defaults shared with the config (Trainer:Segmenter:*), so `trainer segment` and retraining from the config agree.
     private static readonly TrainerOptions Defaults = new();

@@ -4,7 +4,7 @@ using Inspection.Config.Loading;
 namespace Inspection.Trainer.Cli;
 
 /// <summary>The <c>trainer</c> command line.</summary>
-public static class TrainerCli
+internal static class TrainerCli
 {
     /// <summary>Parses and runs; returns the process exit code.</summary>
     public static int Run(string[] args)

@@ -10,7 +10,7 @@ namespace Inspection.Trainer.Datasets;
 /// Reading a package's dataset again as its training run split it: the load options from the seed, fractions, cutoff
 /// and mask threshold its manifest records, and a check of the result against the package's <c>split.csv</c>.
 /// </summary>
-public static class RecordedSplit
+internal static class RecordedSplit
 {
     /// <summary>Classification load options from the manifest (a given cutoff replaces the recorded one).</summary>
     public static ClassificationDataOptions ClassificationOptions(ModelManifest manifest, double? defectCutoff = null)

@@ -11,7 +11,7 @@ namespace Inspection.Trainer.Datasets;
 /// model is not tested on images its parent trained on. The hash places each sample at a position in [0, 1); test takes
 /// [0, test fraction), validation the next validation fraction, train the rest.
 /// </summary>
-public static class StableSplit
+internal static class StableSplit
 {
     /// <summary>The manifest's <c>training.split</c> key that marks a split made this way (value 1).</summary>
     public const string MethodKey = "stable_hash";

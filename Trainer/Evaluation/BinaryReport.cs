@@ -3,7 +3,7 @@ using Inspection.Trainer.Metrics;
 namespace Inspection.Trainer.Evaluation;
 
 /// <summary>Classifier metrics on one set of images at one threshold, as <c>trainer eval --json</c> prints them.</summary>
-public sealed record BinaryReport(
+internal sealed record BinaryReport(
     double Threshold, double Recall, double Precision, double Specificity, double F1, double Accuracy, double Auroc, double Ap,
     int Tp, int Fp, int Tn, int Fn, double RecallLowerBound, double RecallUpperBound, int Images)
 {

@@ -8,7 +8,7 @@ namespace Inspection.Trainer.Evaluation;
 /// <param name="P50Ms">Median (nearest rank).</param>
 /// <param name="P95Ms">95th percentile (nearest rank).</param>
 /// <param name="Runs">How many times were measured.</param>
-public sealed record LatencySummary(double MeanMs, double P50Ms, double P95Ms, int Runs)
+internal sealed record LatencySummary(double MeanMs, double P50Ms, double P95Ms, int Runs)
 {
     /// <summary>Summarises <paramref name="milliseconds"/>; at least one value.</summary>
     public static LatencySummary From(IReadOnlyCollection<double> milliseconds)

@@ -9,7 +9,7 @@ namespace Inspection.Trainer.Evaluation;
 /// settings and output decoding): exactly what the daemon would compute. Used by <c>trainer eval</c> and by the quality gate to
 /// measure the model being replaced.
 /// </summary>
-public static class PackageScorer
+internal static class PackageScorer
 {
     /// <summary>Opens a package folder (or a models folder's <c>classifier/current</c>); errors name the folder.</summary>
     public static ModelPackage Open(string directory)

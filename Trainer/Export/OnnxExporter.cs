@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Models;
+using Inspection.Trainer.Training;
 using Microsoft.ML.OnnxRuntime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -10,7 +12,7 @@ namespace Inspection.Trainer.Export;
 /// <param name="MaxAbsDifference">Largest |ONNX Runtime − TorchSharp| over the parity inputs.</param>
 /// <param name="OutputShape">Output shape for one sample (batch axis excluded).</param>
 /// <param name="OpCounts">Nodes by op type.</param>
-public sealed record OnnxExport(byte[] Onnx, double MaxAbsDifference, long[] OutputShape, IReadOnlyDictionary<string, int> OpCounts)
+internal sealed record OnnxExport(byte[] Onnx, double MaxAbsDifference, long[] OutputShape, IReadOnlyDictionary<string, int> OpCounts)
 {
     /// <summary>Shape of the class activation map output for one sample ([1, h, w]), or null without one.</summary>
     public long[]? CamShape { get; init; }
@@ -21,7 +23,7 @@ public sealed record OnnxExport(byte[] Onnx, double MaxAbsDifference, long[] Out
 /// runs), then loads it in ONNX Runtime and compares its output with TorchSharp's on the same random inputs. An export
 /// that differs by more than <see cref="Tolerance"/> is refused.
 /// </summary>
-public static class OnnxExporter
+internal static class OnnxExporter
 {
     /// <summary>The opset the graph is written for (≥ 13: Clip takes its bounds as inputs).</summary>
     public const long Opset = 17;
@@ -123,6 +125,8 @@ public static class OnnxExporter
         return data;
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     private static float[] TorchOutput(Func<Tensor, Tensor> forward, nn.Module module, float[] input, long[] shape, out long[] outputShape)
     {
         using var noCollection = Training.NoCollection.Enter();

@@ -1,12 +1,14 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using Inspection.Trainer.Models;
+using Inspection.Trainer.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Export;
 
 /// <summary>One attribute of an ONNX node (int, float, ints or floats).</summary>
-public sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, long[]? Ints = null, float[]? Floats = null)
+internal sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, long[]? Ints = null, float[]? Floats = null)
 {
     /// <summary>An integer attribute.</summary>
     public static OnnxAttribute Of(string name, long value) => new(name, Int: value);
@@ -79,7 +81,7 @@ public sealed record OnnxAttribute(string Name, long? Int = null, float? Float =
 /// on the name of its output, so a new layer type needs one method here (or a call to <see cref="Node"/>) and nothing
 /// else. Batch norm is folded into the convolution before it, so the exported graph has no BatchNormalization nodes.
 /// </summary>
-public sealed class OnnxGraph
+internal sealed class OnnxGraph
 {
     private readonly List<Action<ProtoWriter>> _nodes = [];
     private readonly List<Action<ProtoWriter>> _initializers = [];
@@ -304,6 +306,7 @@ public sealed class OnnxGraph
         }
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     private static float[] Floats(Tensor t)
     {
         using var scope = NewDisposeScope();
@@ -312,4 +315,4 @@ public sealed class OnnxGraph
 }
 
 /// <summary>A model or layer the exporter cannot write, or an export that does not match TorchSharp's output.</summary>
-public sealed class OnnxExportException(string message) : Exception(message);
+internal sealed class OnnxExportException(string message) : Exception(message);

@@ -3,23 +3,23 @@ using System.Runtime.InteropServices;
 namespace Inspection.Trainer.Export;
 
 /// <summary>A node of an ONNX graph: op type, input and output names, and its attributes.</summary>
-public sealed record OnnxNode(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs)
+internal sealed record OnnxNode(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs)
 {
     /// <summary>The node's attributes (int, float, ints and floats ones).</summary>
     public IReadOnlyList<OnnxAttribute> Attributes { get; init; } = [];
 }
 
 /// <summary>A graph input or output: its name and shape, a symbolic axis (the batch) as -1.</summary>
-public sealed record OnnxValue(string Name, long[] Shape);
+internal sealed record OnnxValue(string Name, long[] Shape);
 
 /// <summary>A float initializer: name, shape and values.</summary>
-public sealed record OnnxInitializer(string Name, long[] Dims, float[] Values);
+internal sealed record OnnxInitializer(string Name, long[] Dims, float[] Values);
 
 /// <summary>
 /// The parts of an ONNX model the pretrained import and the INT8 quantizer read: the graph's nodes in order, its float
 /// initializers (raw_data or float_data), inputs and outputs. Field numbers are those of <see cref="OnnxProto"/>.
 /// </summary>
-public sealed class OnnxModelReader
+internal sealed class OnnxModelReader
 {
     private OnnxModelReader(IReadOnlyList<OnnxNode> nodes, IReadOnlyDictionary<string, OnnxInitializer> initializers, IReadOnlyList<OnnxValue> inputs, IReadOnlyList<OnnxValue> outputs)
     {

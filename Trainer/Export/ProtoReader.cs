@@ -4,7 +4,7 @@ using System.Text;
 namespace Inspection.Trainer.Export;
 
 /// <summary>One field of a protobuf message: its number, and its value as a varint, a fixed 32/64-bit word or bytes.</summary>
-public readonly record struct ProtoField(int Number, int WireType, ulong Varint, ReadOnlyMemory<byte> Bytes)
+internal readonly record struct ProtoField(int Number, int WireType, ulong Varint, ReadOnlyMemory<byte> Bytes)
 {
     /// <summary>The length-delimited payload as UTF-8 text.</summary>
     public string Text => Encoding.UTF8.GetString(Bytes.Span);
@@ -17,7 +17,7 @@ public readonly record struct ProtoField(int Number, int WireType, ulong Varint,
 /// Minimal protocol-buffers decoder, the counterpart of <see cref="ProtoWriter"/>: splits a message into its fields
 /// without knowing the schema. Truncated or malformed input is a <see cref="FormatException"/>.
 /// </summary>
-public static class ProtoReader
+internal static class ProtoReader
 {
     /// <summary>The fields of one message, in the order written.</summary>
     public static IEnumerable<ProtoField> Fields(ReadOnlyMemory<byte> message)

@@ -4,7 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace Inspection.Trainer.Export;
 
 /// <summary>The float range one activation tensor took over the calibration images.</summary>
-public readonly record struct ActivationRange(float Min, float Max)
+internal readonly record struct ActivationRange(float Min, float Max)
 {
     /// <summary>uint8 scale and zero point covering the range (widened to include 0, so that 0 is exact: zero padding, ReLU).</summary>
     public (float Scale, byte ZeroPoint) Uint8()
@@ -36,7 +36,7 @@ public readonly record struct ActivationRange(float Min, float Max)
 /// stay float, with float weights: their output is the score the thresholds act on.</item>
 /// </list>
 /// </summary>
-public static class QdqQuantizer
+internal static class QdqQuantizer
 {
     /// <summary>How activation ranges are calibrated, as recorded in the manifest.</summary>
     public const string CalibrationMethod = "min-max";

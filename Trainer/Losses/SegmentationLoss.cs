@@ -7,7 +7,7 @@ namespace Inspection.Trainer.Losses;
 /// Weights of the segmentation loss terms: total = Bce·BCE + Dice·(1 − soft Dice) + Iou·(1 − soft IoU).
 /// <see cref="PositiveWeight"/> scales the BCE of foreground pixels: above 1 it trades precision for recall.
 /// </summary>
-public sealed record SegmentationLossWeights(double Bce = 1, double Dice = 1, double Iou = 0, double PositiveWeight = 1)
+internal sealed record SegmentationLossWeights(double Bce = 1, double Dice = 1, double Iou = 0, double PositiveWeight = 1)
 {
     /// <summary>Text form for reports and the manifest, e.g. <c>bce=1 dice=1 iou=0 pos_weight=1</c>.</summary>
     public override string ToString() => FormattableString.Invariant($"bce={Bce} dice={Dice} iou={Iou} pos_weight={PositiveWeight}");
@@ -18,7 +18,7 @@ public sealed record SegmentationLossWeights(double Bce = 1, double Dice = 1, do
 /// on sigmoid probabilities), per image, then averaged, with a smoothing term of 1 so an image with an empty mask and
 /// an empty prediction costs nothing.
 /// </summary>
-public static class SegmentationLoss
+internal static class SegmentationLoss
 {
     private const double Smooth = 1.0;
 

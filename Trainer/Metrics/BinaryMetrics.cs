@@ -1,7 +1,7 @@
 namespace Inspection.Trainer.Metrics;
 
 /// <summary>Confusion counts of a binary classifier at one threshold (defective = positive).</summary>
-public readonly record struct Confusion(int TruePositive, int FalsePositive, int TrueNegative, int FalseNegative)
+internal readonly record struct Confusion(int TruePositive, int FalsePositive, int TrueNegative, int FalseNegative)
 {
     /// <summary>Defective samples.</summary>
     public int Positives => TruePositive + FalseNegative;
@@ -52,10 +52,10 @@ public readonly record struct Confusion(int TruePositive, int FalsePositive, int
 }
 
 /// <summary>One point of the precision–recall curve: flag every score at or above <see cref="Threshold"/>.</summary>
-public sealed record OperatingPoint(double Threshold, Confusion Counts);
+internal sealed record OperatingPoint(double Threshold, Confusion Counts);
 
 /// <summary>Threshold-free ranking metrics and the operating points of a set of scores.</summary>
-public static class Ranking
+internal static class Ranking
 {
     /// <summary>
     /// Every distinct threshold (each distinct score, highest first) with its counts. Equal scores are one point:

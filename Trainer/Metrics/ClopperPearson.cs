@@ -5,7 +5,7 @@ namespace Inspection.Trainer.Metrics;
 /// lower bound for k successes in n trials is the α quantile of Beta(k, n − k + 1) (0 when k = 0), the upper bound
 /// the 1 − α quantile of Beta(k + 1, n − k) (1 when k = n).
 /// </summary>
-public static class ClopperPearson
+internal static class ClopperPearson
 {
     /// <summary>One-sided lower bound of the success rate at <paramref name="confidence"/>.</summary>
     public static double Lower(long successes, long trials, double confidence = 0.95)

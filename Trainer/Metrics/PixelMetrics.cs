@@ -4,7 +4,7 @@ namespace Inspection.Trainer.Metrics;
 /// Confusion counts of a binary segmentation, pixel by pixel. Ratios with an empty denominator count as perfect
 /// (an image with no defect and no predicted defect has IoU, Dice, precision and recall 1).
 /// </summary>
-public readonly record struct PixelCounts(long TruePositive, long FalsePositive, long FalseNegative, long TrueNegative)
+internal readonly record struct PixelCounts(long TruePositive, long FalsePositive, long FalseNegative, long TrueNegative)
 {
     /// <summary>Intersection over union (Jaccard) of prediction and truth.</summary>
     public double Iou => Ratio(TruePositive, TruePositive + FalsePositive + FalseNegative);
@@ -70,7 +70,7 @@ public readonly record struct PixelCounts(long TruePositive, long FalsePositive,
 /// <param name="Positives">Foreground pixels in the truth.</param>
 /// <param name="MarkedFraction">Fraction of all pixels the model marks as defect.</param>
 /// <param name="TruthFraction">Fraction of all pixels that are defect in the truth.</param>
-public sealed record SegmentationMetrics(
+internal sealed record SegmentationMetrics(
     double Threshold, double Iou, double Dice, double PixelPrecision, double PixelRecall, double MeanImageIou, double MeanImageDice, int Images, long Positives,
     double MarkedFraction = 0, double TruthFraction = 0)
 {

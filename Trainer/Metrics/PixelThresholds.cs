@@ -1,13 +1,13 @@
 namespace Inspection.Trainer.Metrics;
 
 /// <summary>A candidate pixel threshold and what it gives on the pooled validation pixels.</summary>
-public sealed record PixelThresholdPoint(double Threshold, PixelCounts Counts);
+internal sealed record PixelThresholdPoint(double Threshold, PixelCounts Counts);
 
 /// <summary>
 /// Picks the pixel threshold from validation predictions. Pixels are counted into fine probability bins (1/1000), so
 /// millions of pixels cost two small histograms and every candidate threshold is evaluated exactly at bin edges.
 /// </summary>
-public sealed class PixelThresholds
+internal sealed class PixelThresholds
 {
     /// <summary>Number of bins; candidate thresholds are k / Bins for k = 1 … Bins − 1.</summary>
     public const int Bins = 1000;

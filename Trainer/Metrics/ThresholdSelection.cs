@@ -9,7 +9,7 @@ namespace Inspection.Trainer.Metrics;
 /// <param name="RecallLowerBound">One-sided Clopper–Pearson lower bound of the recall.</param>
 /// <param name="Confidence">Its confidence level.</param>
 /// <param name="MorePositivesNeeded">Defective validation samples (all caught) that would lift the bound to the target; 0 when it is there.</param>
-public sealed record ThresholdChoice(double Threshold, double RecallTarget, Confusion Counts, double RecallLowerBound, double Confidence, long? MorePositivesNeeded)
+internal sealed record ThresholdChoice(double Threshold, double RecallTarget, Confusion Counts, double RecallLowerBound, double Confidence, long? MorePositivesNeeded)
 {
     /// <summary>Whether the lower bound reaches the target.</summary>
     public bool BoundReachesTarget => RecallLowerBound >= RecallTarget;
@@ -34,7 +34,7 @@ public sealed record ThresholdChoice(double Threshold, double RecallTarget, Conf
 }
 
 /// <summary>Picks the decision threshold on validation scores for a recall target.</summary>
-public static class ThresholdSelection
+internal static class ThresholdSelection
 {
     /// <summary>
     /// Subtracted from the chosen threshold before it goes into a package. The chosen threshold is the score of a

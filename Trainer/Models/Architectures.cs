@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Models;
 
 /// <summary>The classifier architectures by the names the CLI, config and manifest use.</summary>
-public static class Architectures
+internal static class Architectures
 {
     /// <summary>ResNet-18 of the ImageNet-trained package's shape (the default; fixed widths).</summary>
     public const string ResNet18 = "resnet18";

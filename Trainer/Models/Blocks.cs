@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,7 +8,7 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Models;
 
 /// <summary>Activation after a convolution.</summary>
-public enum Activation
+internal enum Activation
 {
     /// <summary>Linear (no activation), e.g. MobileNetV2's projection layers.</summary>
     None,
@@ -20,7 +22,8 @@ public enum Activation
 
 /// <summary>Convolution without bias, batch norm, activation: the unit all networks here are built from. The exporter
 /// folds the batch norm into the convolution.</summary>
-public sealed class ConvBn : nn.Module<Tensor, Tensor>, IOnnxExportable
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class ConvBn : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Conv2d conv;
     private readonly BatchNorm2d bn;
@@ -43,6 +46,7 @@ public sealed class ConvBn : nn.Module<Tensor, Tensor>, IOnnxExportable
     internal BatchNorm2d Norm => bn;
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = TorchOwnership.DisposeScope)]
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
@@ -61,7 +65,8 @@ public sealed class ConvBn : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>Runs exportable modules one after another (an exportable <c>Sequential</c>).</summary>
-public sealed class Chain : nn.Module<Tensor, Tensor>, IOnnxExportable
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class Chain : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly ModuleList<nn.Module<Tensor, Tensor>> layers;
 
@@ -85,6 +90,7 @@ public sealed class Chain : nn.Module<Tensor, Tensor>, IOnnxExportable
     internal IEnumerable<nn.Module<Tensor, Tensor>> Layers => layers;
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "Each layer's output is the chain's own intermediate once the next layer has run; the caller's input is never disposed.")]
     public override Tensor forward(Tensor input)
     {
         var x = input;

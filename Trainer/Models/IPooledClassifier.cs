@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,7 +13,7 @@ namespace Inspection.Trainer.Models;
 /// with its weights, plus its bias) is the class activation map (Zhou et al., "Learning deep features for
 /// discriminative localization", 2016): one logit per position, whose mean is the image's logit.
 /// </summary>
-public interface IPooledClassifier
+internal interface IPooledClassifier
 {
     /// <summary>The last feature map, N×C×h×w (what the head sees before pooling).</summary>
     Tensor FeatureMap(Tensor input);
@@ -24,7 +26,7 @@ public interface IPooledClassifier
 }
 
 /// <summary>What every <see cref="IPooledClassifier"/> computes from its feature map, in TorchSharp and in ONNX.</summary>
-public static class PooledClassifier
+internal static class PooledClassifier
 {
     /// <summary>The ONNX output name of the class activation map.</summary>
     public const string CamOutput = "cam";
@@ -33,6 +35,7 @@ public static class PooledClassifier
     public static Tensor Logit(IPooledClassifier model, Tensor featureMap) => model.Head.call(featureMap.mean([2L, 3L]));
 
     /// <summary>The class activation map N×1×h×w of <paramref name="input"/>.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public static Tensor Cam(IPooledClassifier model, Tensor input)
     {
         using var scope = NewDisposeScope();

@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,7 +8,8 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Models;
 
 /// <summary>MobileNetV2's inverted residual: 1×1 expansion, 3×3 depthwise, linear 1×1 projection, skip when shapes match.</summary>
-public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Chain body;
     private readonly bool _residual;
@@ -54,7 +57,8 @@ public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportabl
 /// have strides 2, 4, 8, 16 and 32 (the bottleneck). <see cref="forward"/> returns the bottleneck;
 /// <see cref="Features"/> returns all five, for decoders such as a U-Net.
 /// </summary>
-public sealed class MobileNetV2Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable, IFeatureEncoder
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class MobileNetV2Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable, IFeatureEncoder
 {
     // (expansion t, channels c, repeats n, first stride s) from the paper's table 2.
     private static readonly (int T, int C, int N, int S)[] Settings =
@@ -154,7 +158,8 @@ public sealed class MobileNetV2Encoder : nn.Module<Tensor, Tensor>, IOnnxExporta
 }
 
 /// <summary>MobileNetV2 classifier: encoder, 1×1 head convolution, global average pooling, dropout, one logit.</summary>
-public sealed class MobileNetV2Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IPooledClassifier
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class MobileNetV2Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IPooledClassifier
 {
     private readonly MobileNetV2Encoder encoder;
     private readonly ConvBn head;
@@ -187,6 +192,7 @@ public sealed class MobileNetV2Classifier : nn.Module<Tensor, Tensor>, IOnnxExpo
     }
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();

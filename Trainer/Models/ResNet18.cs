@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,7 +8,7 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Models;
 
 /// <summary>An encoder that yields feature maps at strides 2, 4, 8, 16 and 32 (for U-Net decoders and classifiers).</summary>
-public interface IFeatureEncoder
+internal interface IFeatureEncoder
 {
     /// <summary>Channels of the five feature maps (strides 2, 4, 8, 16, 32).</summary>
     IReadOnlyList<long> FeatureChannels { get; }
@@ -36,7 +38,8 @@ public interface IFeatureEncoder
 /// 256, 512, 1×1 projection shortcuts, batch norm. Feature maps at strides 2 (stem), 4, 8, 16 and 32 (last stage).
 /// Inputs whose sides are multiples of 32 give the same numbers as the CNTK graph's asymmetric padding.
 /// </summary>
-public sealed class ResNet18Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable, IFeatureEncoder
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class ResNet18Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable, IFeatureEncoder
 {
     /// <summary>Basic blocks per stage.</summary>
     public static IReadOnlyList<int> BlocksPerStage { get; } = [2, 2, 2, 3];
@@ -158,7 +161,7 @@ public sealed class ResNet18Encoder : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>A network made of a (pretrained) backbone and a small head trained on top of it.</summary>
-public interface IHasBackbone
+internal interface IHasBackbone
 {
     /// <summary>The feature extractor.</summary>
     nn.Module Backbone { get; }
@@ -178,7 +181,8 @@ public interface IHasBackbone
 /// logit. The head reads the pooled features only, so the logit is the average of the head applied at each position of
 /// the feature map (what a class activation map shows).
 /// </summary>
-public sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IHasBackbone, IPooledClassifier
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class ResNet18Classifier : nn.Module<Tensor, Tensor>, IOnnxExportable, IHasBackbone, IPooledClassifier
 {
     private readonly ResNet18Encoder backbone;
     private readonly Linear fc;

@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,7 +8,8 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Models;
 
 /// <summary>ResNet's basic block: two 3×3 conv+BN, identity (or 1×1 projection) shortcut, ReLU after the sum.</summary>
-public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly ConvBn conv1;
     private readonly ConvBn conv2;
@@ -48,7 +51,7 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>3×3/2 max pooling with padding 1 (ResNet's stem).</summary>
-public sealed class StemPool : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class StemPool : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     /// <summary>Creates the pooling layer.</summary>
     public StemPool()
@@ -67,7 +70,8 @@ public sealed class StemPool : nn.Module<Tensor, Tensor>, IOnnxExportable
 /// A small ResNet (He et al. 2016) for one logit: 3×3/2 stem, max pool, four stages of basic blocks at widths
 /// w, 2w, 4w, 8w (w = 64 × width multiplier), global average pooling, linear layer.
 /// </summary>
-public sealed class SmallResNet : nn.Module<Tensor, Tensor>, IOnnxExportable, IPooledClassifier
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class SmallResNet : nn.Module<Tensor, Tensor>, IOnnxExportable, IPooledClassifier
 {
     private readonly Chain features;
     private readonly Linear fc;

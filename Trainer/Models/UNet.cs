@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,7 +11,8 @@ namespace Inspection.Trainer.Models;
 /// One U-Net decoder step: a 2×2 transposed convolution doubles the resolution (+ batch norm + ReLU), the encoder's
 /// feature map of that resolution is concatenated, and a 3×3 convolution (+ batch norm + ReLU) fuses the two.
 /// </summary>
-public sealed class UpBlock : nn.Module<Tensor, Tensor, Tensor>
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class UpBlock : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly ConvTranspose2d up;
     private readonly BatchNorm2d upBn;
@@ -26,6 +29,8 @@ public sealed class UpBlock : nn.Module<Tensor, Tensor, Tensor>
     }
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public override Tensor forward(Tensor input, Tensor skip)
     {
         using var scope = NewDisposeScope();
@@ -48,7 +53,8 @@ public sealed class UpBlock : nn.Module<Tensor, Tensor, Tensor>
 /// multiplier, so a small multiplier shrinks the whole network, not only the encoder: the classic fixed 512/256/128/64
 /// decoder alone would cost most of the compute of a small model.
 /// </summary>
-public sealed class UNet : nn.Module<Tensor, Tensor>, IOnnxExportable
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
+internal sealed class UNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     /// <summary>Decoder widths at width multiplier 1, from stride 16 up to full resolution.</summary>
     public static IReadOnlyList<int> DecoderWidths { get; } = [256, 128, 64, 32, 16];
@@ -111,6 +117,8 @@ public sealed class UNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();

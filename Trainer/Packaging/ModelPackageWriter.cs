@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Packaging;
 
 /// <summary>What goes into a package's manifest besides what the writer computes (version, time, hash).</summary>
-public sealed record PackageContent
+internal sealed record PackageContent
 {
     /// <summary><see cref="ModelTasks.Classifier"/> or <see cref="ModelTasks.Segmenter"/>.</summary>
     public required string Task { get; init; }
@@ -44,7 +44,7 @@ public sealed record PackageContent
 /// <param name="Package">The package as <see cref="ModelPackage.Open"/> reads it back.</param>
 /// <param name="Export">The ONNX export and its parity with TorchSharp.</param>
 /// <param name="IsCurrent">Whether <c>current</c> now points at it.</param>
-public sealed record WrittenPackage(ModelPackage Package, OnnxExport Export, bool IsCurrent);
+internal sealed record WrittenPackage(ModelPackage Package, OnnxExport Export, bool IsCurrent);
 
 /// <summary>
 /// Writes a model package (<c>models/&lt;task&gt;/&lt;version&gt;/{model.onnx, manifest.json, weights.bin}</c>): exports
@@ -52,7 +52,7 @@ public sealed record WrittenPackage(ModelPackage Package, OnnxExport Export, boo
 /// switches <c>current</c> to it. Everything is written into a hidden staging folder first and renamed into place, so
 /// a failed export or a crash leaves no half-written version, and <c>current</c> only ever points at a complete one.
 /// </summary>
-public static class ModelPackageWriter
+internal static class ModelPackageWriter
 {
     /// <summary>Writes the package under <paramref name="modelsDirectory"/> and returns it re-opened from disk.</summary>
     /// <param name="modelsDirectory">The models root (holding <c>classifier/</c>, <c>segmenter/</c>).</param>
@@ -148,7 +148,7 @@ public static class ModelPackageWriter
 }
 
 /// <summary>A package exported into its staging folder, not yet published; see <see cref="ModelPackageWriter.Stage"/>.</summary>
-public sealed class StagedPackage : IDisposable
+internal sealed class StagedPackage : IDisposable
 {
     private readonly string _modelsDirectory;
     private readonly string _staging;

@@ -17,7 +17,7 @@ namespace Inspection.Trainer.Pretrained;
 /// <see cref="InputSpecFor"/>'s m_c = μ_c/255 the constant is zero and zero padding means the same in both, so the fold
 /// is exact at the borders too. Grey input sums the colour filters.
 /// </summary>
-public static class ImageNetResNet18
+internal static class ImageNetResNet18
 {
     // ImageNet's usual pixel standard deviations (R, G, B); any positive value works (it is folded into the stem),
     // these keep the normalised input near unit scale.
@@ -166,11 +166,13 @@ public static class ImageNetResNet18
             }
         }
 
-        target.copy_(tensor(folded, target.shape));
+        using var foldedWeights = tensor(folded, target.shape);
+        target.copy_(foldedWeights);
 
         // BN(conv(y)) with conv(y) = conv'(x) + offset: the offset moves into the running mean (already the file's).
         var runningMean = stem.Norm.running_mean!;
-        runningMean.sub_(tensor(offsets.Select(v => (float)v).ToArray(), runningMean.shape));
+        using var offsetTensor = tensor(offsets.Select(v => (float)v).ToArray(), runningMean.shape);
+        runningMean.sub_(offsetTensor);
     }
 
     private static void Copy(Tensor target, OnnxInitializer source, string fileName)
@@ -180,6 +182,7 @@ public static class ImageNetResNet18
             throw new PretrainedException($"{fileName}: tensor '{source.Name}' has shape [{string.Join(", ", source.Dims)}], the network expects [{string.Join(", ", target.shape)}]");
         }
 
-        target.copy_(tensor(source.Values, target.shape));
+        using var values = tensor(source.Values, target.shape);
+        target.copy_(values);
     }
 }

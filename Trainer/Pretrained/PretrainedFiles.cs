@@ -3,14 +3,14 @@ using System.Security.Cryptography;
 namespace Inspection.Trainer.Pretrained;
 
 /// <summary>A pretrained file that is missing, damaged or does not have the shape the trainer expects.</summary>
-public sealed class PretrainedException(string message) : Exception(message);
+internal sealed class PretrainedException(string message) : Exception(message);
 
 /// <summary>
 /// The ImageNet-trained ResNet-18 of the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1, copied at build
 /// time into the trainer's output folder (pretrained/). Nothing is downloaded at run time. Each file is checked against
 /// the SHA-256 recorded here before it is read, so a damaged or truncated copy is an error naming the file.
 /// </summary>
-public static class PretrainedFiles
+internal static class PretrainedFiles
 {
     /// <summary>The network: a CNTK export (opset 8) ending in the 512-d average-pooled features.</summary>
     public static readonly PretrainedFile ResNet18 = new("ResNet18.onnx", "e2552f19db2dfdb01b3669537b6a0f1b44da38d18279535492ed5dfc2ef1ff8f");
@@ -23,7 +23,7 @@ public static class PretrainedFiles
 }
 
 /// <summary>One pretrained file and the SHA-256 of the intact copy.</summary>
-public sealed record PretrainedFile(string Name, string Sha256)
+internal sealed record PretrainedFile(string Name, string Sha256)
 {
     /// <summary>The file's bytes from <paramref name="directory"/> (default <see cref="PretrainedFiles.Directory"/>), after checking the hash.</summary>
     public byte[] ReadVerified(string? directory = null)

@@ -4,7 +4,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Pretrained;
 
 /// <summary>The <c>--pretrained</c> choice and the fine-tuning schedule that goes with it.</summary>
-public static class Pretraining
+internal static class Pretraining
 {
     /// <summary>The ImageNet-trained ResNet-18 (<see cref="PretrainedFiles"/>).</summary>
     public const string ImageNet = "imagenet";

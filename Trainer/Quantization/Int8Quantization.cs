@@ -14,7 +14,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Quantization;
 
 /// <summary>What <c>trainer quantize</c> (and <c>--quantize int8</c> after training) needs.</summary>
-public sealed record QuantizeRequest
+internal sealed record QuantizeRequest
 {
     /// <summary>The FP32 package folder (a version folder or a task folder's <c>current</c>).</summary>
     public required string Package { get; init; }
@@ -42,7 +42,7 @@ public sealed record QuantizeRequest
 }
 
 /// <summary>A written INT8 package, its gate verdict and its agreement with the FP32 sibling.</summary>
-public sealed record QuantizeOutcome(WrittenPackage Package, GateDecision Gate, QuantizationSpec Quantization);
+internal sealed record QuantizeOutcome(WrittenPackage Package, GateDecision Gate, QuantizationSpec Quantization);
 
 /// <summary>
 /// Makes the INT8 version of an FP32 package: calibrates activation ranges on training images, writes the QDQ graph
@@ -51,7 +51,7 @@ public sealed record QuantizeOutcome(WrittenPackage Package, GateDecision Gate, 
 /// model's own ONNX Runtime scores, runs the same quality gate as training (so <c>current</c> moves only if it passes,
 /// or with <c>--force</c>), and records calibration and parity with the FP32 model in the manifest.
 /// </summary>
-public static class Int8Quantization
+internal static class Int8Quantization
 {
     /// <summary>The suffix of an INT8 package's version.</summary>
     public const string VersionSuffix = "-int8";
@@ -282,7 +282,7 @@ public static class Int8Quantization
 /// <param name="AgreementOwnThresholds">Share of equal decisions, each model at its own threshold (as each would be deployed).</param>
 /// <param name="MaxDifference">Largest |INT8 − FP32| probability.</param>
 /// <param name="MeanDifference">Mean |INT8 − FP32| probability.</param>
-public sealed record Parity(long Samples, double Agreement, double AgreementOwnThresholds, double MaxDifference, double MeanDifference)
+internal sealed record Parity(long Samples, double Agreement, double AgreementOwnThresholds, double MaxDifference, double MeanDifference)
 {
     /// <summary>Parity of two score lists.</summary>
     public static Parity Of(IReadOnlyList<double> fp32, IReadOnlyList<double> int8, double fp32Threshold, double int8Threshold)

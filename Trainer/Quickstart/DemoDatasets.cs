@@ -7,7 +7,7 @@ namespace Inspection.Trainer.Quickstart;
 /// Training data for the demo models, drawn by Camera's <see cref="SyntheticScene"/> — the same generator as the
 /// demo camera (<c>synthetic://</c>), with another seed, so the demo models have never seen the frames they judge.
 /// </summary>
-public static class DemoDatasets
+internal static class DemoDatasets
 {
     /// <summary>Writes <c>good/</c> and <c>defect/</c> folders of PNG frames; returns (good, defect) counts.</summary>
     public static (int Good, int Defect) WriteClassification(string directory, int count, int width, int height, int seed)

@@ -5,12 +5,12 @@ using ScottPlot;
 namespace Inspection.Trainer.Reports;
 
 /// <summary>The learning-rate sweep as a PNG: batch loss and smoothed loss against the learning rate (log scale), the suggestion marked.</summary>
-public static class LrFindPlot
+internal static class LrFindPlot
 {
     /// <summary>Writes the plot to <paramref name="path"/> and returns it.</summary>
     public static string Write(string path, LrFindResult result)
     {
-        var plot = new Plot();
+        using var plot = new Plot();
         var xs = result.Points.Select(p => Math.Log10(p.LearningRate)).ToArray();
         var raw = plot.Add.Scatter(xs, result.Points.Select(p => p.Loss).ToArray());
         raw.LegendText = "batch loss";

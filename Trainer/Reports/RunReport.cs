@@ -14,7 +14,7 @@ using ScottPlot;
 namespace Inspection.Trainer.Reports;
 
 /// <summary>What a classifier run's report shows.</summary>
-public sealed record RunReportData(
+internal sealed record RunReportData(
     ClassifyRequest Request, ClassificationDataset Dataset, InputSpec Spec, IReadOnlyList<EpochRecord> History, int BestEpoch, double PosWeight,
     ThresholdChoice Choice, double[] ValidationScores, IReadOnlyList<bool> ValidationLabels, double[] TestScores, IReadOnlyList<bool> TestLabels,
     BinaryReport Validation, BinaryReport Test, BinaryReport TestAtBestF1, double BestF1Threshold, BinaryReport? Replaced, string? ReplacedVersion,
@@ -25,8 +25,10 @@ public sealed record RunReportData(
 /// validation metric curves, the precision–recall curve with the chosen point, confusion matrices at the chosen
 /// threshold, and a grid of the test split's worst-scored defects (false negatives first).
 /// </summary>
-public static class RunReport
+internal static class RunReport
 {
+    private static readonly JsonSerializerOptions MetricsJson = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     /// <summary>Writes every file into <paramref name="dir"/>.</summary>
     public static void Write(string dir, RunReportData d)
     {
@@ -94,12 +96,12 @@ public static class RunReport
                 onnx_max_abs_difference = d.Package.Export.MaxAbsDifference,
             },
         };
-        File.WriteAllText(path, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+        File.WriteAllText(path, JsonSerializer.Serialize(json, MetricsJson));
     }
 
     private static void Curves(string path, string title, IReadOnlyList<EpochRecord> history, (string Name, Func<EpochRecord, double> Value)[] series)
     {
-        var plot = new Plot();
+        using var plot = new Plot();
         var epochs = history.Select(r => (double)r.Epoch).ToArray();
         foreach (var (name, value) in series)
         {
@@ -115,7 +117,7 @@ public static class RunReport
 
     private static void PrecisionRecall(string path, RunReportData d)
     {
-        var plot = new Plot();
+        using var plot = new Plot();
         foreach (var (name, scores, labels) in new[] { ("validation", d.ValidationScores, d.ValidationLabels), ("test", d.TestScores, d.TestLabels) })
         {
             var curve = Ranking.Curve(scores, labels);
@@ -141,7 +143,7 @@ public static class RunReport
 
     private static void ConfusionMatrices(string path, BinaryReport validation, BinaryReport test)
     {
-        var plot = new Plot();
+        using var plot = new Plot();
         var x = 0.0;
         foreach (var (name, r) in new[] { ("validation", validation), ("test", test) })
         {

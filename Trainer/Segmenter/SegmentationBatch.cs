@@ -11,7 +11,7 @@ namespace Inspection.Trainer.Segmenter;
 /// <see cref="Preprocessor"/> so the trainer feeds the network exactly what the daemon will, and a target batch
 /// N×1×H×W of 0/1 floats.
 /// </summary>
-public sealed class SegmentationBatch : IDisposable
+internal sealed class SegmentationBatch : IDisposable
 {
     private readonly Preprocessor _preprocessor;
     private readonly int _plane;

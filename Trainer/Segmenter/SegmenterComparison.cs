@@ -6,7 +6,7 @@ namespace Inspection.Trainer.Segmenter;
 
 /// <summary>Measures the deployed segmenter against a candidate on the candidate's test pairs that the deployed model
 /// did not train or validate on, each with its own ONNX file and threshold through Inspection.Inference.</summary>
-public static class SegmenterComparison
+internal static class SegmenterComparison
 {
     /// <summary>The comparison; null (with <paramref name="note"/> saying why) when there is none to make.</summary>
     public static SegmenterGateComparison? Measure(string modelsDirectory, IReadOnlyList<SegmentationSample> samples, ModelPackage candidate, double candidateThreshold,

@@ -14,7 +14,7 @@ namespace Inspection.Trainer.Segmenter;
 /// <param name="Inference">ONNX Runtime time per image: the session run only, one image at a time, after a warm-up run.</param>
 /// <param name="Threads">ONNX Runtime intra-op threads (0: its default, one per physical core).</param>
 /// <param name="Input">The package's input spec (the size the times are for).</param>
-public sealed record SegmenterEvalReport(string Version, string Split, SegmentationMetrics Metrics, LatencySummary Inference, int Threads, InputSpec Input)
+internal sealed record SegmenterEvalReport(string Version, string Split, SegmentationMetrics Metrics, LatencySummary Inference, int Threads, InputSpec Input)
 {
     /// <summary>Flat name → value form for <c>--json</c>: threshold, iou, dice, pixel_precision, pixel_recall, ….</summary>
     public Dictionary<string, object> ToJson()
@@ -40,7 +40,7 @@ public sealed record SegmenterEvalReport(string Version, string Split, Segmentat
 }
 
 /// <summary><c>trainer eval</c> for segmenter packages: the package's ONNX graph on a dataset, at its own threshold.</summary>
-public static class SegmenterEval
+internal static class SegmenterEval
 {
     /// <summary>
     /// Loads <paramref name="data"/> at the package's input size and channels, with the mask threshold it was trained

@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Datasets.Segmentation;
 using Inspection.Trainer.Metrics;
 using Inspection.Trainer.Models;
 using Inspection.Inference;
+using Inspection.Trainer.Training;
 using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Segmenter;
@@ -12,7 +14,7 @@ namespace Inspection.Trainer.Segmenter;
 /// <param name="Samples">The samples, in order.</param>
 /// <param name="Probabilities">One row-major H×W probability map per sample.</param>
 /// <param name="Truth">One row-major H×W 0/1 mask per sample.</param>
-public sealed record SegmentationPredictions(IReadOnlyList<SegmentationSample> Samples, IReadOnlyList<float[]> Probabilities, IReadOnlyList<byte[]> Truth)
+internal sealed record SegmentationPredictions(IReadOnlyList<SegmentationSample> Samples, IReadOnlyList<float[]> Probabilities, IReadOnlyList<byte[]> Truth)
 {
     /// <summary>Per-image confusion counts at <paramref name="threshold"/>.</summary>
     public IReadOnlyList<PixelCounts> CountsAt(double threshold) =>
@@ -35,9 +37,10 @@ public sealed record SegmentationPredictions(IReadOnlyList<SegmentationSample> S
 }
 
 /// <summary>Runs a segmenter over samples: the TorchSharp network during training, the ONNX package for <c>trainer eval</c>.</summary>
-public static class SegmenterEvaluation
+internal static class SegmenterEvaluation
 {
     /// <summary>Predicts with the TorchSharp network (eval mode, no gradients).</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public static SegmentationPredictions PredictTorch(UNet model, InputSpec input, IReadOnlyList<SegmentationSample> samples, int batchSize)
     {
         model.eval();

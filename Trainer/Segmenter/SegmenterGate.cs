@@ -5,7 +5,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Segmenter;
 
 /// <summary>What a segmenter must show on its test split to become <c>current</c>; configurable and printed.</summary>
-public sealed record SegmenterGatePolicy
+internal sealed record SegmenterGatePolicy
 {
     /// <summary>Test IoU floor (all test pixels pooled).</summary>
     public double MinIou { get; init; } = 0.10;
@@ -34,7 +34,7 @@ public sealed record SegmenterGatePolicy
 /// <param name="Candidate">Candidate at its threshold on the same images.</param>
 /// <param name="Excluded">Images left out because the deployed model trained (or validated) on them.</param>
 /// <param name="SplitKnown">Whether the deployed package recorded its split.</param>
-public sealed record SegmenterGateComparison(string Version, SegmentationMetrics Deployed, SegmentationMetrics Candidate, int Excluded, bool SplitKnown);
+internal sealed record SegmenterGateComparison(string Version, SegmentationMetrics Deployed, SegmentationMetrics Candidate, int Excluded, bool SplitKnown);
 
 /// <summary>
 /// Decides whether a new segmenter replaces the current one, on the test split at its chosen threshold: IoU, Dice and
@@ -42,7 +42,7 @@ public sealed record SegmenterGateComparison(string Version, SegmentationMetrics
 /// an IoU not lower than the deployed model's (scored with its own ONNX file and threshold on the same images) by more
 /// than the margin.
 /// </summary>
-public static class SegmenterGate
+internal static class SegmenterGate
 {
     /// <summary>Applies the gate to the candidate's test metrics; <paramref name="comparison"/> is null when there is
     /// nothing to compare with, <paramref name="noComparison"/> then says why.</summary>

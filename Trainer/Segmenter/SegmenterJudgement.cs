@@ -11,7 +11,7 @@ namespace Inspection.Trainer.Segmenter;
 /// measured at it, the deployed model compared, and the gate's verdict. One implementation for <c>trainer segment</c>
 /// and <c>trainer quantize</c>.
 /// </summary>
-public sealed record SegmenterJudgement(
+internal sealed record SegmenterJudgement(
     SegmentationPredictions ValidationPredictions, ThresholdSpec Threshold, PixelThresholdPoint BestIou, PixelThresholdPoint? ForRecall, double? RecallTarget,
     SegmentationMetrics Validation, SegmentationMetrics? Test, SegmenterGateComparison? Comparison, GateDecision Gate)
 {

@@ -8,7 +8,7 @@ namespace Inspection.Trainer.Segmenter;
 /// The human side of a segmenter run, written next to the package: training curves, the validation threshold curve,
 /// a PNG grid of the best and worst validation images (input, ground truth, prediction) and <c>metrics.json</c>.
 /// </summary>
-public static class SegmenterReport
+internal static class SegmenterReport
 {
     /// <summary>Images per group (best, worst) in the grid.</summary>
     public const int GridRows = 4;
@@ -42,7 +42,7 @@ public static class SegmenterReport
     private static string Curves(string path, SegmenterTraining training)
     {
         var epochs = training.History.Select(h => (double)h.Epoch).ToArray();
-        var plot = new ScottPlot.Plot();
+        using var plot = new ScottPlot.Plot();
         var trainLoss = plot.Add.Scatter(epochs, training.History.Select(h => h.TrainLoss).ToArray());
         trainLoss.LegendText = "training loss";
         var validationLoss = plot.Add.Scatter(epochs, training.History.Select(h => h.ValidationLoss).ToArray());
@@ -61,7 +61,7 @@ public static class SegmenterReport
     private static string ThresholdCurve(string path, IReadOnlyList<PixelThresholdPoint> curve, double chosen)
     {
         var xs = curve.Select(p => p.Threshold).ToArray();
-        var plot = new ScottPlot.Plot();
+        using var plot = new ScottPlot.Plot();
         foreach (var (name, value) in new (string, Func<PixelCounts, double>)[] { ("IoU", c => c.Iou), ("pixel precision", c => c.Precision), ("pixel recall", c => c.Recall) })
         {
             var line = plot.Add.Scatter(xs, curve.Select(p => value(p.Counts)).ToArray());

@@ -12,7 +12,7 @@ using Inspection.Trainer.Training;
 namespace Inspection.Trainer.Segmenter;
 
 /// <summary>Everything <c>trainer segment</c> needs.</summary>
-public sealed record SegmentRequest
+internal sealed record SegmentRequest
 {
     /// <summary>Dataset folder.</summary>
     public required string Data { get; init; }
@@ -71,7 +71,7 @@ public sealed record SegmentRequest
 /// <param name="Training">The training history.</param>
 /// <param name="ReportDirectory">Where curves, example grid and metrics.json are.</param>
 /// <param name="Gate">The quality gate's verdict.</param>
-public sealed record SegmentOutcome(
+internal sealed record SegmentOutcome(
     WrittenPackage Package,
     ThresholdSpec Threshold,
     PixelThresholdPoint BestIou,
@@ -86,7 +86,7 @@ public sealed record SegmentOutcome(
 /// <c>trainer segment</c> end to end: load and split the pairs, train, choose the pixel threshold on validation,
 /// measure the test split, export and verify the ONNX graph, write the package (task <c>segmenter</c>) and its report.
 /// </summary>
-public static class SegmenterRun
+internal static class SegmenterRun
 {
     /// <summary>Loads the dataset named in the request and runs.</summary>
     public static SegmentOutcome Run(SegmentRequest request, ITrainingProgress progress)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Segmentation;
@@ -12,7 +13,7 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Segmenter;
 
 /// <summary>How the segmenter is trained.</summary>
-public sealed record SegmenterOptions
+internal sealed record SegmenterOptions
 {
     /// <summary>The segmenter's optimisation defaults: AdamW, batch 8, peak 3e-3, cosine decay to 5% of it, no early stop.</summary>
     public static TrainingOptions DefaultTraining { get; } = new()
@@ -82,7 +83,7 @@ public sealed record SegmenterOptions
 /// <param name="Loss">The loss weights it was trained with.</param>
 /// <param name="LearningRate">The peak learning rate used (given, or found with <c>--lr auto</c>).</param>
 /// <param name="Search">The learning-rate sweep of <c>--lr auto</c> (null without it, or when resumed after it).</param>
-public sealed record SegmenterTraining(UNet Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond,
+internal sealed record SegmenterTraining(UNet Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond,
     SegmentationLossWeights Loss, double LearningRate, LrFindResult? Search);
 
 /// <summary>
@@ -90,7 +91,7 @@ public sealed record SegmenterTraining(UNet Model, InputSpec Input, IReadOnlyLis
 /// on jointly augmented image and mask batches; validation loss, pixel recall/precision and pooled IoU at probability
 /// 0.5 (the IoU picks the kept epoch). When starting from a previous package the encoder is frozen for the first epochs.
 /// </summary>
-public sealed class SegmenterTask : ITrainingTask, IDisposable
+internal sealed class SegmenterTask : ITrainingTask, IDisposable
 {
     private readonly IReadOnlyList<SegmentationSample> _train;
     private readonly IReadOnlyList<SegmentationSample> _validation;
@@ -119,6 +120,7 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
     }
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP002:Dispose member", Justification = "The model outlives the task: Train hands it to its result, whose owner disposes it.")]
     public nn.Module<Tensor, Tensor> Model { get; }
 
     /// <summary>The input spec the network is trained for.</summary>
@@ -188,6 +190,8 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
     /// Builds the network (from <paramref name="initialWeights"/> when given, else seeded from the options) for
     /// <paramref name="data"/>, whose samples must be at <see cref="SegmenterOptions.ImageSize"/>.
     /// </summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "The new model is handed to the task it returns.")]
     public static SegmenterTask Create(SegmentationDataset data, SegmenterOptions options, ModelPackage? initialWeights)
     {
         if (data.In(Splits.Train).Count == 0)
@@ -255,6 +259,7 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
     }
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.CallerScope)]
     public Tensor Loss(int[] batch, int epoch, int step)
     {
         var samples = batch.Select(i => _train[i]).ToList();
@@ -265,6 +270,8 @@ public sealed class SegmenterTask : ITrainingTask, IDisposable
     }
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public ValidationFigures Validate()
     {
         Model.eval();

@@ -11,7 +11,7 @@ namespace Inspection.Trainer.Training;
 /// train or validate on (its package's <c>split.csv</c> says which), each at its own threshold, the deployed one with its
 /// own ONNX file through Inspection.Inference.
 /// </summary>
-public static class DeployedComparison
+internal static class DeployedComparison
 {
     /// <summary>The split record in a package: <c>id,defect,split</c> per image, ids relative to the dataset root.</summary>
     public const string SplitFile = "split.csv";

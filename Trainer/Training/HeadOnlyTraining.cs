@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Camera;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Datasets.Classification;
@@ -15,9 +16,12 @@ namespace Inspection.Trainer.Training;
 /// image, and only the linear head trains, many cheap epochs over the cached features. The head of the epoch with the
 /// best validation average precision is kept. On a CPU the backbone passes are nearly all of the time.
 /// </summary>
-public static class HeadOnlyTraining
+internal static class HeadOnlyTraining
 {
     /// <summary>Fits the head of <paramref name="model"/>; the backbone's weights do not change.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.StepResult)]
     public static TrainingResult Fit(IHasBackbone model, TensorSet train, TensorSet validation, double posWeight, TrainingOptions options,
         Augmenter augmenter, ITrainingProgress progress, Device device)
     {
@@ -107,6 +111,8 @@ public static class HeadOnlyTraining
         return new TrainingResult(history, bestEpoch, started.Elapsed.TotalSeconds, (double)train.Count * passes / Math.Max(1e-9, featureSeconds), options.LearningRate, null);
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = TorchOwnership.DisposeScope)]
     private static Tensor Features(IHasBackbone model, TensorSet set, int batchSize, Augmenter? augmenter, int pass, Device device)
     {
         var spec = set.Spec;
@@ -138,6 +144,7 @@ public static class HeadOnlyTraining
         return all;
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     private static (double Loss, double[] Scores) Score(nn.Module<Tensor, Tensor> head, Tensor x, Tensor y, Tensor posWeight)
     {
         using var noCollection = NoCollection.Enter();

@@ -8,7 +8,7 @@ namespace Inspection.Trainer.Training;
 /// What one kind of model brings to <see cref="TrainingLoop"/>: the network, its parameter groups, the loss of a
 /// training batch and the validation figures. The loop owns everything else: order, schedule, guard, checkpoints.
 /// </summary>
-public interface ITrainingTask
+internal interface ITrainingTask
 {
     /// <summary>The network being trained (already on its device).</summary>
     nn.Module<Tensor, Tensor> Model { get; }
@@ -29,7 +29,7 @@ public interface ITrainingTask
 /// <summary>A set of parameters that shares a learning-rate factor and freezing.</summary>
 /// <param name="Name">Shown in messages and epoch records (e.g. <c>encoder</c>, <c>head</c>).</param>
 /// <param name="Parameters">The parameters.</param>
-public sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parameters)
+internal sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parameters)
 {
     /// <summary>The group's learning rate is the schedule's times this (e.g. 0.1 for a pretrained backbone).</summary>
     public double LearningRateFactor { get; init; } = 1;

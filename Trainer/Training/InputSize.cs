@@ -8,7 +8,7 @@ namespace Inspection.Trainer.Training;
 /// The aspect ratio is kept, and images of other shapes are letterboxed into it, so a 600×200 part becomes 320×96
 /// (letterboxed), not a squashed square: small defects keep their pixels.
 /// </summary>
-public static class InputSize
+internal static class InputSize
 {
     /// <summary>Longest side chosen: a ResNet-18 training step at 320×320 costs about twice one at 224×224.</summary>
     public const int MaxSide = 320;

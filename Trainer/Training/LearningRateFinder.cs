@@ -4,7 +4,7 @@ using Inspection.Camera;
 namespace Inspection.Trainer.Training;
 
 /// <summary>The learning-rate sweep's range and length.</summary>
-public sealed record LrFindOptions
+internal sealed record LrFindOptions
 {
     /// <summary>First learning rate of the sweep.</summary>
     public double Start { get; init; } = 1e-7;
@@ -34,7 +34,7 @@ public sealed record LrFindOptions
 }
 
 /// <summary>One step of the sweep: its learning rate, the batch loss and the smoothed loss.</summary>
-public sealed record LrFindPoint(double LearningRate, double Loss, double SmoothedLoss);
+internal sealed record LrFindPoint(double LearningRate, double Loss, double SmoothedLoss);
 
 /// <summary>The sweep's curve and the rate it suggests.</summary>
 /// <param name="Points">One per step taken.</param>
@@ -42,7 +42,7 @@ public sealed record LrFindPoint(double LearningRate, double Loss, double Smooth
 /// <param name="Slope">The smoothed loss's slope per decade of learning rate at <paramref name="Suggested"/> (negative: the loss falls).</param>
 /// <param name="MinimumLossRate">The learning rate of the lowest smoothed loss.</param>
 /// <param name="Stopped">Why the sweep ended.</param>
-public sealed record LrFindResult(IReadOnlyList<LrFindPoint> Points, double Suggested, double Slope, double MinimumLossRate, string Stopped)
+internal sealed record LrFindResult(IReadOnlyList<LrFindPoint> Points, double Suggested, double Slope, double MinimumLossRate, string Stopped)
 {
     /// <summary>The one-line summary the CLI prints.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
@@ -56,7 +56,7 @@ public sealed record LrFindResult(IReadOnlyList<LrFindPoint> Points, double Sugg
 /// rate of the steepest fall before the minimum. The model's weights (batch-norm statistics included) are restored
 /// afterwards, so training starts from where the sweep did.
 /// </summary>
-public sealed partial class TrainingLoop
+internal sealed partial class TrainingLoop
 {
     private const double Smoothing = 0.98;
 

@@ -10,7 +10,7 @@ namespace Inspection.Trainer.Training;
 /// steps, on the training thread, where no TorchSharp call is in flight. The budget is far above a step's managed
 /// allocations (tensor data lives in native memory); if it is ever used up, the region ends and the step goes on.
 /// </summary>
-public readonly struct NoCollection : IDisposable
+internal readonly struct NoCollection : IDisposable
 {
     private const long Budget = 64L * 1024 * 1024;
     private readonly bool _entered;

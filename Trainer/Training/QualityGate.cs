@@ -9,7 +9,7 @@ namespace Inspection.Trainer.Training;
 /// <param name="Name">Short name: <c>recall</c>, <c>auroc</c>, <c>vs-deployed-recall</c>, ….</param>
 /// <param name="Pass">Whether it passed (informational lines always pass).</param>
 /// <param name="Detail">The figures, in one line.</param>
-public sealed record GateCheck(string Name, bool Pass, string Detail)
+internal sealed record GateCheck(string Name, bool Pass, string Detail)
 {
     /// <inheritdoc />
     public override string ToString() => $"{(Pass ? "ok  " : "FAIL")} {Name}: {Detail}";
@@ -19,7 +19,7 @@ public sealed record GateCheck(string Name, bool Pass, string Detail)
 /// <param name="Pass">Whether the new model may become <c>current</c>.</param>
 /// <param name="Reason">Why, in one or two sentences: the failed checks, or a summary of the passed ones.</param>
 /// <param name="Checks">Every check, passed or not, for the log, <c>GATE.txt</c> and the report.</param>
-public sealed record GateDecision(bool Pass, string Reason, IReadOnlyList<GateCheck> Checks)
+internal sealed record GateDecision(bool Pass, string Reason, IReadOnlyList<GateCheck> Checks)
 {
     /// <summary>Builds the verdict from the checks.</summary>
     public static GateDecision From(IReadOnlyList<GateCheck> checks, string passSummary)
@@ -48,7 +48,7 @@ public sealed record GateDecision(bool Pass, string Reason, IReadOnlyList<GateCh
 
 /// <summary>What a classifier must show on its test split to become <c>current</c>. All figures are configurable
 /// (<c>trainer classify --min-auroc …</c>) and printed with every run.</summary>
-public sealed record ClassifierGatePolicy
+internal sealed record ClassifierGatePolicy
 {
     /// <summary>Test recall (point estimate) the candidate must reach at its threshold.</summary>
     public required double RecallTarget { get; init; }
@@ -76,7 +76,7 @@ public sealed record ClassifierGatePolicy
 /// <param name="Candidate">Candidate at its threshold on the same images.</param>
 /// <param name="Excluded">Candidate test images left out because the deployed model trained (or validated) on them.</param>
 /// <param name="SplitKnown">Whether the deployed package recorded its split (else nothing could be excluded).</param>
-public sealed record GateComparison(string Version, BinaryReport Deployed, BinaryReport Candidate, int Excluded, bool SplitKnown);
+internal sealed record GateComparison(string Version, BinaryReport Deployed, BinaryReport Candidate, int Excluded, bool SplitKnown);
 
 /// <summary>
 /// Decides whether a new classifier replaces the current one, on evidence from the test split at the chosen threshold:
@@ -86,7 +86,7 @@ public sealed record GateComparison(string Version, BinaryReport Deployed, Binar
 /// specificity is at most the allowed margin lower. The recall's lower bound is always reported; with
 /// <see cref="ClassifierGatePolicy.RequireBound"/> it must reach the target too.
 /// </summary>
-public static class QualityGate
+internal static class QualityGate
 {
     /// <summary>Applies the gate; <paramref name="comparison"/> is null when no model is deployed.</summary>
     public static GateDecision Decide(BinaryReport candidate, ClassifierGatePolicy policy, GateComparison? comparison)

@@ -8,7 +8,7 @@ namespace Inspection.Trainer.Training;
 /// <c>checkpoint/</c>, the report, and <c>done</c> once the package is written. <c>--resume</c> picks the latest folder
 /// of the task with a checkpoint and no <c>done</c>.
 /// </summary>
-public static class RunFolder
+internal static class RunFolder
 {
     private static readonly JsonSerializerOptions RequestJson = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 

@@ -11,7 +11,7 @@ namespace Inspection.Trainer.Training;
 /// heap keeps its peak size until the process ends (peak RSS about 40% higher in that measurement), which suits a
 /// training process. Linux/glibc only; elsewhere nothing changes.
 /// </summary>
-public static class TensorMemory
+internal static class TensorMemory
 {
     private const int TrimThresholdParameter = -1; // M_TRIM_THRESHOLD
     private const int MmapMaxParameter = -4; // M_MMAP_MAX

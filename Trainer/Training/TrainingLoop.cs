@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Inspection.Camera;
@@ -9,7 +10,7 @@ using static TorchSharp.torch;
 namespace Inspection.Trainer.Training;
 
 /// <summary>Training stopped because the loss or gradients kept being non-finite or exploding. No model is written.</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);
+internal sealed class TrainingDivergedException(string message) : Exception(message);
 
 /// <summary>What a finished <see cref="TrainingLoop"/> ran.</summary>
 /// <param name="History">Epoch records (also those restored from a checkpoint).</param>
@@ -18,7 +19,7 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// <param name="ImagesPerSecond">Images per second over those steps.</param>
 /// <param name="LearningRate">The peak learning rate used (found by the sweep with <see cref="TrainingOptions.AutoLearningRate"/>).</param>
 /// <param name="Search">The sweep run for <see cref="TrainingOptions.AutoLearningRate"/> (null without it, or when resumed after it).</param>
-public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond, double LearningRate, LrFindResult? Search);
+internal sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond, double LearningRate, LrFindResult? Search);
 
 /// <summary>
 /// The one training loop of the classifier and the segmenter. Each epoch: shuffled mini-batches (the last partial one
@@ -28,7 +29,7 @@ public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int Best
 /// run); then the task's validation. The weights of the epoch with the best validation score are kept, and a checkpoint
 /// after every epoch lets <c>--resume</c> continue where a run stopped.
 /// </summary>
-public sealed partial class TrainingLoop
+internal sealed partial class TrainingLoop
 {
 
     private const string CheckpointModel = "model.bin";
@@ -197,6 +198,7 @@ public sealed partial class TrainingLoop
         }
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.StepResult)]
     private (bool Ok, double Loss, string Why) Step(ITrainingTask task, int[] batch, int epoch, int step, optim.Optimizer optimizer)
     {
         using var noCollection = NoCollection.Enter();
@@ -246,6 +248,7 @@ public sealed partial class TrainingLoop
         : "; groups: " + string.Join(", ", groups.Select(g => FormattableString.Invariant(
             $"{g.Name} ({g.Parameters.Sum(p => p.numel()):N0} parameters, lr x{g.LearningRateFactor}{(g.FrozenEpochs == int.MaxValue ? ", frozen" : g.FrozenEpochs > 0 ? $", frozen for {g.FrozenEpochs} epochs" : "")})")));
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     private static bool AllFinite(nn.Module model)
     {
         using var scope = NewDisposeScope();

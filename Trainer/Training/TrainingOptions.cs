@@ -1,7 +1,7 @@
 namespace Inspection.Trainer.Training;
 
 /// <summary>Optimisation settings of a training run, for the classifier and the segmenter alike.</summary>
-public sealed record TrainingOptions
+internal sealed record TrainingOptions
 {
     /// <summary>Epochs to run at most.</summary>
     public int Epochs { get; init; } = 20;

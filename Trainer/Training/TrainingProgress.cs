@@ -6,14 +6,14 @@ namespace Inspection.Trainer.Training;
 /// <param name="Precision">Precision at probability 0.5, counted the same way.</param>
 /// <param name="Metrics">The task's further metrics by display name (classifier: AUROC, AP; segmenter: IoU).</param>
 /// <param name="BestBy">The metric of <paramref name="Metrics"/> whose highest value picks the epoch whose weights are kept.</param>
-public sealed record ValidationFigures(double Loss, double Recall, double Precision, IReadOnlyDictionary<string, double> Metrics, string BestBy)
+internal sealed record ValidationFigures(double Loss, double Recall, double Precision, IReadOnlyDictionary<string, double> Metrics, string BestBy)
 {
     /// <summary>The value of <see cref="BestBy"/>.</summary>
     public double Score => Metrics[BestBy];
 }
 
 /// <summary>Figures of one epoch, as in the classifier's <c>history.csv</c> and the <c>epoch</c> progress event.</summary>
-public sealed record EpochRecord(
+internal sealed record EpochRecord(
     int Epoch, double LearningRate, double TrainLoss, double ValidationLoss, double ValidationRecall, double ValidationPrecision,
     IReadOnlyDictionary<string, double> ValidationMetrics, int SkippedSteps, double Seconds, double ImagesPerSecond)
 {
@@ -22,7 +22,7 @@ public sealed record EpochRecord(
 }
 
 /// <summary>Receives progress; the CLI shows it as a progress bar or JSON lines.</summary>
-public interface ITrainingProgress
+internal interface ITrainingProgress
 {
     /// <summary>A step finished.</summary>
     void Step(int epoch, int epochs, int step, int steps, double loss);

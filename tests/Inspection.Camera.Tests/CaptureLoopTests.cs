@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Camera.Capture;
 using Inspection.Camera.Frames;
 using Inspection.Config.Options;
@@ -6,6 +7,7 @@ using OpenCvSharp;
 
 namespace Inspection.Camera.Tests;
 
+[SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "The scripted sources are handed to the loop, which owns and disposes them (the tests assert that).")]
 public sealed class CaptureLoopTests
 {
     // Generous upper bounds so a stuck loop fails the test instead of hanging it; they are not speed requirements.
@@ -24,7 +26,8 @@ public sealed class CaptureLoopTests
     private static async Task<List<Frame>> ReadAll(CaptureLoop loop)
     {
         var frames = new List<Frame>();
-        await foreach (var frame in loop.Frames.ReadAllAsync().WithCancellation(new CancellationTokenSource(Patience).Token))
+        using var timeout = new CancellationTokenSource(Patience);
+        await foreach (var frame in loop.Frames.ReadAllAsync().WithCancellation(timeout.Token))
         {
             frames.Add(frame);
         }
@@ -186,7 +189,11 @@ public sealed class CaptureLoopTests
         var source = new ScriptedSource { EndAfter = 7 };
         await using var loop = Loop(Camera(change: o => o.Trigger = TriggerMode.Trigger), () => source);
 
-        Assert.Null(loop.TryGetLatest());
+        using (var none = loop.TryGetLatest())
+        {
+            Assert.Null(none);
+        }
+
         await loop.RunAsync(CancellationToken.None).WaitAsync(Patience);
 
         Assert.False(loop.Frames.TryRead(out _)); // nothing streamed

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Camera.Capture;
 using Inspection.Config.Options;
 using Inspection.TestSupport;
@@ -38,6 +39,7 @@ public sealed class MemoryTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "The scripted source is handed to the loop, which owns and disposes it.")]
     public async Task Every_frame_mat_is_disposed_whether_consumed_dropped_or_kept_as_latest()
     {
         var source = new ScriptedSource { EndAfter = 5000, Size = new(640, 480) };

@@ -77,11 +77,11 @@ public sealed class OpenCvIoTests : IDisposable
         var corrupt = _dir.Combine("broken.png");
         File.WriteAllBytes(corrupt, [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]);
 
-        var ex = Assert.Throws<ImageReadException>(() => ImageFiles.Read(corrupt));
+        var ex = Assert.Throws<ImageReadException>(() => ImageFiles.Read(corrupt).Dispose());
         Assert.Contains("broken.png", ex.Message, StringComparison.Ordinal);
         Assert.Contains("cannot decode", ex.Message, StringComparison.Ordinal);
 
-        var missing = Assert.Throws<ImageReadException>(() => ImageFiles.Read(_dir.Combine("absent.jpg")));
+        var missing = Assert.Throws<ImageReadException>(() => ImageFiles.Read(_dir.Combine("absent.jpg")).Dispose());
         Assert.Contains("does not exist", missing.Message, StringComparison.Ordinal);
     }
 

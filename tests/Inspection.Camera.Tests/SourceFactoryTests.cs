@@ -15,7 +15,7 @@ public sealed class SourceFactoryTests : IDisposable
     [Fact]
     public void Unknown_scheme_is_refused_listing_the_known_ones()
     {
-        var ex = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("gopher://camera/1"));
+        var ex = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("gopher://camera/1").Dispose());
 
         Assert.Contains("unknown source scheme 'gopher'", ex.Message, StringComparison.Ordinal);
         foreach (var scheme in new[] { "v4l2", "rtsp", "http", "https", "file", "dir", "synthetic" })
@@ -40,19 +40,19 @@ public sealed class SourceFactoryTests : IDisposable
     [Fact]
     public void Not_a_uri_and_unknown_or_bad_options_name_the_problem()
     {
-        Assert.Contains("not a source URI", Assert.Throws<SourceException>(() => FrameSourceFactory.Create("just-a-name")).Message, StringComparison.Ordinal);
+        Assert.Contains("not a source URI", Assert.Throws<SourceException>(() => FrameSourceFactory.Create("just-a-name").Dispose()).Message, StringComparison.Ordinal);
 
-        var typo = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("file:///v.mp4?lop=true"));
+        var typo = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("file:///v.mp4?lop=true").Dispose());
         Assert.Contains("unknown option(s) lop", typo.Message, StringComparison.Ordinal);
         Assert.Contains("loop", typo.Message, StringComparison.Ordinal);
 
-        var bad = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("synthetic://?width=abc"));
+        var bad = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("synthetic://?width=abc").Dispose());
         Assert.Contains("width=abc", bad.Message, StringComparison.Ordinal);
 
-        var transport = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("rtsp://cam/s?transport=carrier-pigeon"));
+        var transport = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("rtsp://cam/s?transport=carrier-pigeon").Dispose());
         Assert.Contains("tcp or udp", transport.Message, StringComparison.Ordinal);
 
-        var format = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("v4l2:///dev/video0?format=MJPEG"));
+        var format = Assert.Throws<SourceException>(() => FrameSourceFactory.Create("v4l2:///dev/video0?format=MJPEG").Dispose());
         Assert.Contains("four-character code", format.Message, StringComparison.Ordinal);
     }
 

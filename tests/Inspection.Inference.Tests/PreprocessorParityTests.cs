@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Inference.Preprocessing;
 using OpenCvSharp;
@@ -115,6 +116,7 @@ public sealed class PreprocessorParityTests
 
     // The implementation this replaced (up to commit 66eb828): colour conversion on the full frame, area resize, a
     // letterbox canvas copy, then a managed loop over every pixel and channel.
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "source is another name for the caller's image or for eight, which the using above disposes.")]
     private static float[] Reference(InputSpec spec, Mat image)
     {
         using var eight = new Mat();

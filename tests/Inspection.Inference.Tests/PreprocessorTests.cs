@@ -1,5 +1,6 @@
-using Inspection.Inference.Preprocessing;
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
+using Inspection.Inference.Preprocessing;
 using OpenCvSharp;
 
 namespace Inspection.Inference.Tests;
@@ -108,6 +109,8 @@ public sealed class PreprocessorTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP016:Don't use disposed instance", Justification = "The test disposes twice on purpose: owners do so on a hot swap and again at shutdown.")]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP017:Prefer using", Justification = "The test disposes twice on purpose: owners do so on a hot swap and again at shutdown.")]
     public void Disposing_twice_is_harmless()
     {
         // Owners dispose on a model hot swap and again at shutdown; the native argument wrappers must be freed once

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Options;
 using Inspection.Daemon;
 using Microsoft.Extensions.Hosting;
@@ -48,6 +49,7 @@ public sealed class DaemonUnderTest : IAsyncDisposable
 
     public IHost? Host { get; private set; }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = "Host is null here: before the first start, and after StopAsync, which disposes it.")]
     public async Task StartAsync(Action<Microsoft.Extensions.Logging.ILoggingBuilder>? logging = null)
     {
         Host = DaemonHost.Build(Options, logging: logging);

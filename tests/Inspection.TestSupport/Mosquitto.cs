@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Inspection.TestSupport;
 
@@ -26,6 +27,7 @@ public sealed class Mosquitto : IDisposable
     public static string Persistent(TempDirectory temp) =>
         $"persistence true\npersistence_location {temp.Path}/\nmax_queued_messages 0\nuser {Environment.UserName}\n";
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = "Stop ends and disposes the previous broker process.")]
     public void Restart()
     {
         Stop(_broker);
@@ -54,6 +56,7 @@ public sealed class Mosquitto : IDisposable
         return broker;
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "Stop ends and releases the broker process its caller hands over.")]
     public static void Stop(Process broker)
     {
         if (!broker.HasExited)

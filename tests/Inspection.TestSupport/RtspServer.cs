@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Inspection.TestSupport;
 
@@ -29,6 +30,7 @@ public sealed class RtspServer : IDisposable
     public string Url => $"rtsp://127.0.0.1:{Port}/line";
 
     /// <summary>Starts the relay, then the publisher once the relay listens (again after <see cref="Kill"/>).</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = "Start runs when both processes are gone: before the first start (and returns early if the relay runs), or after Kill, which disposed them.")]
     public void Start()
     {
         if (_relay is not null)
@@ -45,21 +47,22 @@ public sealed class RtspServer : IDisposable
     /// The relay is always restarted too: it does not take a new publisher on a path whose old one vanished.</summary>
     public void Kill()
     {
-        Stop(ref _publisher);
-        Stop(ref _relay);
+        Stop(_publisher);
+        _publisher?.Dispose();
+        _publisher = null;
+        Stop(_relay);
+        _relay?.Dispose();
+        _relay = null;
     }
 
     public void Dispose() => Kill();
 
-    private static void Stop(ref Process? process)
+    private static void Stop(Process? process)
     {
         if (process is { HasExited: false })
         {
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
         }
-
-        process?.Dispose();
-        process = null;
     }
 }

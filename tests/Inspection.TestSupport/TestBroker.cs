@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -24,6 +25,7 @@ public sealed class TestBroker : IAsyncDisposable
     public IEnumerable<JsonElement> ReceivedJson(string topic) =>
         Received.Where(m => m.Topic == topic).Select(m => JsonDocument.Parse(m.Payload).RootElement.Clone());
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = "_server is null here: before the first start, and after StopAsync, which disposes it.")]
     public async Task StartAsync()
     {
         _server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()

@@ -93,10 +93,8 @@ public static class Tools
     /// <summary>A free TCP port on 127.0.0.1.</summary>
     public static int FreePort()
     {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

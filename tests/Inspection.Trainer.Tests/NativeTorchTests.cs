@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.TestSupport;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,11 +9,12 @@ namespace Inspection.Trainer.Tests;
 public sealed class NativeTorchTests
 {
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
     public void Libtorch_loads_and_runs_a_convolution_with_backward()
     {
         using var scope = NewDisposeScope();
         var input = randn(2, 1, 8, 8, requires_grad: true);
-        var conv = nn.Conv2d(1, 4, 3, padding: 1);
+        using var conv = nn.Conv2d(1, 4, 3, padding: 1);
 
         var output = conv.forward(input);
         var loss = output.square().mean();

@@ -9,7 +9,7 @@ internal static class TestModels
     /// <summary>Gives every batch norm non-trivial statistics and affine parameters, so folding them is really tested.</summary>
     public static void RandomiseBatchNorm(nn.Module model, int seed)
     {
-        var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed);
         using var noGrad = no_grad();
         foreach (var bn in model.modules().OfType<BatchNorm2d>())
         {

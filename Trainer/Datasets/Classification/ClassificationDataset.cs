@@ -15,14 +15,14 @@ namespace Inspection.Trainer.Datasets.Classification;
 /// <param name="Defect">True for the positive (defective) class.</param>
 /// <param name="Split"><see cref="Splits.Train"/>, <see cref="Splits.Validation"/> or <see cref="Splits.Test"/>.</param>
 /// <param name="Probability">A labels file's defect probability (ELPV: 0, 1/3, 2/3 or 1); null for folder-per-class data.</param>
-public sealed record LabelledImage(string Path, string Id, bool Defect, string Split, double? Probability = null)
+internal sealed record LabelledImage(string Path, string Id, bool Defect, string Split, double? Probability = null)
 {
     /// <summary>What the loss compares the network's probability with: 0 or 1, or with <paramref name="soft"/> the labels file's probability.</summary>
     public float Target(bool soft) => soft && Probability is { } p ? (float)p : Defect ? 1 : 0;
 }
 
 /// <summary>How a classification dataset is read and split.</summary>
-public sealed record ClassificationDataOptions
+internal sealed record ClassificationDataOptions
 {
     /// <summary>Labels-file probabilities at or above this are defective.</summary>
     public double DefectCutoff { get; init; } = 0.5;
@@ -52,7 +52,7 @@ public sealed record ClassificationDataOptions
 /// relative path (<see cref="StableSplit"/>). Images are decoded and turned into tensors only through Inspection.Inference's
 /// <see cref="Preprocessor"/>.
 /// </summary>
-public sealed class ClassificationDataset
+internal sealed class ClassificationDataset
 {
     private ClassificationDataset(string root, string source, IReadOnlyList<LabelledImage> images, ClassificationDataOptions options)
     {
@@ -316,7 +316,7 @@ public sealed class ClassificationDataset
 /// A split's images as preprocessed tensors (one float array per image, CHW, exactly as the daemon's preprocessor
 /// makes them) and labels. Decoding happens once; augmentation works on these tensors.
 /// </summary>
-public sealed class TensorSet
+internal sealed class TensorSet
 {
     private TensorSet(IReadOnlyList<LabelledImage> images, float[][] tensors, InputSpec spec)
     {

@@ -4,7 +4,7 @@ using OpenCvSharp;
 namespace Inspection.Trainer.Datasets.Segmentation;
 
 /// <summary>Reads segmentation masks as binary 0/1 images.</summary>
-public static class MaskFiles
+internal static class MaskFiles
 {
     /// <summary>
     /// Reads a mask: a pixel is foreground (1) when its value is above <paramref name="threshold"/> (default 0: any

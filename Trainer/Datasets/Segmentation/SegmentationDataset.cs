@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Text;
 using Inspection.Camera.Preprocessing;
@@ -6,7 +7,7 @@ using OpenCvSharp;
 namespace Inspection.Trainer.Datasets.Segmentation;
 
 /// <summary>The three splits a sample can be in.</summary>
-public static class Splits
+internal static class Splits
 {
     /// <summary>Training data.</summary>
     public const string Train = "train";
@@ -22,7 +23,7 @@ public static class Splits
 /// One image and its binary mask, resized to the model's input size: the image with area interpolation (as the
 /// shared preprocessor does), the mask with nearest neighbour so it stays 0/1.
 /// </summary>
-public sealed class SegmentationSample(SegmentationPair pair, Mat image, Mat mask, string split) : IDisposable
+internal sealed class SegmentationSample(SegmentationPair pair, Mat image, Mat mask, string split) : IDisposable
 {
     /// <summary>Pair the sample came from.</summary>
     public SegmentationPair Pair { get; } = pair;
@@ -43,6 +44,7 @@ public sealed class SegmentationSample(SegmentationPair pair, Mat image, Mat mas
     public int ForegroundPixels { get; } = Cv2.CountNonZero(mask);
 
     /// <inheritdoc />
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "A sample owns the image and mask given to its constructor.")]
     public void Dispose()
     {
         Image.Dispose();
@@ -51,7 +53,7 @@ public sealed class SegmentationSample(SegmentationPair pair, Mat image, Mat mas
 }
 
 /// <summary>Options for loading a segmentation dataset.</summary>
-public sealed record SegmentationLoadOptions
+internal sealed record SegmentationLoadOptions
 {
     /// <summary>Input width the samples are resized to.</summary>
     public int Width { get; init; } = 256;
@@ -82,7 +84,7 @@ public sealed record SegmentationLoadOptions
 /// A segmentation dataset in memory: pairs found by <see cref="SegmentationPairFinder"/>, checked (sizes, colour
 /// masks, readable files, some foreground somewhere), resized, and split deterministically.
 /// </summary>
-public sealed class SegmentationDataset : IDisposable
+internal sealed class SegmentationDataset : IDisposable
 {
     private SegmentationDataset(SegmentationScan scan, List<SegmentationSample> samples, int channels, string splitSource, string fingerprint, SegmentationLoadOptions options)
     {

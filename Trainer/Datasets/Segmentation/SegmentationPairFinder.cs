@@ -3,10 +3,10 @@ using Inspection.Camera.Preprocessing;
 namespace Inspection.Trainer.Datasets.Segmentation;
 
 /// <summary>One image and its mask. <see cref="Split"/> is the dataset's own split (train/validation/test) when its folders say so.</summary>
-public sealed record SegmentationPair(string Id, string ImagePath, string MaskPath, string? Split);
+internal sealed record SegmentationPair(string Id, string ImagePath, string MaskPath, string? Split);
 
 /// <summary>What a folder scan found: the pairs, and every image file that could not be paired (by path).</summary>
-public sealed record SegmentationScan(
+internal sealed record SegmentationScan(
     string Root,
     string Layout,
     IReadOnlyList<SegmentationPair> Pairs,
@@ -44,7 +44,7 @@ public sealed record SegmentationScan(
 /// </list>
 /// Nothing is dropped silently: every image file that is not in a pair is listed in the scan.
 /// </summary>
-public static class SegmentationPairFinder
+internal static class SegmentationPairFinder
 {
     private static readonly string[] MaskFolderNames = ["masks", "annotations", "labels"];
     private static readonly string[] MaskSuffixes = ["_label", "_mask"];

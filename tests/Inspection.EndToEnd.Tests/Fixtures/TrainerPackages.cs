@@ -50,7 +50,7 @@ public static class TrainerPackages
 
 /// <summary>The smallest segmentation network: one 3×3 convolution giving a logit per pixel, exported by the trainer's
 /// ONNX exporter like any of its models.</summary>
-public sealed class OneConvSegmenter : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class OneConvSegmenter : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly TorchSharp.Modules.Conv2d _conv = nn.Conv2d(1, 1, 3, padding: 1);
 

@@ -1,9 +1,11 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Inference;
 using Inspection.TestSupport;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,6 +18,8 @@ public sealed class CamTests
     [InlineData(Architectures.ResNet, 1, 0.25)]
     [InlineData(Architectures.MobileNetV2, 3, 0.35)]
     [InlineData(Architectures.ResNet18, 1, 1.0)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Cam_output_matches_torchsharp_in_onnx_runtime_and_averages_to_the_logit(string arch, int channels, double width)
     {
         using var scope = NewDisposeScope();
@@ -26,7 +30,8 @@ public sealed class CamTests
 
         Assert.Equal([1L, 3L, 2L], export.CamShape!); // stride 32
         long[] shape = [2, channels, 96, 64];
-        var input = randn(shape, generator: new Generator(9));
+        using var generator = new Generator(9);
+        var input = randn(shape, generator: generator);
         var outputs = OnnxExporter.RunOnnxAll(export.Onnx, "input", input.data<float>().ToArray(), shape);
         model.eval();
         using var noGrad = no_grad();
@@ -43,6 +48,7 @@ public sealed class CamTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
     public void A_package_names_its_cam_output_and_a_manifest_naming_a_missing_one_is_refused()
     {
         using var dir = new TempDirectory("cam-package");

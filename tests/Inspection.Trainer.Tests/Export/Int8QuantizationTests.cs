@@ -33,11 +33,11 @@ public sealed class QuantizedClassifierFixture : IDisposable
 
     public string Data { get; }
 
-    public ClassifyResult Fp32 { get; }
+    internal ClassifyResult Fp32 { get; }
 
-    public QuantizeOutcome Int8 { get; }
+    internal QuantizeOutcome Int8 { get; }
 
-    public RecordingProgress Progress { get; } = new();
+    internal RecordingProgress Progress { get; } = new();
 
     public void Dispose() => Dir.Dispose();
 }

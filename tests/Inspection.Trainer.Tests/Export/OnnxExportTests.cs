@@ -1,5 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -28,6 +30,8 @@ public sealed class OnnxExportTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Batch_axis_is_dynamic_and_batch_norm_folding_keeps_the_eval_output()
     {
         using var model = Architectures.CreateClassifier(Architectures.ResNet, 1, 0.25);
@@ -37,7 +41,8 @@ public sealed class OnnxExportTests
         foreach (var batch in new[] { 1, 5 })
         {
             using var scope = NewDisposeScope();
-            var input = randn(batch, 1, 32, 32, generator: new Generator(11));
+            using var generator = new Generator(11);
+            var input = randn(batch, 1, 32, 32, generator: generator);
             using var noGrad = no_grad();
             var expected = model.forward(input).data<float>().ToArray();
 
@@ -49,6 +54,7 @@ public sealed class OnnxExportTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Encoder_features_have_the_documented_strides_and_channels()
     {
         using var encoder = new MobileNetV2Encoder(3, 0.5);
@@ -81,6 +87,7 @@ public sealed class OnnxExportTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "nn.Sequential owns the modules it is given; disposing it frees them.")]
     public void A_module_that_cannot_export_itself_is_refused_by_name()
     {
         using var plain = nn.Sequential(nn.Conv2d(1, 2, 3));
@@ -91,6 +98,7 @@ public sealed class OnnxExportTests
     }
 
     /// <summary>Encoder stage at stride 2, a transposed convolution (with batch norm) back to full size, concatenation with the input's features, 1×1 head.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TorchOwnership.Submodules)]
     private sealed class TinyUNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly ConvBn stem;
@@ -110,6 +118,8 @@ public sealed class OnnxExportTests
             RegisterComponents();
         }
 
+        [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+        [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
         public override Tensor forward(Tensor input)
         {
             using var scope = NewDisposeScope();

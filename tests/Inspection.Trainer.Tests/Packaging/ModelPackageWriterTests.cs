@@ -1,8 +1,10 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.TestSupport;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,12 +24,14 @@ public sealed class ModelPackageWriterTests
     };
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Package_round_trips_through_open_and_its_weights_and_onnx_reproduce_the_model()
     {
         using var dir = new TempDirectory("package");
         using var model = Architectures.CreateClassifier(Architectures.MobileNetV2, 1, 0.35);
         TestModels.RandomiseBatchNorm(model, seed: 1);
-        var log = new StringWriter();
+        using var log = new StringWriter();
 
         var written = ModelPackageWriter.Write(dir.Path, model, Content("v1"), makeCurrent: true, log: log);
 
@@ -45,7 +49,8 @@ public sealed class ModelPackageWriterTests
         fresh.eval();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var input = randn(2, 1, 48, 48, generator: new Generator(4));
+        using var generator = new Generator(4);
+        var input = randn(2, 1, 48, 48, generator: generator);
         var expected = model.forward(input).data<float>().ToArray();
         var fromWeights = fresh.forward(input).data<float>().ToArray();
         var fromOnnx = OnnxExporter.RunOnnx(File.ReadAllBytes(reopened.OnnxPath), "input", input.data<float>().ToArray(), [2, 1, 48, 48]);
@@ -71,6 +76,7 @@ public sealed class ModelPackageWriterTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "nn.Sequential owns the modules it is given; disposing it frees them.")]
     public void Failed_export_leaves_no_version_folder_and_keeps_current()
     {
         using var dir = new TempDirectory("package");

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Inference.Preprocessing;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
@@ -110,6 +111,7 @@ public sealed class ImageNetResNet18Tests
         Assert.Throws<FormatException>(() => OnnxModelReader.Read(good.AsMemory(0, good.Length - 1000)));
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     private static float[][] TorchFeatures(Config.Models.InputSpec spec, Mat[] images)
     {
         using var encoder = new ResNet18Encoder(spec.Channels);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.TestSupport;
 using Inspection.Trainer.Augmentation;
@@ -136,6 +137,10 @@ public sealed class PretrainedClassifierTests
         new TrainingLoop(options, new RecordingProgress()).Train(task, checkpoints, resume: false);
     }
 
-    private static Dictionary<string, float[]> Weights(nn.Module model) =>
-        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().to_type(ScalarType.Float32).data<float>().ToArray());
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
+    private static Dictionary<string, float[]> Weights(nn.Module model)
+    {
+        using var scope = NewDisposeScope();
+        return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().to_type(ScalarType.Float32).data<float>().ToArray());
+    }
 }

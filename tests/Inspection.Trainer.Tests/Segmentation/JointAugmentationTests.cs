@@ -1,6 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
 using Inspection.Trainer.Segmenter;
+using Inspection.Trainer.Training;
 using OpenCvSharp;
 using static TorchSharp.torch;
 
@@ -23,6 +25,8 @@ public sealed class JointAugmentationTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Flips_and_quarter_turns_move_image_and_mask_together_pixel_exactly()
     {
         using var scope = NewDisposeScope();
@@ -50,6 +54,7 @@ public sealed class JointAugmentationTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
     public void Photometric_changes_leave_the_mask_untouched()
     {
         using var scope = NewDisposeScope();

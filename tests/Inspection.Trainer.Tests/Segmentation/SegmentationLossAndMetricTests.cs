@@ -1,5 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Losses;
 using Inspection.Trainer.Metrics;
+using Inspection.Trainer.Training;
 using static TorchSharp.torch;
 
 namespace Inspection.Trainer.Tests.Segmentation;
@@ -13,6 +15,7 @@ public sealed class SegmentationLossAndMetricTests
         (zeros(1, 1, 2, 2), tensor(new float[] { 1, 0, 0, 1 }).reshape(1, 1, 2, 2));
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Bce_dice_and_iou_match_hand_computed_values()
     {
         using var scope = NewDisposeScope();
@@ -27,6 +30,8 @@ public sealed class SegmentationLossAndMetricTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Confident_correct_predictions_cost_almost_nothing_and_wrong_ones_a_lot()
     {
         using var scope = NewDisposeScope();
@@ -40,6 +45,8 @@ public sealed class SegmentationLossAndMetricTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Dice_is_averaged_per_image_and_an_empty_image_predicted_empty_costs_nothing()
     {
         using var scope = NewDisposeScope();
@@ -53,6 +60,8 @@ public sealed class SegmentationLossAndMetricTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void The_positive_weight_makes_missed_foreground_pull_harder()
     {
         using var scope = NewDisposeScope();

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Training;
@@ -22,6 +23,7 @@ public sealed class UNetTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Resnet18_unet_takes_skips_at_strides_2_4_8_16_and_exports_with_parity()
     {
         using var scope = NewDisposeScope();
@@ -39,6 +41,7 @@ public sealed class UNetTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Skips_come_from_strides_2_4_8_16_and_the_bottleneck_feeds_the_decoder()
     {
         using var scope = NewDisposeScope();
@@ -65,6 +68,7 @@ public sealed class UNetTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void A_frozen_parameter_group_gets_no_gradient_and_keeps_its_batch_norm_statistics()
     {
         using var scope = NewDisposeScope();

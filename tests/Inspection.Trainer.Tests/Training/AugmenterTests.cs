@@ -1,5 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Augmentation;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,12 +12,14 @@ public sealed class AugmenterTests
     private static readonly InputSpec Spec = new() { Width = 32, Height = 32, Channels = 1, Mean = [0.5f], Std = [0.25f] };
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
     public void Geometric_transforms_move_the_mask_exactly_like_the_image()
     {
         using var scope = NewDisposeScope();
         // A blocky binary pattern used both as image and as mask: after the same transform they must still agree
         // (up to bilinear vs nearest sampling along block edges).
-        var blocks = (rand(4, 1, 4, 4, generator: new Generator(3)) > 0.5).to_type(ScalarType.Float32);
+        using var generator = new Generator(3);
+        var blocks = (rand(4, 1, 4, 4, generator: generator) > 0.5).to_type(ScalarType.Float32);
         var pattern = blocks.repeat_interleave(8, 2).repeat_interleave(8, 3);
         var geometricOnly = AugmentOptions.None with { HorizontalFlip = true, VerticalFlip = true, Rotate90 = true, RotationDegrees = 20, Shift = 0.1, ZoomMin = 0.8, ZoomMax = 1.2 };
         var augmenter = new Augmenter(geometricOnly, Spec, seed: 1);
@@ -32,7 +36,8 @@ public sealed class AugmenterTests
     public void Same_seed_epoch_and_batch_give_the_same_augmentation_and_off_is_identity()
     {
         using var scope = NewDisposeScope();
-        var x = (rand(3, 1, 32, 32, generator: new Generator(1)) - 0.5) / 0.25; // pixels in [0, 1], normalised
+        using var generator = new Generator(1);
+        var x = (rand(3, 1, 32, 32, generator: generator) - 0.5) / 0.25; // pixels in [0, 1], normalised
         var augmenter = new Augmenter(new AugmentOptions(), Spec, seed: 4);
 
         var first = augmenter.Apply(x, null, epoch: 2, batch: 7).Images;
@@ -46,10 +51,12 @@ public sealed class AugmenterTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
     public void Quarter_turn_alone_is_an_exact_rotation()
     {
         using var scope = NewDisposeScope();
-        var x = randn(1, 1, 16, 16, generator: new Generator(2));
+        using var generator = new Generator(2);
+        var x = randn(1, 1, 16, 16, generator: generator);
         var onlyTurns = AugmentOptions.None with { Rotate90 = true };
         var augmenter = new Augmenter(onlyTurns, Spec with { Width = 16, Height = 16 }, seed: 0);
 

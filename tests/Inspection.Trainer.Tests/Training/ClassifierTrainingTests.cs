@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.TestSupport;
@@ -25,14 +26,14 @@ public sealed class TrainedClassifierFixture : IDisposable
 
     public string Data { get; }
 
-    public RecordingProgress Progress { get; } = new();
+    internal RecordingProgress Progress { get; } = new();
 
-    public ClassifyResult Result { get; }
+    internal ClassifyResult Result { get; }
 
     public void Dispose() => Dir.Dispose();
 }
 
-public sealed class RecordingProgress : ITrainingProgress
+internal sealed class RecordingProgress : ITrainingProgress
 {
     public List<EpochRecord> Epochs { get; } = [];
 
@@ -121,6 +122,7 @@ public sealed class ClassifierTrainingTests(TrainedClassifierFixture trained) : 
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "A JsonElement array enumerator holds nothing to release; ToList and Select run it to the end.")]
     public void Eval_explain_writes_heat_map_overlays_of_the_worst_errors_and_refuses_a_package_without_the_cam_output()
     {
         using var dir = new TempDirectory("explain");

@@ -8,7 +8,7 @@ public sealed class ConsoleProgressTests
     [Fact]
     public void On_a_terminal_the_bar_is_drawn_in_place_by_the_caller_and_cleared_before_each_line()
     {
-        var output = new StringWriter();
+        using var output = new StringWriter();
         var progress = new ConsoleProgress(output, interactive: true);
 
         progress.Run(p =>
@@ -30,7 +30,7 @@ public sealed class ConsoleProgressTests
     [Fact]
     public void Redirected_output_gets_plain_epoch_lines_and_no_bar()
     {
-        var output = new StringWriter();
+        using var output = new StringWriter();
         var progress = new ConsoleProgress(output, interactive: false);
         var record = new EpochRecord(Epoch: 1, LearningRate: 1e-3, TrainLoss: 0.5, ValidationLoss: 0.4, ValidationRecall: 0.9, ValidationPrecision: 0.8, ValidationMetrics: new Dictionary<string, double> { ["AUROC"] = 0.95, ["AP"] = 0.9 }, SkippedSteps: 0, Seconds: 3, ImagesPerSecond: 100);
 

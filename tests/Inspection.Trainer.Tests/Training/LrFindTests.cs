@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Inspection.TestSupport;
 using Inspection.Trainer.Tests.Segmentation;
@@ -29,6 +30,7 @@ public sealed class LrFindTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "A JsonElement array enumerator holds nothing to release; ToList and Select run it to the end.")]
     public void Lr_find_on_classifier_data_records_the_curve_plots_it_and_suggests_a_rate_where_the_loss_falls()
     {
         using var dir = new TempDirectory("lr-find");
