@@ -87,7 +87,7 @@ public static class ConfigValidator
         check((m.Tls.CertFile.Length == 0) == (m.Tls.KeyFile.Length == 0), "Mqtt:Tls:KeyFile", "Mqtt:Tls:CertFile and Mqtt:Tls:KeyFile must be set together");
     }
 
-    private static void CheckCameras(IReadOnlyList<CameraOptions> cameras, Action<bool, string, string> check)
+    private static void CheckCameras(List<CameraOptions> cameras, Action<bool, string, string> check)
     {
         var ids = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < cameras.Count; i++)
