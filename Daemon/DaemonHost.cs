@@ -22,7 +22,7 @@ namespace Inspection.Daemon;
 /// tampering checks, stats and requests stop, capture stops and queued frames are inspected, the publisher drains to the
 /// broker or the outbox, snapshots are written and indexed, <c>offline</c> is published, the broker (if embedded)
 /// stops. The host counts as started (systemd READY=1) once the models are loaded and the broker was tried.</summary>
-public static class DaemonHost
+internal static class DaemonHost
 {
     public static IHost Build(InspectionOptions options, TimeProvider? time = null, Action<ILoggingBuilder>? logging = null)
     {

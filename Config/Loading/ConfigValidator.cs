@@ -17,47 +17,8 @@ public static class ConfigValidator
             }
         }
 
-        Check(!string.IsNullOrWhiteSpace(o.Mqtt.Host), "Mqtt:Host", "must name the broker host (e.g. 127.0.0.1)");
-        Check(o.Mqtt.Port is > 0 and <= 65535, "Mqtt:Port", $"must be a TCP port 1-65535 (got {o.Mqtt.Port})");
-        Check(IsTopicLevel(o.Mqtt.TopicPrefix), "Mqtt:TopicPrefix", $"must be one non-empty topic level without '/', '+' or '#' (got '{o.Mqtt.TopicPrefix}')");
-        Check(o.Mqtt.Device.Length == 0 || IsTopicLevel(o.Mqtt.Device), "Mqtt:Device", $"must be empty (host name) or one topic level without '/', '+' or '#' (got '{o.Mqtt.Device}')");
-        Check(o.Mqtt.KeepAlive > TimeSpan.Zero, "Mqtt:KeepAlive", "must be a positive duration such as 00:00:15");
-        Check(o.Mqtt.ReconnectMinDelay > TimeSpan.Zero, "Mqtt:ReconnectMinDelay", "must be a positive duration such as 00:00:00.5");
-        Check(o.Mqtt.ReconnectMaxDelay >= o.Mqtt.ReconnectMinDelay, "Mqtt:ReconnectMaxDelay", "must be at least Mqtt:ReconnectMinDelay");
-        Check(o.Mqtt.StatsInterval > TimeSpan.Zero, "Mqtt:StatsInterval", "must be a positive duration such as 00:00:10");
-        Check(o.Mqtt.MaxPayloadBytes is >= 256 and <= 16 * 1024 * 1024, "Mqtt:MaxPayloadBytes", $"must be between 256 and 16777216 (got {o.Mqtt.MaxPayloadBytes})");
-        Check(o.Mqtt.PasswordFile.Length == 0 || o.Mqtt.Username.Length > 0, "Mqtt:PasswordFile", "is set but Mqtt:Username is empty");
-        var shared = o.Mqtt.SharedInspectTopic;
-        Check(shared.Length == 0 || (!string.IsNullOrWhiteSpace(shared) && shared.IndexOfAny(['+', '#']) < 0 && !shared.StartsWith('$')), "Mqtt:SharedInspectTopic",
-            $"must be empty or a plain topic without '+', '#' or a leading '$' (the daemon adds $share/{{group}}/ itself), e.g. inspection/pool/inspect (got '{shared}')");
-        for (var i = 0; i < o.Mqtt.ResponseTopicPrefixes.Count; i++)
-        {
-            var prefix = o.Mqtt.ResponseTopicPrefixes[i];
-            Check(prefix.EndsWith('/') && prefix.Length > 1 && prefix.IndexOfAny(['+', '#']) < 0 && !prefix.StartsWith('$'), $"Mqtt:ResponseTopicPrefixes:{i}",
-                $"must be a topic prefix ending in '/' without '+', '#' or a leading '$', e.g. inspection/line3/replies/ (got '{prefix}')");
-        }
-
-        Check(IsTopicLevel(o.Mqtt.ShareGroup), "Mqtt:ShareGroup", $"must be a non-empty share group name without '/', '+' or '#' (got '{o.Mqtt.ShareGroup}')");
-        CheckFile(o.Mqtt.Tls.CaFile, "Mqtt:Tls:CaFile", "a PEM CA certificate", Check);
-        CheckFile(o.Mqtt.Tls.CertFile, "Mqtt:Tls:CertFile", "a PEM client certificate", Check);
-        CheckFile(o.Mqtt.Tls.KeyFile, "Mqtt:Tls:KeyFile", "a PEM private key", Check);
-        Check((o.Mqtt.Tls.CertFile.Length == 0) == (o.Mqtt.Tls.KeyFile.Length == 0), "Mqtt:Tls:KeyFile", "Mqtt:Tls:CertFile and Mqtt:Tls:KeyFile must be set together");
-
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < o.Cameras.Count; i++)
-        {
-            var c = o.Cameras[i];
-            var key = $"Cameras:{i}";
-            Check(IsTopicLevel(c.Id), $"{key}:Id", $"must be a non-empty id without '/', '+' or '#' (got '{c.Id}')");
-            Check(ids.Add(c.Id), $"{key}:Id", $"'{c.Id}' is used by another camera; ids must be unique");
-            Check(Uri.TryCreate(c.Source, UriKind.Absolute, out var uri) && SourceSchemes.Examples.ContainsKey(uri.Scheme),
-                $"{key}:Source", $"must be a URI with scheme {SourceSchemes.List} (got '{c.Source}')");
-            Check(c.MaxFps >= 0, $"{key}:MaxFps", $"must be 0 (uncapped) or a positive rate (got {c.MaxFps})");
-            Check(c.Roi.X >= 0 && c.Roi.Y >= 0 && c.Roi.Width >= 0 && c.Roi.Height >= 0, $"{key}:Roi", "X, Y, Width and Height must not be negative");
-            Check(c.StallTimeout > TimeSpan.Zero, $"{key}:StallTimeout", "must be a positive duration such as 00:00:05");
-            CheckTampering(c.Tampering, $"{key}:Tampering", Check);
-        }
-
+        CheckMqtt(o.Mqtt, Check);
+        CheckCameras(o.Cameras, Check);
         CheckConsole(o, Check);
 
         Check(!string.IsNullOrWhiteSpace(o.Models.Directory), "Models:Directory", "must name the folder holding classifier/ and segmenter/ packages");
@@ -95,6 +56,53 @@ public static class ConfigValidator
         // The U-Net halves the image five times and concatenates each level with its skip: sides must divide by 32.
         CheckTask(t.Segmenter, "Trainer:Segmenter", 32, Check);
         return errors;
+    }
+
+    private static void CheckMqtt(MqttOptions m, Action<bool, string, string> check)
+    {
+        check(!string.IsNullOrWhiteSpace(m.Host), "Mqtt:Host", "must name the broker host (e.g. 127.0.0.1)");
+        check(m.Port is > 0 and <= 65535, "Mqtt:Port", $"must be a TCP port 1-65535 (got {m.Port})");
+        check(IsTopicLevel(m.TopicPrefix), "Mqtt:TopicPrefix", $"must be one non-empty topic level without '/', '+' or '#' (got '{m.TopicPrefix}')");
+        check(m.Device.Length == 0 || IsTopicLevel(m.Device), "Mqtt:Device", $"must be empty (host name) or one topic level without '/', '+' or '#' (got '{m.Device}')");
+        check(m.KeepAlive > TimeSpan.Zero, "Mqtt:KeepAlive", "must be a positive duration such as 00:00:15");
+        check(m.ReconnectMinDelay > TimeSpan.Zero, "Mqtt:ReconnectMinDelay", "must be a positive duration such as 00:00:00.5");
+        check(m.ReconnectMaxDelay >= m.ReconnectMinDelay, "Mqtt:ReconnectMaxDelay", "must be at least Mqtt:ReconnectMinDelay");
+        check(m.StatsInterval > TimeSpan.Zero, "Mqtt:StatsInterval", "must be a positive duration such as 00:00:10");
+        check(m.MaxPayloadBytes is >= 256 and <= 16 * 1024 * 1024, "Mqtt:MaxPayloadBytes", $"must be between 256 and 16777216 (got {m.MaxPayloadBytes})");
+        check(m.PasswordFile.Length == 0 || m.Username.Length > 0, "Mqtt:PasswordFile", "is set but Mqtt:Username is empty");
+        var shared = m.SharedInspectTopic;
+        check(shared.Length == 0 || (!string.IsNullOrWhiteSpace(shared) && shared.IndexOfAny(['+', '#']) < 0 && !shared.StartsWith('$')), "Mqtt:SharedInspectTopic",
+            $"must be empty or a plain topic without '+', '#' or a leading '$' (the daemon adds $share/{{group}}/ itself), e.g. inspection/pool/inspect (got '{shared}')");
+        for (var i = 0; i < m.ResponseTopicPrefixes.Count; i++)
+        {
+            var prefix = m.ResponseTopicPrefixes[i];
+            check(prefix.EndsWith('/') && prefix.Length > 1 && prefix.IndexOfAny(['+', '#']) < 0 && !prefix.StartsWith('$'), $"Mqtt:ResponseTopicPrefixes:{i}",
+                $"must be a topic prefix ending in '/' without '+', '#' or a leading '$', e.g. inspection/line3/replies/ (got '{prefix}')");
+        }
+
+        check(IsTopicLevel(m.ShareGroup), "Mqtt:ShareGroup", $"must be a non-empty share group name without '/', '+' or '#' (got '{m.ShareGroup}')");
+        CheckFile(m.Tls.CaFile, "Mqtt:Tls:CaFile", "a PEM CA certificate", check);
+        CheckFile(m.Tls.CertFile, "Mqtt:Tls:CertFile", "a PEM client certificate", check);
+        CheckFile(m.Tls.KeyFile, "Mqtt:Tls:KeyFile", "a PEM private key", check);
+        check((m.Tls.CertFile.Length == 0) == (m.Tls.KeyFile.Length == 0), "Mqtt:Tls:KeyFile", "Mqtt:Tls:CertFile and Mqtt:Tls:KeyFile must be set together");
+    }
+
+    private static void CheckCameras(List<CameraOptions> cameras, Action<bool, string, string> check)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < cameras.Count; i++)
+        {
+            var c = cameras[i];
+            var key = $"Cameras:{i}";
+            check(IsTopicLevel(c.Id), $"{key}:Id", $"must be a non-empty id without '/', '+' or '#' (got '{c.Id}')");
+            check(ids.Add(c.Id), $"{key}:Id", $"'{c.Id}' is used by another camera; ids must be unique");
+            check(Uri.TryCreate(c.Source, UriKind.Absolute, out var uri) && SourceSchemes.Examples.ContainsKey(uri.Scheme),
+                $"{key}:Source", $"must be a URI with scheme {SourceSchemes.List} (got '{c.Source}')");
+            check(c.MaxFps >= 0, $"{key}:MaxFps", $"must be 0 (uncapped) or a positive rate (got {c.MaxFps})");
+            check(c.Roi.X >= 0 && c.Roi.Y >= 0 && c.Roi.Width >= 0 && c.Roi.Height >= 0, $"{key}:Roi", "X, Y, Width and Height must not be negative");
+            check(c.StallTimeout > TimeSpan.Zero, $"{key}:StallTimeout", "must be a positive duration such as 00:00:05");
+            CheckTampering(c.Tampering, $"{key}:Tampering", check);
+        }
     }
 
     private static void CheckTask(TrainerTaskOptions t, string key, int sizeMultiple, Action<bool, string, string> check, bool zeroAllowed = false)

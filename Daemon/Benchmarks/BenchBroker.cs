@@ -7,7 +7,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// default), <c>mosquitto</c> (a Mosquitto the bench starts on a free loopback port and stops afterwards) or
 /// <c>HOST:PORT</c> (a running broker, anonymous, without TLS). With the last two the broker's CPU is outside the
 /// daemon's process, as in a deployment.</summary>
-public sealed record BrokerChoice(string Kind, string Host = "127.0.0.1", int Port = 0)
+internal sealed record BrokerChoice(string Kind, string Host = "127.0.0.1", int Port = 0)
 {
     public const string InProcess = "in-process";
     public const string Mosquitto = "mosquitto";
@@ -36,7 +36,7 @@ public sealed record BrokerChoice(string Kind, string Host = "127.0.0.1", int Po
 }
 
 /// <summary>A broker the bench publishes to, which reports every result it receives (camera, seq, timestamp).</summary>
-public interface IBenchBroker : IAsyncDisposable
+internal interface IBenchBroker : IAsyncDisposable
 {
     string Host { get; }
 
@@ -50,7 +50,7 @@ public interface IBenchBroker : IAsyncDisposable
 
 /// <summary>Reads a result message: its camera from the topic <c>{prefix}/{device}/{camera}/result</c> and its
 /// <c>seq</c> from the JSON payload, without parsing the rest.</summary>
-public sealed class ResultMessages(string topicRoot)
+internal sealed class ResultMessages(string topicRoot)
 {
     private static readonly byte[] SeqField = "\"seq\":"u8.ToArray();
     private readonly string _prefix = topicRoot + "/";

@@ -21,7 +21,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// <param name="SoakMinutes">0 for a throughput run; otherwise run this long and sample memory and handles.</param>
 /// <param name="Broker">Where results go (null: the in-process broker).</param>
 /// <param name="WaitForJit">Warm up until the JIT is done with the frame path (<see cref="WarmUp"/>), not only a few frames.</param>
-public sealed record BenchSettings(InspectionOptions Options, int Frames, int Cameras, double SoakMinutes, BrokerChoice? Broker = null, bool WaitForJit = true);
+internal sealed record BenchSettings(InspectionOptions Options, int Frames, int Cameras, double SoakMinutes, BrokerChoice? Broker = null, bool WaitForJit = true);
 
 /// <summary>
 /// Runs the daemon's own host (models, result sink, publisher with its outbox, MQTT connection, snapshot writer, stats)
@@ -29,7 +29,7 @@ public sealed record BenchSettings(InspectionOptions Options, int Frames, int Ca
 /// pipeline takes frames, and measures every stage; then measures the model-only bound on the same sessions.
 /// Outbox and snapshots go to a temporary folder that is removed afterwards.
 /// </summary>
-public sealed class BenchRun(BenchSettings settings, TextWriter progress)
+internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
 {
     private const int MaxWarmUp = 20;
     private static readonly TimeSpan JitQuiet = TimeSpan.FromSeconds(2);

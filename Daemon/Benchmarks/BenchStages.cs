@@ -5,7 +5,7 @@ using Inspection.Daemon.Results;
 namespace Inspection.Daemon.Benchmarks;
 
 /// <summary>The pipeline's stages as the benchmark reports them, in order.</summary>
-public sealed class BenchStages
+internal sealed class BenchStages
 {
     public StageSamples Decode { get; } = new();
 
@@ -69,7 +69,7 @@ public sealed class BenchStages
 /// <summary>The measured window: it opens when every camera is past its warm-up (with the process's allocation count,
 /// CPU time, GC pause time and its threads' and the outside processes' CPU times at that moment) and closes at the last
 /// result the broker received.</summary>
-public sealed class BenchWindow(int cameras, ThreadWatch? threads = null, IReadOnlyDictionary<string, int>? outside = null)
+internal sealed class BenchWindow(int cameras, ThreadWatch? threads = null, IReadOnlyDictionary<string, int>? outside = null)
 {
     private int _warming = cameras;
     private long _opened;

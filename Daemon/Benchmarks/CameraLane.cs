@@ -13,7 +13,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// The source is read only when the pipeline has taken the previous frames, so no decoded frame is dropped. The first
 /// frames are a warm-up, not measured: at least <paramref name="minWarmUp"/>, and then until <paramref name="warmth"/>
 /// says the process is warm (the JIT done with the frame path); <paramref name="frames"/> are measured after it.</summary>
-public sealed class CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int minWarmUp, long frames, WarmUp warmth) : IPipelineProbe
+internal sealed class CameraLane(CameraOptions camera, BenchStages stages, BenchWindow window, int minWarmUp, long frames, WarmUp warmth) : IPipelineProbe
 {
     private const int SubmitRing = 1 << 16;
     private readonly long[] _submittedAt = new long[SubmitRing];

@@ -6,7 +6,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// <summary>What an open console page and a Prometheus scrape ask of the daemon while the bench runs, once a second:
 /// <c>/api/cameras</c>, <c>/api/stats</c>, <c>/api/results?limit=24</c>, <c>/api/review</c> and <c>/metrics</c> (the
 /// page polls these at 1-5 s; this is the busier end).</summary>
-public sealed class ConsoleLoad(string url) : IDisposable
+internal sealed class ConsoleLoad(string url) : IDisposable
 {
     private static readonly string[] Paths = ["api/cameras", "api/stats", "api/results?limit=24", "api/review", "metrics"];
     private readonly HttpClient _http = new() { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(10) };

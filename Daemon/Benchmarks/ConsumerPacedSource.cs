@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// than the models), and the time spent reading each frame is queued, in reading order, for the lane to take with the
 /// frame (<see cref="TakeDecodeMs"/>). Ends after <paramref name="limit"/>() frames (it may change while reading) or
 /// when <paramref name="stop"/> fires.</summary>
-public sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room, Func<long> limit, CancellationToken stop) : IFrameSource
+internal sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room, Func<long> limit, CancellationToken stop) : IFrameSource
 {
     private readonly System.Collections.Concurrent.ConcurrentQueue<double> _decodeMs = new();
     private long _read;

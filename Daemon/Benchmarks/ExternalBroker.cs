@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// already running at HOST:PORT. Results are observed by a <c>mosquitto_sub</c> child (line-buffered through
 /// <c>stdbuf</c>) whose output one thread of the bench reads, so neither the broker's nor the subscriber's work runs
 /// in the bench's process.</summary>
-public sealed class ExternalBroker : IBenchBroker
+internal sealed class ExternalBroker : IBenchBroker
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
     private readonly Process? _broker;

@@ -6,7 +6,7 @@ namespace Inspection.Daemon.Benchmarks;
 
 /// <summary>An in-process MQTTnet broker on 127.0.0.1 that notes when each camera's result (by its <c>seq</c>) arrives,
 /// which ends the publish stage: serialization, the result queue, the publisher, MQTT and the broker's receipt.</summary>
-public sealed class LoopbackBroker : IBenchBroker
+internal sealed class LoopbackBroker : IBenchBroker
 {
     private readonly MqttServer _server;
     private readonly Action<string, long, long> _arrived;

@@ -10,7 +10,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// <summary>The fastest the pipeline could go: the same ONNX Runtime sessions run on pre-made tensors, nothing else.
 /// Each camera's worker runs the classifier every frame and the segmenter on the same share of frames the real run
 /// segmented, so the bound does the same model work as the pipeline.</summary>
-public static class ModelOnlyBound
+internal static class ModelOnlyBound
 {
     /// <summary>Frames per second over all <paramref name="cameras"/> workers, each with its own buffers (batch 1), the
     /// process's CPU milliseconds per frame meanwhile (the models' CPU, ONNX Runtime's own threads included), and that

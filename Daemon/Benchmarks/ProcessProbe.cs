@@ -1,7 +1,7 @@
 namespace Inspection.Daemon.Benchmarks;
 
 /// <summary>Reads this process's memory and handle figures from /proc (Linux).</summary>
-public static class ProcessProbe
+internal static class ProcessProbe
 {
     /// <summary>Resident set size now, in bytes (VmRSS).</summary>
     public static long RssBytes() => StatusKilobytes("VmRSS:") * 1024;
@@ -32,7 +32,7 @@ public static class ProcessProbe
 }
 
 /// <summary>Least-squares line through (x, y) points; the slope is the growth rate a leak would show.</summary>
-public static class LeastSquares
+internal static class LeastSquares
 {
     public static double Slope(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {

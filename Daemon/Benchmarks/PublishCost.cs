@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// goes through the daemon's sink, publisher and MQTT connection to the broker while nothing else runs, and the
 /// process's CPU time over the burst, less the JSON serialization measured on the submitting thread, is divided by the
 /// results. A mean, not a per-frame distribution.</summary>
-public sealed class PublishCost
+internal sealed class PublishCost
 {
     /// <summary>The camera id the burst's results carry (no camera lane has it).</summary>
     public const string Camera = "bench-publish-cost";

@@ -7,7 +7,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// <summary>Samples resident memory, open handles and the live managed heap during a soak, and fits a least-squares line
 /// through the samples after the first fifth of the run (start-up and warm-up: arenas, pools and JIT settle there).
 /// A leak shows as a slope that does not go away however long the run.</summary>
-public sealed class SoakSampler(TimeSpan duration)
+internal sealed class SoakSampler(TimeSpan duration)
 {
     private const double SettleFraction = 0.2;
     private readonly long _start = Stopwatch.GetTimestamp();

@@ -5,7 +5,7 @@ namespace Inspection.Daemon.Benchmarks;
 
 /// <summary>Latency samples of one stage in a preallocated ring, so recording costs no allocation and a soak run does
 /// not grow the benchmark's own memory. Percentiles cover the last <see cref="Capacity"/> samples.</summary>
-public sealed class StageSamples(int capacity = StageSamples.DefaultCapacity)
+internal sealed class StageSamples(int capacity = StageSamples.DefaultCapacity)
 {
     public const int DefaultCapacity = 1 << 17;
     private readonly double[] _ms = new double[capacity];
@@ -47,4 +47,4 @@ public sealed class StageSamples(int capacity = StageSamples.DefaultCapacity)
 }
 
 /// <summary>One stage's figures.</summary>
-public sealed record StagePercentiles(double P50Ms, double P95Ms, double P99Ms, double MeanMs, long Count);
+internal sealed record StagePercentiles(double P50Ms, double P95Ms, double P99Ms, double MeanMs, long Count);

@@ -5,7 +5,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// <summary>The CPU time of every live thread of this process (<c>/proc/self/task/*</c>: its name from <c>comm</c>, its
 /// CPU time from <c>schedstat</c>, exact to the nanosecond, or <c>stat</c>'s 10 ms ticks where the kernel has no
 /// schedstat) and of the whole process, at one moment. Linux only; elsewhere empty.</summary>
-public sealed record ThreadTimes(IReadOnlyDictionary<int, (string Name, double CpuMs)> Threads, double ProcessCpuMs)
+internal sealed record ThreadTimes(IReadOnlyDictionary<int, (string Name, double CpuMs)> Threads, double ProcessCpuMs)
 {
     // /proc reports CPU time in clock ticks of USER_HZ, which Linux fixes at 100 for user space.
     private const double MsPerTick = 10;
@@ -70,7 +70,7 @@ public sealed record ThreadTimes(IReadOnlyDictionary<int, (string Name, double C
 /// threads (each camera's reader, and FFmpeg's decoder threads, which FFmpeg 7 names "av:h264:df0" and so on), the thread
 /// pool, the .NET runtime's own threads (background GC, JIT, finalizer), the bench's own threads, other threads, and
 /// threads that ended inside the window (the process's total less its live threads').</summary>
-public static class ThreadGroups
+internal static class ThreadGroups
 {
     public const string Inspecting = "inspecting";
     public const string OnnxWorkers = "onnxruntime_workers";
@@ -137,7 +137,7 @@ public static class ThreadGroups
 /// <summary>Reads <see cref="ThreadTimes"/> every <c>interval</c> on its own thread ("bench-threads") and remembers every
 /// thread it saw, so a thread that ends inside a window (a camera's reader and decoders when its last frame is read)
 /// keeps the CPU time it had at the last reading instead of vanishing into <see cref="ThreadGroups.Ended"/>.</summary>
-public sealed class ThreadWatch : IDisposable
+internal sealed class ThreadWatch : IDisposable
 {
     private readonly Dictionary<int, (string Name, double CpuMs)> _seen = [];
     private readonly ManualResetEventSlim _stop = new();
@@ -180,7 +180,7 @@ public sealed class ThreadWatch : IDisposable
 
 /// <summary>One reading of the CPU the bench looks at: this process's threads, its GC pause time, and the processes
 /// outside it that serve it (an external broker, the observer).</summary>
-public sealed record CpuReading(ThreadTimes Threads, TimeSpan GcPause, IReadOnlyDictionary<string, double> Outside)
+internal sealed record CpuReading(ThreadTimes Threads, TimeSpan GcPause, IReadOnlyDictionary<string, double> Outside)
 {
     public static CpuReading Take(ThreadWatch? watch, IReadOnlyDictionary<string, int>? outside = null) => new(
         watch?.Read() ?? ThreadTimes.Read(),

@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Benchmarks;
 /// warm-up lasts until the JIT spent at most <see cref="MaxJitShare"/> of the last <paramref name="quiet"/> compiling
 /// (<see cref="JitInfo.GetCompilationTime"/>), or <paramref name="limit"/> has passed (<see cref="TimedOut"/>).
 /// <see cref="None"/> is warm at once.</summary>
-public sealed class WarmUp(TimeSpan quiet, TimeSpan limit)
+internal sealed class WarmUp(TimeSpan quiet, TimeSpan limit)
 {
     public const double MaxJitShare = 0.01;
     private readonly List<(long At, double JitMs)> _samples = [];

@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Cli;
 
 /// <summary><c>inspectiond bench</c>: the real pipeline as fast as it goes, per-stage latency, allocations, RSS, the
 /// model-only bound; <c>--soak MINUTES</c> samples memory and handles and prints their growth rate.</summary>
-public static class BenchCommand
+internal static class BenchCommand
 {
     public static Command Create()
     {

@@ -5,7 +5,7 @@ using Inspection.Config.Options;
 namespace Inspection.Daemon.Cli;
 
 /// <summary>The <c>inspectiond</c> command line: one subcommand per job.</summary>
-public static class DaemonCli
+internal static class DaemonCli
 {
     /// <summary>The <c>--config</c> option shared by every subcommand that reads a config file.</summary>
     public static Option<string> ConfigOption() => new("--config", "-c")

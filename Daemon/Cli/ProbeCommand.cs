@@ -13,7 +13,7 @@ namespace Inspection.Daemon.Cli;
 /// uses, reads N frames and reports resolution, frames read and dropped, measured fps and reconnects. Exits 1 when the
 /// source cannot be opened.
 /// </summary>
-public static class ProbeCommand
+internal static class ProbeCommand
 {
     /// <summary>Exit code when the source could not be opened or delivered nothing.</summary>
     public const int CannotOpenExitCode = 1;

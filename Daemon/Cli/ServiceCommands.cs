@@ -13,7 +13,7 @@ namespace Inspection.Daemon.Cli;
 
 /// <summary><c>inspectiond run</c> (the service; also what a bare <c>inspectiond</c> does), <c>inspect</c> (models on
 /// image files, one result JSON per line) and <c>demo</c> (everything on an embedded default).</summary>
-public static class ServiceCommands
+internal static class ServiceCommands
 {
     public static void Register(RootCommand root)
     {

@@ -12,7 +12,7 @@ namespace Inspection.Daemon.Commands;
 /// A file that is missing, unreadable or outside once resolved gets one and the same answer, which tells nothing about
 /// files outside the folders. The header's dimensions are checked against <see cref="InspectOptions.MaxImagePixels"/>
 /// before decoding.</summary>
-public sealed partial class AllowedImages(InspectOptions options)
+internal sealed partial class AllowedImages(InspectOptions options)
 {
     /// <summary>Decodes the named image; <see cref="CommandException"/> with the reason when refused.</summary>
     public (Mat Image, string Path) Read(string imagePath)

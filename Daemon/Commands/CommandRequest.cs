@@ -3,13 +3,13 @@ using System.Text.Json;
 namespace Inspection.Daemon.Commands;
 
 /// <summary>An inspect request or command as it arrived, with the MQTT 5 response topic and correlation data to answer with.</summary>
-public sealed record CommandRequest(string Name, byte[] Payload, string? ResponseTopic, byte[]? Correlation);
+internal sealed record CommandRequest(string Name, byte[] Payload, string? ResponseTopic, byte[]? Correlation);
 
 /// <summary>A request the daemon refuses; the message goes back to the sender and names what was wrong.</summary>
-public sealed class CommandException(string message) : Exception(message);
+internal sealed class CommandException(string message) : Exception(message);
 
 /// <summary>Reads the small JSON objects requests carry, with errors that say which field is wrong.</summary>
-public static class RequestJson
+internal static class RequestJson
 {
     public static JsonElement ParseObject(byte[] payload, bool emptyAllowed)
     {

@@ -18,7 +18,7 @@ namespace Inspection.Daemon.Commands;
 /// <c>{root}/cmd/{reload,threshold,pause,resume}</c>. Messages are queued by the MQTT receive handler and worked off
 /// here one at a time (publishing from inside MQTTnet's handler would stall its receive loop). Every request gets an answer: the result, <c>ok</c>, or an error that names what was wrong.
 /// The outcome of a reload the <see cref="ModelWatcher"/> started is announced on <c>cmd/reply</c> too.</summary>
-public sealed partial class CommandService : DaemonWorker
+internal sealed partial class CommandService : DaemonWorker
 {
     public const string InspectCommand = "inspect";
     /// <summary>The commands under <c>{root}/cmd/</c> (docs/mqtt.md lists them; a test holds the two together).</summary>

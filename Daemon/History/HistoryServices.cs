@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Daemon.History;
 
-public static class HistoryServices
+internal static class HistoryServices
 {
     /// <summary>The <see cref="ResultHistory"/> (SQLite index of results and snapshots). Registered before the
     /// snapshot writer, so it stops after it: every result and snapshot change is indexed.</summary>

@@ -13,13 +13,13 @@ using Microsoft.Extensions.Logging;
 namespace Inspection.Daemon.History;
 
 /// <summary>What <c>/api/results</c> filters by; null fields do not filter.</summary>
-public sealed record ResultQuery(string? Camera = null, bool? Defect = null, string? PartId = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null, int Limit = 50);
+internal sealed record ResultQuery(string? Camera = null, bool? Defect = null, string? PartId = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null, int Limit = 50);
 
 /// <summary>Indexes every result in SQLite (WAL) next to the snapshots, with the file names of its snapshot, mask and
 /// heat map in a second table that follows the snapshot writer: a row is removed before its files are, and at start the
 /// table is made to match the folder, so the index never names a missing file. Results older than
 /// <c>Snapshots:MaxAge</c> or beyond <c>History:MaxRows</c> are removed. Inserts are batched off the inspection path.</summary>
-public sealed partial class ResultHistory : DaemonWorker
+internal sealed partial class ResultHistory : DaemonWorker
 {
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS results (
@@ -371,7 +371,7 @@ public sealed partial class ResultHistory : DaemonWorker
 }
 
 /// <summary>One indexed result with the file names of its snapshot, mask overlay and heat map (null when not on disk).</summary>
-public sealed record HistoryRow(
+internal sealed record HistoryRow(
     string Id, string Camera, long Seq, DateTime CapturedAt, string? PartId, string? ImagePath, bool Defect, double Score, double Threshold,
     ResultModels Models, double? Coverage, IReadOnlyList<DefectRegion>? Regions, string? Alarm, string? Snapshot, string? Mask, string? Heatmap);
 

@@ -6,7 +6,7 @@ namespace Inspection.Daemon.Hosting;
 /// <summary>A <see cref="BackgroundService"/> whose failure is fatal and visible: it logs, sets a non-zero exit code
 /// (a throwing BackgroundService stops the host but the process would still exit 0, dotnet/runtime#67146, and systemd
 /// would not restart it) and rethrows.</summary>
-public abstract partial class DaemonWorker(ILogger logger) : BackgroundService
+internal abstract partial class DaemonWorker(ILogger logger) : BackgroundService
 {
     protected ILogger Logger { get; } = logger;
 

@@ -6,7 +6,7 @@ namespace Inspection.Daemon.Hosting;
 
 /// <summary>What every part of the daemon relies on: the options, the clock, systemd integration (READY, STATUS,
 /// the watchdog fed by <see cref="PipelineHealth"/>, STOPPING), the shutdown timeout and the thread-pool headroom.</summary>
-public static class HostingServices
+internal static class HostingServices
 {
     public static IServiceCollection AddDaemonHosting(this IServiceCollection s, InspectionOptions options, TimeProvider time)
     {

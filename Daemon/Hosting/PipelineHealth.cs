@@ -15,7 +15,7 @@ namespace Inspection.Daemon.Hosting;
 /// window of results published or stored in the outbox; whoever processes an item wraps it in <see cref="BeginWork"/>;
 /// queues are reported with <see cref="AddPendingSource"/> (e.g. <c>() =&gt; channel.Reader.Count</c>).
 /// </summary>
-public sealed class PipelineHealth
+internal sealed class PipelineHealth
 {
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
@@ -125,7 +125,7 @@ public sealed class PipelineHealth
 }
 
 /// <summary>The pipeline's state as the watchdog sees it.</summary>
-public enum HealthState
+internal enum HealthState
 {
     /// <summary>Work is waiting and being finished.</summary>
     Working,
@@ -138,7 +138,7 @@ public enum HealthState
 }
 
 /// <summary>One judgement: the state and a one-line summary for STATUS=.</summary>
-public sealed record HealthReport(HealthState State, string Summary)
+internal sealed record HealthReport(HealthState State, string Summary)
 {
     /// <summary>True unless stalled: the watchdog keeps pinging.</summary>
     public bool Healthy => State != HealthState.Stalled;

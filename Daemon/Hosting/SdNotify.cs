@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Hosting;
 /// unix socket systemd names in <c>NOTIFY_SOCKET</c> (a path, or '@' for the abstract namespace). Outside systemd the
 /// variable is unset and every call is a no-op, so the daemon runs the same from a shell.
 /// </summary>
-public sealed class SdNotify : IDisposable
+internal sealed class SdNotify : IDisposable
 {
     private readonly Socket? _socket;
     private readonly UnixDomainSocketEndPoint? _endPoint;

@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Hosting;
 /// daemon that means models loaded and the broker tried) and STOPPING=1 on shutdown. Unlike AddSystemd(), which only
 /// notifies when its parent process is systemd, this notifies whenever NOTIFY_SOCKET is set, so tests can see it;
 /// both together just send READY twice, which systemd ignores.</summary>
-public static class SystemdNotifyExtensions
+internal static class SystemdNotifyExtensions
 {
     /// <summary>Adds the services; <paramref name="notify"/> defaults to one built from this process's environment.</summary>
     public static IServiceCollection AddSystemdNotify(this IServiceCollection services, SdNotify? notify = null)

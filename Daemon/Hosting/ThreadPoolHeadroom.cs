@@ -7,7 +7,7 @@ namespace Inspection.Daemon.Hosting;
 /// 1.5-2 s p95 publish latency with 2 cameras on 2 cores. Raising the pool's minimum by one thread per camera lets it
 /// add those threads at once.
 /// </summary>
-public static class ThreadPoolHeadroom
+internal static class ThreadPoolHeadroom
 {
     /// <summary>Makes room for <paramref name="blockingWorkers"/> pool threads busy in long synchronous calls.</summary>
     public static void Reserve(int blockingWorkers)

@@ -12,7 +12,7 @@ namespace Inspection.Daemon.Hosting;
 /// Without a watchdog (no WATCHDOG_USEC) but under systemd it still updates STATUS= every <see cref="StatusOnlyPeriod"/>;
 /// outside systemd it does nothing.
 /// </summary>
-public sealed partial class WatchdogService(SdNotify notify, PipelineHealth health, TimeProvider time, ILogger<WatchdogService> logger)
+internal sealed partial class WatchdogService(SdNotify notify, PipelineHealth health, TimeProvider time, ILogger<WatchdogService> logger)
     : BackgroundService
 {
     /// <summary>How often STATUS= is refreshed when the unit has no WatchdogSec=.</summary>

@@ -33,7 +33,7 @@ namespace Inspection.Daemon.Http;
 /// <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and the JSON API. With <c>Http:PasswordFile</c> every request except
 /// the two probes needs the password (HTTP Basic, or as a bearer token); a POST also needs the CSRF token the page got
 /// in its cookie, sent back in <c>X-CSRF-Token</c>. Refused requests are logged.</summary>
-public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
+internal sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
 {
     public const string CsrfCookie = "inspectiond_csrf";
     public const string CsrfHeader = "X-CSRF-Token";
@@ -107,7 +107,11 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
         });
         var app = builder.Build();
         app.Use(GuardAsync);
-        MapEndpoints(app);
+        MapProbes(app);
+        MapPage(app);
+        MapCameras(app);
+        MapResults(app);
+        MapReview(app);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -232,10 +236,10 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
         context.Response.StatusCode = status;
     }
 
-    private void MapEndpoints(WebApplication app)
+    // Liveness, readiness and the Prometheus metrics.
+    private void MapProbes(WebApplication app)
     {
-        var (models, mqtt, cameras, history, review, tampering) = (_models, _mqtt, _cameras, _history, _review, _tampering);
-
+        var (models, mqtt) = (_models, _mqtt);
         app.MapGet("/healthz", () => HttpResults.Text("ok\n"));
         app.MapGet("/readyz", () =>
         {
@@ -247,11 +251,19 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             return Json(body, loaded && (broker || outbox) ? 200 : 503);
         });
         app.MapMetrics("/metrics", _metrics.Registry);
+    }
 
+    private static void MapPage(WebApplication app)
+    {
         app.MapGet("/", () => Page("index.html"));
         app.MapGet("/app.js", () => Page("app.js"));
         app.MapGet("/app.css", () => Page("app.css"));
+    }
 
+    // The cameras with their last result, the live frame, and flagging the live frame for review.
+    private void MapCameras(WebApplication app)
+    {
+        var (cameras, history, review, tampering) = (_cameras, _history, _review, _tampering);
         app.MapGet("/api/cameras", () =>
         {
             var list = new JsonArray();
@@ -291,7 +303,12 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             using var frame = cameras.Find(id)?.TryGetLatest();
             return frame is null ? HttpResults.NotFound() : Json(new JsonObject { ["review_id"] = review.FlagFrame(id, frame.Image, frame.CapturedAt) });
         });
+    }
 
+    // The result history, its stats and snapshots.
+    private void MapResults(WebApplication app)
+    {
+        var (history, review) = (_history, _review);
         app.MapGet("/api/results", (string? camera, bool? defect, string? part_id, DateTimeOffset? since, DateTimeOffset? until, int? limit) =>
             Json(JsonSerializer.SerializeToNode(history.Query(new ResultQuery(camera, defect, part_id, since, until, limit ?? 50)), HistoryJson.Default.IReadOnlyListHistoryRow)));
         app.MapGet("/api/results/{id}", (string id) =>
@@ -314,6 +331,12 @@ public sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
         });
 
         app.MapGet("/snapshots/{file}", (string file, int? width) => ServeFile(_options.Snapshots.Directory, file, width));
+    }
+
+    // The review queue: its pictures, the list and the operator's labels.
+    private void MapReview(WebApplication app)
+    {
+        var review = _review;
         app.MapGet("/review/{file}", (string file, int? width) => ServeFile(_options.Review.Directory, file, width));
         app.MapGet("/api/review", (int? limit) => Json(new JsonObject { ["waiting"] = review.Count, ["items"] = review.List(Math.Clamp(limit ?? 48, 1, 1000)) }));
         app.MapPost("/api/review/{id}/{label}", (string id, string label) =>

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Daemon.Http;
 
-public static class ConsoleServices
+internal static class ConsoleServices
 {
     /// <summary>The operator console (<see cref="ConsoleServer"/>: page, JSON API, <c>/metrics</c> from
     /// <see cref="DaemonMetrics"/>) and the <see cref="ReviewQueue"/> it labels. Registered last, so the server stops

@@ -12,7 +12,7 @@ namespace Inspection.Daemon.Http;
 /// <summary>The daemon's Prometheus metrics, in a registry of its own (several daemons can share a test process).
 /// Results feed counters and latency histograms as they are numbered; everything the pipeline already counts is
 /// copied in just before each scrape.</summary>
-public sealed class DaemonMetrics
+internal sealed class DaemonMetrics
 {
     private static readonly string[] Stages = ["preprocess", "classify", "segment", "postprocess", "total"];
     private static readonly string[] CameraStates = [.. Enum.GetNames<SourceState>().Select(s => s.ToLowerInvariant()), "failed"];

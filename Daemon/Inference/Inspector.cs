@@ -12,7 +12,7 @@ using OpenCvSharp;
 namespace Inspection.Daemon.Inference;
 
 /// <summary>What the models said about one image, before it becomes a numbered <see cref="InspectionResult"/>.</summary>
-public sealed class InspectionOutcome
+internal sealed class InspectionOutcome
 {
     public required double Score { get; init; }
 
@@ -42,7 +42,7 @@ public sealed class InspectionOutcome
 /// <summary>Runs the classifier and, unless the frame is confidently good, the segmenter on one image. One instance per
 /// thread of work (a camera pipeline, the request handler): it owns reused preprocessing and tensor buffers and
 /// follows the <see cref="ModelStore"/> across hot swaps.</summary>
-public sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDisposable
+internal sealed class Inspector(ModelStore store, PipelineOptions pipeline) : IDisposable
 {
     private readonly MaskAnalyzer _masks = new();
     private readonly Mat _mask = new();

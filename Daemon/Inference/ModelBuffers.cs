@@ -6,7 +6,7 @@ namespace Inspection.Daemon.Inference;
 /// <summary>Input and output tensors of one <see cref="ModelSet"/> for one caller: one <see cref="OnnxRunner"/> per
 /// model, so a frame costs no tensor allocations. When both models take the same input they share one input tensor,
 /// so a frame is preprocessed once and never copied.</summary>
-public sealed class ModelBuffers : IDisposable
+internal sealed class ModelBuffers : IDisposable
 {
     private readonly OnnxRunner _classifier;
     private readonly OnnxRunner _segmenter;

@@ -7,7 +7,7 @@ namespace Inspection.Daemon.Inference;
 
 /// <summary>The classifier and segmenter that serve together. Reference-counted so a hot swap can retire the old
 /// pair while a frame is still being inspected with it; the sessions are disposed when the last user lets go.</summary>
-public sealed class ModelSet
+internal sealed class ModelSet
 {
     private int _references = 1;
 

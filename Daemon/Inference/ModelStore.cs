@@ -10,7 +10,7 @@ namespace Inspection.Daemon.Inference;
 
 /// <summary>Owns the live <see cref="ModelSet"/> and the run-time threshold overrides. A reload loads and warms the new
 /// pair beside the old one and swaps the reference; frames in flight finish on the set they started with.</summary>
-public sealed partial class ModelStore : IDisposable, IStatsSource
+internal sealed partial class ModelStore : IDisposable, IStatsSource
 {
     private readonly ModelsOptions _options;
     private readonly ProviderChoice _providers;
@@ -234,4 +234,4 @@ public sealed partial class ModelStore : IDisposable, IStatsSource
 }
 
 /// <summary>Result of a reload: <paramref name="Ok"/> false means refused (the old models serve on).</summary>
-public sealed record ReloadOutcome(bool Ok, bool Swapped, string Models, string? Error);
+internal sealed record ReloadOutcome(bool Ok, bool Swapped, string Models, string? Error);

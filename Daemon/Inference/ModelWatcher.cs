@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Inference;
 /// <summary>Loads the models at start (the daemon does not start without usable ones) and, with Models:Watch, reloads
 /// when a task's <c>current</c> link changes. A reload that swapped the models or was refused raises
 /// <see cref="Reloaded"/> (the command side announces it on <c>cmd/reply</c>).</summary>
-public sealed partial class ModelWatcher(ModelsOptions options, ModelStore store, ILogger<ModelWatcher> logger)
+internal sealed partial class ModelWatcher(ModelsOptions options, ModelStore store, ILogger<ModelWatcher> logger)
     : DaemonWorker(logger)
 {
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(300);

@@ -6,7 +6,7 @@ namespace Inspection.Daemon.Inference;
 /// creating thread takes the name for the call and gets its own back afterwards. ONNX Runtime starts its intra-op
 /// workers when a session is made and names them nothing of its own; named, they show as such in <c>top -H</c> and in
 /// <c>inspectiond bench</c>'s CPU split.</summary>
-public static partial class ThreadName
+internal static partial class ThreadName
 {
     /// <summary>The name ONNX Runtime's worker threads get.</summary>
     public const string OnnxWorkers = "onnxruntime";

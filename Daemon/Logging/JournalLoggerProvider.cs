@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Logging;
 /// <c>journalctl -u inspectiond CAMERA=cam1</c> works. When the socket is missing or a send fails the entry goes to the
 /// fallback writer as one <c>&lt;priority&gt;category[event] message</c> line instead: logging never throws and
 /// never loses a line.</summary>
-public sealed class JournalLoggerProvider : ILoggerProvider, ISupportExternalScope
+internal sealed class JournalLoggerProvider : ILoggerProvider, ISupportExternalScope
 {
     public const string DefaultSocket = "/run/systemd/journal/socket";
 

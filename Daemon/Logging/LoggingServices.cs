@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace Inspection.Daemon.Logging;
 
 /// <summary>The daemon's logging: native journal entries under systemd, single-line UTC console lines otherwise.</summary>
-public static class LoggingServices
+internal static class LoggingServices
 {
     public static ILoggingBuilder AddDaemonLogging(this ILoggingBuilder logging)
     {

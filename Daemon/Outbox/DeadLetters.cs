@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Outbox;
 /// <c>dead-letter.jsonl</c> beside the outbox so they no longer block the results behind them: one JSON line each with
 /// the time, the topic, the broker's reason code and the message itself. An operator can fix the broker's ACL and
 /// publish them again from the file.</summary>
-public sealed partial class DeadLetters(OutboxOptions options, ILogger<DeadLetters> logger)
+internal sealed partial class DeadLetters(OutboxOptions options, ILogger<DeadLetters> logger)
 {
     public const string FileName = "dead-letter.jsonl";
     private readonly object _gate = new();

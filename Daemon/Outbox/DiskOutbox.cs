@@ -1,14 +1,10 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.IO.Hashing;
 using System.Text;
 using Inspection.Config.Options;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Outbox;
-
-/// <summary>One undelivered result: its camera, whether it is a defect (also due on the defect topic), and its JSON.</summary>
-public sealed record OutboxEntry(string Camera, bool Defect, byte[] Payload);
 
 /// <summary>Append-only, fsync'd file of results the broker has not acknowledged, replayed oldest first.
 /// <para><c>outbox.dat</c> starts with a header naming its generation (a random number given to each rewrite of the file),
@@ -21,16 +17,12 @@ public sealed record OutboxEntry(string Camera, bool Defect, byte[] Payload);
 /// cut off again (rolled back) and the results it held are counted in <see cref="Lost"/>.</para>
 /// <para>When the file would pass <see cref="OutboxOptions.MaxBytes"/>, the oldest good results are dropped first, then
 /// the oldest defects; every drop is counted (<see cref="Dropped"/>) and logged.</para></summary>
-public sealed partial class DiskOutbox : IDisposable
+internal sealed partial class DiskOutbox : IDisposable
 {
     public const string LogFile = "outbox.dat";
     public const string PositionFile = "outbox.ack";
     private const int HeaderSize = 16;
-    private const int RecordHeaderSize = 10;
-    private const int MaxRecordBytes = 64 * 1024 * 1024;
     private static readonly byte[] FileMagic = "IOBX"u8.ToArray();
-    private const byte Marker0 = 0xB5;
-    private const byte Marker1 = 0x0E;
 
     // The delivered position is saved at most once a second (and when the outbox empties, and on dispose): a crash
     // re-sends at most a second of replay, and a replay is not slowed by one fsync'd rename per few results.
@@ -138,7 +130,7 @@ public sealed partial class DiskOutbox : IDisposable
     /// kept: all, or none when the write failed (the partial write is cut off again and the entries are counted lost).</summary>
     public int Append(IReadOnlyList<OutboxEntry> entries)
     {
-        var batch = entries.SelectMany(Encode).ToArray();
+        var batch = entries.SelectMany(OutboxRecord.Encode).ToArray();
         var size = batch.LongLength;
         lock (_gate)
         {
@@ -264,30 +256,6 @@ public sealed partial class DiskOutbox : IDisposable
         }
     }
 
-    // Each record: marker (2 bytes), body length (4), CRC-32 of the body (4), body = flags (1), camera length (1),
-    // camera (UTF-8), payload. The marker lets a reader find the next record after a garbled one.
-    private static byte[] Encode(OutboxEntry entry)
-    {
-        var camera = Encoding.UTF8.GetBytes(entry.Camera);
-        if (camera.Length > byte.MaxValue)
-        {
-            throw new ArgumentException($"camera id '{entry.Camera}' is longer than 255 bytes", nameof(entry));
-        }
-
-        var bodyLength = 2 + camera.Length + entry.Payload.Length;
-        var record = new byte[RecordHeaderSize + bodyLength];
-        var body = record.AsSpan(RecordHeaderSize);
-        body[0] = entry.Defect ? (byte)1 : (byte)0;
-        body[1] = (byte)camera.Length;
-        camera.CopyTo(body[2..]);
-        entry.Payload.CopyTo(body[(2 + camera.Length)..]);
-        record[0] = Marker0;
-        record[1] = Marker1;
-        BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(2), bodyLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(6), Crc32.HashToUInt32(body));
-        return record;
-    }
-
     // The valid records from `from` on. A stretch that does not check (torn, garbled, or a position inside a record) is
     // skipped up to the next marker that starts a valid record; the scan at start counts and logs each such stretch.
     private IEnumerable<(OutboxEntry Entry, long End)> Records(long from, bool recovering = false)
@@ -296,14 +264,14 @@ public sealed partial class DiskOutbox : IDisposable
         var length = _log.Length;
         while (offset < length)
         {
-            if (TryRead(offset, length) is { } record)
+            if (OutboxRecord.TryRead(_log, offset, length) is { } record)
             {
                 yield return record;
                 offset = record.End;
                 continue;
             }
 
-            var next = NextMarker(offset + 1, length);
+            var next = OutboxRecord.NextMarker(_log, offset + 1, length);
             if (next < 0)
             {
                 yield break;
@@ -319,62 +287,13 @@ public sealed partial class DiskOutbox : IDisposable
         }
     }
 
-    private (OutboxEntry Entry, long End)? TryRead(long offset, long length)
-    {
-        Span<byte> header = stackalloc byte[RecordHeaderSize];
-        _log.Seek(offset, SeekOrigin.Begin);
-        if (offset + RecordHeaderSize > length || _log.ReadAtLeast(header, RecordHeaderSize, throwOnEndOfStream: false) < RecordHeaderSize
-            || header[0] != Marker0 || header[1] != Marker1)
-        {
-            return null;
-        }
-
-        var bodyLength = BinaryPrimitives.ReadInt32LittleEndian(header[2..]);
-        if (bodyLength < 2 || bodyLength > MaxRecordBytes || offset + RecordHeaderSize + bodyLength > length)
-        {
-            return null;
-        }
-
-        var body = new byte[bodyLength];
-        if (_log.ReadAtLeast(body, bodyLength, throwOnEndOfStream: false) < bodyLength
-            || Crc32.HashToUInt32(body) != BinaryPrimitives.ReadUInt32LittleEndian(header[6..]) || 2 + body[1] > bodyLength)
-        {
-            return null;
-        }
-
-        var camera = Encoding.UTF8.GetString(body, 2, body[1]);
-        return (new OutboxEntry(camera, body[0] == 1, body[(2 + body[1])..]), offset + RecordHeaderSize + bodyLength);
-    }
-
-    // The offset of the next marker that starts a record which checks, or -1.
-    private long NextMarker(long from, long length)
-    {
-        var buffer = new byte[64 * 1024];
-        for (var start = from; start < length - 1; start += buffer.Length - 1)
-        {
-            _log.Seek(start, SeekOrigin.Begin);
-            var read = _log.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
-            for (var i = 0; i < read - 1; i++)
-            {
-                if (buffer[i] == Marker0 && buffer[i + 1] == Marker1 && TryRead(start + i, length) is not null)
-                {
-                    return start + i;
-                }
-            }
-
-            // TryRead moved the stream; the next chunk seeks again.
-        }
-
-        return -1;
-    }
-
     // Rewrites the pending part without the oldest good results (then the oldest defects) until the new entries fit
     // with 10% to spare, so a full outbox is not rewritten on every append.
     private void MakeRoom(long incoming)
     {
         var pending = Records(_position).Select(p => p.Entry).ToList();
         var target = (long)(_maxBytes * 0.9) - incoming;
-        var size = pending.Sum(e => (long)Encode(e).Length);
+        var size = pending.Sum(e => (long)OutboxRecord.Encode(e).Length);
         var dropped = new HashSet<int>();
         foreach (var defect in new[] { false, true })
         {
@@ -382,7 +301,7 @@ public sealed partial class DiskOutbox : IDisposable
             {
                 if (pending[i].Defect == defect && dropped.Add(i))
                 {
-                    size -= Encode(pending[i]).Length;
+                    size -= OutboxRecord.Encode(pending[i]).Length;
                 }
             }
         }
@@ -408,7 +327,7 @@ public sealed partial class DiskOutbox : IDisposable
             rewrite.Write(header);
             foreach (var entry in keep)
             {
-                rewrite.Write(Encode(entry));
+                rewrite.Write(OutboxRecord.Encode(entry));
             }
 
             rewrite.Flush(flushToDisk: true);
@@ -487,34 +406,12 @@ public sealed partial class DiskOutbox : IDisposable
     // the byte offset delivered) are carried over once, then the old files are removed.
     private void ImportLegacy(string directory)
     {
-        var legacy = Path.Combine(directory, "outbox.log");
-        if (!File.Exists(legacy))
+        if (LegacyOutbox.Read(directory) is not { } entries || (entries.Count > 0 && Append(entries) == 0))
         {
             return;
         }
 
-        var legacyPosition = Path.Combine(directory, "outbox.pos");
-        var bytes = File.ReadAllBytes(legacy);
-        var start = File.Exists(legacyPosition) && int.TryParse(File.ReadAllText(legacyPosition).Trim(), CultureInfo.InvariantCulture, out var p) && p >= 0 && p <= bytes.Length ? p : 0;
-        var entries = new List<OutboxEntry>();
-        for (var end = Array.IndexOf(bytes, (byte)'\n', start); end >= 0; start = end + 1, end = Array.IndexOf(bytes, (byte)'\n', start))
-        {
-            var line = bytes.AsSpan(start, end - start);
-            var first = line.IndexOf((byte)'\t');
-            var second = first < 0 ? -1 : line[(first + 1)..].IndexOf((byte)'\t') + first + 1;
-            if (second > first)
-            {
-                entries.Add(new OutboxEntry(Encoding.UTF8.GetString(line[..first]), line[first + 1] == (byte)'1', line[(second + 1)..].ToArray()));
-            }
-        }
-
-        if (entries.Count > 0 && Append(entries) == 0)
-        {
-            return;
-        }
-
-        File.Delete(legacyPosition);
-        File.Delete(legacy);
+        LegacyOutbox.Remove(directory);
     }
 
     public void Dispose()

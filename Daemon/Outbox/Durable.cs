@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Inspection.Daemon.Outbox;
 
 /// <summary>Small files replaced so that a crash or power loss leaves either the old or the new content, never a mix.</summary>
-public static partial class Durable
+internal static partial class Durable
 {
     /// <summary>Writes <paramref name="content"/> to a temporary file, fsyncs it, renames it over <paramref name="path"/>
     /// and fsyncs the folder (so the rename itself survives a power loss).</summary>

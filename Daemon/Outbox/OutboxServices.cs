@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Daemon.Outbox;
 
-public static class OutboxServices
+internal static class OutboxServices
 {
     /// <summary>Where results wait: the <see cref="ResultJournal"/> (every numbered result until it is through), the
     /// <see cref="DiskOutbox"/> (while the broker is away) and the <see cref="DeadLetters"/> (refused for good).</summary>

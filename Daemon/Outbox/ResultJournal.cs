@@ -9,7 +9,7 @@ namespace Inspection.Daemon.Outbox;
 
 /// <summary>A result queued for the publisher, and whether it is in the <see cref="ResultJournal"/> (false: its write
 /// failed).</summary>
-public sealed record QueuedResult(OutboxEntry Entry, bool Journaled);
+internal sealed record QueuedResult(OutboxEntry Entry, bool Journaled);
 
 /// <summary>Every numbered result is written here (<c>journal.dat</c>, the outbox's record format) the moment it gets
 /// its <c>seq</c>, before anyone sees it, and marked done once the publisher is through with it (acknowledged by the
@@ -20,7 +20,7 @@ public sealed record QueuedResult(OutboxEntry Entry, bool Journaled);
 /// process neither skips nor reuses a number. The publisher works through results in queue order, the journal's order,
 /// so one position (after the last result done with) says what is done, and "done" is counted in records, which stays
 /// true when a compaction moves the unfinished ones to the start of a new file.</summary>
-public sealed partial class ResultJournal : IDisposable, IStatsSource
+internal sealed partial class ResultJournal : IDisposable, IStatsSource
 {
     public const string LogFile = "journal.dat";
     public const string PositionFile = "journal.ack";

@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Pipeline;
 
 /// <summary>One camera: its capture loop (which never waits for inference; a full queue drops the oldest frame, counted)
 /// and the inspector that reads that queue. A camera that fails stops only its own pipeline.</summary>
-public sealed partial class CameraPipeline : IAsyncDisposable
+internal sealed partial class CameraPipeline : IAsyncDisposable
 {
     private readonly CaptureLoop _capture;
     private readonly InspectionRunner _runner;

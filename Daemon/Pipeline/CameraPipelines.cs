@@ -11,7 +11,7 @@ namespace Inspection.Daemon.Pipeline;
 
 /// <summary>Runs one <see cref="CameraPipeline"/> per configured camera. On stop: capture stops, queued frames are
 /// inspected, then the result sink and the snapshot queue are closed so the publisher can drain.</summary>
-public sealed partial class CameraPipelines : DaemonWorker, IStatsSource
+internal sealed partial class CameraPipelines : DaemonWorker, IStatsSource
 {
     private readonly ResultSink _sink;
     private readonly SnapshotWriter _snapshots;

@@ -6,7 +6,7 @@ namespace Inspection.Daemon.Pipeline;
 
 /// <summary>Watches one <see cref="CameraPipeline"/> at work (<c>inspectiond bench</c> times the real pipeline's stages
 /// with it). Called on the pipeline's inspecting thread, except <see cref="CreateSource"/>, which the capture loop calls.</summary>
-public interface IPipelineProbe
+internal interface IPipelineProbe
 {
     /// <summary>Creates the camera's source from its URI (each reconnect creates a fresh one).</summary>
     IFrameSource CreateSource(string uri);

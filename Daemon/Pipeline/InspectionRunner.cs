@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Pipeline;
 
 /// <summary>Turns one image into an (unnumbered) <see cref="InspectionResult"/>: runs the models, and queues the
 /// snapshot when the frame is a defect or drawn as a good sample. One per thread of work (it owns an <see cref="Inspector"/>).</summary>
-public sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline, SnapshotWriter? snapshots, string device) : IDisposable
+internal sealed class InspectionRunner(ModelStore models, PipelineOptions pipeline, SnapshotWriter? snapshots, string device) : IDisposable
 {
     private readonly Inspector _inspector = new(models, pipeline);
 

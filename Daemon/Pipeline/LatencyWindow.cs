@@ -4,7 +4,7 @@ using Inspection.Inference.Runtime;
 namespace Inspection.Daemon.Pipeline;
 
 /// <summary>The last <see cref="Capacity"/> stage latencies of one camera, for p50/p99 (nearest rank) in <c>stats</c>.</summary>
-public sealed class LatencyWindow
+internal sealed class LatencyWindow
 {
     public const int Capacity = 1024;
     private static readonly string[] StageNames = ["preprocess", "classify", "segment", "postprocess", "total"];

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Daemon.Pipeline;
 
-public static class PipelineServices
+internal static class PipelineServices
 {
     /// <summary>The cameras: one <see cref="CameraPipeline"/> per configured camera (<see cref="CameraPipelines"/>),
     /// and the <see cref="ResultSink"/> that numbers their results (<see cref="SequenceStore"/>) and queues them.

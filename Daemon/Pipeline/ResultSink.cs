@@ -16,7 +16,7 @@ namespace Inspection.Daemon.Pipeline;
 /// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1. The JSON
 /// is written by the source-generated serializer into one reused buffer (under the lock); the only allocation is the
 /// payload itself, which outlives the call (queue, journal, outbox).</summary>
-public sealed class ResultSink : IStatsSource
+internal sealed class ResultSink : IStatsSource
 {
     private readonly Channel<QueuedResult> _channel;
     private readonly ConcurrentDictionary<string, long> _sequences = new(StringComparer.Ordinal);

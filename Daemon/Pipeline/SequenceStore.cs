@@ -17,7 +17,7 @@ namespace Inspection.Daemon.Pipeline;
 /// <item>after a power loss or kernel crash (another boot): after the reserved block, since the journal's last writes may
 /// never have reached the disk; a number is never issued twice.</item>
 /// </list></summary>
-public sealed partial class SequenceStore
+internal sealed partial class SequenceStore
 {
     public const string FileName = "sequence";
     public const int Block = 64;

@@ -4,7 +4,7 @@ namespace Inspection.Daemon.Pipeline;
 
 /// <summary>CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID): what a stage cost in CPU, not in wall time,
 /// so a stage preempted by the model threads of another camera is not charged for their work.</summary>
-public static partial class ThreadCpu
+internal static partial class ThreadCpu
 {
     private const int ThreadCpuTimeClock = 3;
 
@@ -24,4 +24,4 @@ public static partial class ThreadCpu
 
 /// <summary>CPU time (this thread's, milliseconds) one frame spent outside the models: preprocessing, and
 /// postprocessing (mask analysis, regions, the result record and its snapshot hand-off).</summary>
-public readonly record struct StageCpu(double PreprocessMs, double PostprocessMs);
+internal readonly record struct StageCpu(double PreprocessMs, double PostprocessMs);

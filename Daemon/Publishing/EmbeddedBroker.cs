@@ -6,7 +6,7 @@ using MQTTnet.Server;
 namespace Inspection.Daemon.Publishing;
 
 /// <summary>An in-process MQTT broker (MQTTnet.Server) for the demo and tests (Mqtt:Embedded).</summary>
-public sealed partial class EmbeddedBroker(string host, int port, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
+internal sealed partial class EmbeddedBroker(string host, int port, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
 {
     private MqttServer? _server;
 

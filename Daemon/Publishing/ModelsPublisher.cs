@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Publishing;
 
 /// <summary>Publishes the retained <c>models</c> message on every (re)connect (the broker may have lost retained
 /// messages) and whenever <see cref="ModelStore.Changed"/> says the models or thresholds changed.</summary>
-public sealed class ModelsPublisher : DaemonWorker
+internal sealed class ModelsPublisher : DaemonWorker
 {
     private readonly MqttConnection _mqtt;
     private readonly Topics _topics;

@@ -14,7 +14,7 @@ namespace Inspection.Daemon.Publishing;
 /// <summary>The daemon's one MQTT client: connects with a retained <c>offline</c> last will, says <c>online</c>
 /// (retained), subscribes to its own inspect and command topics (and the shared request topic, if set), and reconnects
 /// with exponential backoff and jitter (MQTTnet 5 has no managed client; this is it).</summary>
-public sealed partial class MqttConnection : IAsyncDisposable, IStatsSource
+internal sealed partial class MqttConnection : IAsyncDisposable, IStatsSource
 {
     private readonly MqttOptions _options;
     private readonly Topics _topics;
@@ -324,7 +324,7 @@ public sealed partial class MqttConnection : IAsyncDisposable, IStatsSource
 }
 
 /// <summary>How a QoS 1 publish ended: delivered (PUBACK success), worth retrying, or refused for good with the reason.</summary>
-public sealed record PublishOutcome(bool Delivered, string? RefusedFor)
+internal sealed record PublishOutcome(bool Delivered, string? RefusedFor)
 {
     public static readonly PublishOutcome Success = new(true, null);
 

@@ -4,7 +4,7 @@ namespace Inspection.Daemon.Publishing;
 
 /// <summary>Starts the MQTT connection and waits for its first attempt (readiness means the broker was tried); at
 /// stop, after the publisher drained, says <c>offline</c> and disconnects.</summary>
-public sealed class MqttService(MqttConnection connection) : IHostedService
+internal sealed class MqttService(MqttConnection connection) : IHostedService
 {
     private static readonly TimeSpan FirstAttemptLimit = TimeSpan.FromSeconds(15);
 

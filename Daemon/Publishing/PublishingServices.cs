@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Inspection.Daemon.Publishing;
 
-public static class PublishingServices
+internal static class PublishingServices
 {
     /// <summary>The broker connection: <see cref="Topics"/>, <see cref="MqttConnection"/> (started, and its first
     /// attempt awaited, by <see cref="MqttService"/>, which says <c>offline</c> when it stops), and the embedded broker

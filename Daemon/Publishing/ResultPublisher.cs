@@ -15,7 +15,7 @@ namespace Inspection.Daemon.Publishing;
 /// message the broker refuses for good is moved to the dead-letter file instead of being retried forever. On stop the
 /// backlog stays on disk for the next start, and queued results are sent or, past half of
 /// <see cref="PipelineOptions.ShutdownTimeout"/>, stored.</summary>
-public sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, Topics topics, ILogger<ResultPublisher> logger,
+internal sealed partial class ResultPublisher(ResultSink sink, DiskOutbox outbox, MqttConnection mqtt, Topics topics, ILogger<ResultPublisher> logger,
     PipelineHealth? health = null, PipelineOptions? pipeline = null, DeadLetters? deadLetters = null)
     : DaemonWorker(logger), IStatsSource
 {

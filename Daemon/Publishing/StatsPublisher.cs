@@ -8,7 +8,7 @@ namespace Inspection.Daemon.Publishing;
 
 /// <summary>Publishes <c>stats</c> every <see cref="MqttOptions.StatsInterval"/>: the device, the time, the uptime and
 /// the fields of every <see cref="IStatsSource"/>, plus the outbox replay rate over the last interval.</summary>
-public sealed class StatsPublisher : DaemonWorker
+internal sealed class StatsPublisher : DaemonWorker
 {
     private const string Replayed = "outbox_replayed";
     private readonly MqttOptions _options;

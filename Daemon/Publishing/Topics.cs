@@ -4,7 +4,7 @@ using Inspection.Daemon.Results;
 namespace Inspection.Daemon.Publishing;
 
 /// <summary>The daemon's topic tree, <c>{prefix}/{device}/…</c> (docs/mqtt.md).</summary>
-public sealed class Topics
+internal sealed class Topics
 {
     public Topics(MqttOptions options)
     {

@@ -3,7 +3,7 @@ using Inspection.Config.Options;
 namespace Inspection.Daemon.Results;
 
 /// <summary>The name results and topics carry: <c>Mqtt:Device</c>, or the host name when it is empty.</summary>
-public static class DeviceName
+internal static class DeviceName
 {
     public static string Of(MqttOptions options) => options.Device.Length > 0 ? options.Device : System.Net.Dns.GetHostName();
 }

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Inspection.Daemon.Results;
 
 /// <summary>One inspection, as published on <c>{prefix}/{device}/{camera}/result</c> (snake_case JSON).</summary>
-public sealed record InspectionResult
+internal sealed record InspectionResult
 {
     public required string Id { get; init; }
 
@@ -48,21 +48,21 @@ public sealed record InspectionResult
 }
 
 /// <summary>Versions of the models that produced a result.</summary>
-public sealed record ResultModels(string Classifier, string Segmenter);
+internal sealed record ResultModels(string Classifier, string Segmenter);
 
 /// <summary>What the segmenter found: fraction of the frame covered, the regions, and the overlay snapshot if saved.</summary>
-public sealed record SegmentationResult(double Coverage, IReadOnlyList<DefectRegion> Regions, string? Mask);
+internal sealed record SegmentationResult(double Coverage, IReadOnlyList<DefectRegion> Regions, string? Mask);
 
 /// <summary>One connected defect region, in frame pixels.</summary>
-public sealed record DefectRegion(int X, int Y, int Width, int Height, int Area);
+internal sealed record DefectRegion(int X, int Y, int Width, int Height, int Area);
 
 /// <summary>Milliseconds spent per stage.</summary>
-public sealed record StageLatency(double Preprocess, double Classify, double Segment, double Postprocess, double Total);
+internal sealed record StageLatency(double Preprocess, double Classify, double Segment, double Postprocess, double Total);
 
 /// <summary>Source-generated JSON for everything the daemon publishes: snake_case, compact, no reflection in hot loops.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(InspectionResult))]
-public sealed partial class ResultJsonContext : JsonSerializerContext
+internal sealed partial class ResultJsonContext : JsonSerializerContext
 {
     public static byte[] Serialize(InspectionResult result) => JsonSerializer.SerializeToUtf8Bytes(result, Default.InspectionResult);
 

@@ -14,7 +14,7 @@ namespace Inspection.Daemon.Review;
 /// <c>Review:Directory</c> as <c>{id}.jpg</c> plus <c>{id}.json</c> (camera, score, threshold, why). A label moves the
 /// frame to <c>{Review:DatasetDirectory}/good|defect/review-{id}.jpg</c>, the layout <c>trainer classify --data</c> reads
 /// (the <c>review-</c> prefix lets the trainer count reviewed images).</summary>
-public sealed partial class ReviewQueue
+internal sealed partial class ReviewQueue
 {
     public static readonly IReadOnlyList<string> Labels = ["good", "defect"];
     private readonly ReviewOptions _options;

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Daemon.Snapshots;
 
-public static class SnapshotServices
+internal static class SnapshotServices
 {
     /// <summary>The <see cref="SnapshotWriter"/>: defect and sampled frames written behind a bounded queue.</summary>
     public static IServiceCollection AddSnapshots(this IServiceCollection s) =>

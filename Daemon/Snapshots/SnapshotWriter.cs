@@ -11,7 +11,7 @@ using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 namespace Inspection.Daemon.Snapshots;
 
 /// <summary>A frame (and its mask, if segmented) to save under the result's id. The writer disposes the images.</summary>
-public sealed class Snapshot(string id, Mat frame, Mat? mask) : IDisposable
+internal sealed class Snapshot(string id, Mat frame, Mat? mask) : IDisposable
 {
     public string Id { get; } = id;
 
@@ -33,17 +33,17 @@ public sealed class Snapshot(string id, Mat frame, Mat? mask) : IDisposable
 }
 
 /// <summary>A classifier's class activation map (h×w logits, row-major) and the input spec it was computed for.</summary>
-public sealed record ClassActivationMap(float[] Values, int Width, int Height, InputSpec Input);
+internal sealed record ClassActivationMap(float[] Values, int Width, int Height, InputSpec Input);
 
 /// <summary>Why a frame is kept for review, with what the model said about it.</summary>
-public sealed record ReviewNote(string Camera, double Score, double Threshold, DateTimeOffset CapturedAt, string Reason);
+internal sealed record ReviewNote(string Camera, double Score, double Threshold, DateTimeOffset CapturedAt, string Reason);
 
 /// <summary>Writes <c>{id}.jpg</c> (the frame) and <c>{id}.mask.png</c> (the mask as a red overlay on the frame) off the
 /// inspection path, and keeps the folder within <see cref="SnapshotsOptions.MaxCount"/>, <see cref="SnapshotsOptions.MaxBytes"/>
 /// and <see cref="SnapshotsOptions.MaxAge"/> (oldest removed first). Disk errors are logged and counted; a failed write
 /// (a full disk) removes what it left half-written and the oldest snapshot, so the next one has room. The pipeline
 /// never waits for the disk (a full queue drops the snapshot, counted).</summary>
-public sealed partial class SnapshotWriter : DaemonWorker, IStatsSource
+internal sealed partial class SnapshotWriter : DaemonWorker, IStatsSource
 {
     public const string FrameSuffix = ".jpg";
     public const string MaskSuffix = ".mask.png";

@@ -4,13 +4,13 @@ using OpenCvSharp;
 namespace Inspection.Daemon.Tampering;
 
 /// <summary>What one check measured on a frame (downscaled grey).</summary>
-public readonly record struct TamperMeasure(double Brightness, double Contrast, double Sharpness, double Similarity);
+internal readonly record struct TamperMeasure(double Brightness, double Contrast, double Sharpness, double Similarity);
 
 /// <summary>One camera's tampering check. The reference (mean brightness, contrast, sharpness and a small blurred
 /// picture of the scene) is the average of the first <see cref="TamperingOptions.ReferenceFrames"/> checks and is then
 /// refreshed slowly from normal checks only, so lighting drift is followed but a tampered view never becomes normal.
 /// An alarm needs <see cref="TamperingOptions.Confirm"/> abnormal checks in a row, and ends after as many normal ones.</summary>
-public sealed class TamperDetector(TamperingOptions options) : IDisposable
+internal sealed class TamperDetector(TamperingOptions options) : IDisposable
 {
     public const string Covered = "covered";
     public const string Defocused = "defocused";

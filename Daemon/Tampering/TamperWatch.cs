@@ -11,7 +11,7 @@ namespace Inspection.Daemon.Tampering;
 /// <summary>Checks each camera's freshest frame every <c>Tampering:Interval</c> (off the inspection path) and raises or
 /// clears its alarm: retained on <c>{prefix}/{device}/{camera}/alarm</c> while active, the retained message removed (an
 /// empty retained publish) when it ends; counted in metrics and stamped on the camera's results.</summary>
-public sealed partial class TamperWatch : DaemonWorker
+internal sealed partial class TamperWatch : DaemonWorker
 {
     private readonly CameraPipelines _cameras;
     private readonly MqttConnection _mqtt;

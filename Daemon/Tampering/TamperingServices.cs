@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Daemon.Tampering;
 
-public static class TamperingServices
+internal static class TamperingServices
 {
     /// <summary>The <see cref="TamperWatch"/>: per-camera checks for a covered, moved or defocused camera. Registered
     /// after the cameras, so its checks stop before capture does.</summary>

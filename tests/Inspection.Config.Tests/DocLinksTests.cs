@@ -27,7 +27,7 @@ public sealed partial class DocLinksTests
     {
         using var dir = new TempDirectory("doc-paths");
         var page = dir.Combine("page.md");
-        File.WriteAllText(page, "`Daemon/Hosting/DaemonHost.cs` `Daemon/Hosting/` `Config/Models/ModelManifest` " +
+        File.WriteAllText(page, "`Daemon/DaemonHost.cs` `Daemon/Hosting/` `Config/Models/ModelManifest` " +
             "`Daemon/Hosting/ThreadPoolHeadroom.Reserve(cameras)` `models/<task>/current` `Daemon/Capture` `Trainer/Export/Gone.cs`\n");
 
         Assert.Equal(["page.md: Daemon/Capture", "page.md: Trainer/Export/Gone.cs"], MissingPaths(page).Select(m => m[m.IndexOf("page.md", StringComparison.Ordinal)..]));

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Inspection.TestSupport;
 
 /// <summary>A review queue wired as the daemon wires it (result sink, snapshot writer, history), without a host.</summary>
-public sealed class ReviewParts : IDisposable
+internal sealed class ReviewParts : IDisposable
 {
     public ReviewParts(InspectionOptions options)
     {

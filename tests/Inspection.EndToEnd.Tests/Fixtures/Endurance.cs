@@ -30,7 +30,7 @@ public sealed record ResultAccount(long Inspected, long Published, int InOutbox,
 }
 
 /// <summary>A daemon on trainer-written packages, its broker, and the accounting at the end.</summary>
-public sealed class EnduranceRig : IAsyncDisposable
+internal sealed class EnduranceRig : IAsyncDisposable
 {
     public const string Camera = "cam1";
 
