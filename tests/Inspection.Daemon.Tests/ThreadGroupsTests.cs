@@ -11,6 +11,10 @@ namespace Inspection.Daemon.Tests;
 /// <summary>The bench's split of the process's CPU by thread group, read from /proc, and the thread names it relies on.</summary>
 public sealed class ThreadGroupsTests
 {
+    // /proc reports thread CPU in clock ticks of 10 ms, and a thread spends a little CPU outside its measured burn
+    // (start, exit): its /proc figure may sit up to about two ticks from the burn's own clock (a full run saw +8.7 ms).
+    private const double TickSlack = 20;
+
     [Fact]
     public void Threads_are_grouped_by_the_names_the_runtime_the_capture_loop_and_onnx_runtime_give_them()
     {
@@ -49,6 +53,9 @@ public sealed class ThreadGroupsTests
         capture.Start();
         gone.Start();
         gone.Join();
+        // Join returns when the managed thread is done; the kernel's thread may still be listed (and counted under its
+        // name) for a moment after, so wait until /proc no longer shows it.
+        Assert.True(SpinWait.SpinUntil(() => ThreadTimes.Read().Threads.Values.All(t => t.Name != "bench-gone"), TimeSpan.FromSeconds(10)), "the ended thread is still listed");
         SpinWait.SpinUntil(() => Volatile.Read(ref capturing) > 0);
         var after = ThreadTimes.Read();
         release.Set();
@@ -56,8 +63,8 @@ public sealed class ThreadGroupsTests
 
         var groups = ThreadGroups.Split(before, after, inspectingMs: 0);
         Assert.Contains(after.Threads.Values, t => t.Name == "capture-test");
-        Assert.InRange(groups[ThreadGroups.Capture], capturing - 5, capturing + 5);
-        Assert.True(groups[ThreadGroups.Ended] >= ended - 5, $"ended threads {groups[ThreadGroups.Ended]} ms < the ended thread's {ended} ms");
+        Assert.InRange(groups[ThreadGroups.Capture], capturing - TickSlack, capturing + TickSlack);
+        Assert.True(groups[ThreadGroups.Ended] >= ended - TickSlack, $"ended threads {groups[ThreadGroups.Ended]} ms < the ended thread's {ended} ms");
         Assert.Equal(groups[ThreadGroups.Total], ThreadGroups.Order.Sum(g => groups[g]), 1e-6);
     }
 
@@ -77,7 +84,7 @@ public sealed class ThreadGroupsTests
         reader.Join();
         var groups = ThreadGroups.Split(before, watch.Read(), inspectingMs: 0);
 
-        Assert.InRange(groups[ThreadGroups.Capture], used - 5, used + 5);
+        Assert.InRange(groups[ThreadGroups.Capture], used - TickSlack, used + TickSlack);
     }
 
     [Fact]
