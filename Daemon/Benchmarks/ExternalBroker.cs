@@ -94,7 +94,7 @@ internal sealed class ExternalBroker : IBenchBroker
     private void Observe()
     {
         var output = _observer!.StandardOutput;
-        while (output.ReadLine() is { } line)
+        while (ReadLineOrEnd(output) is { } line)
         {
             var now = Stopwatch.GetTimestamp();
             var space = line.IndexOf(' ', StringComparison.Ordinal);
@@ -108,8 +108,30 @@ internal sealed class ExternalBroker : IBenchBroker
             }
         }
 
-        _observer.WaitForExit();
+        try
+        {
+            _observer.WaitForExit();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            // Disposed by the bench's stop while this thread read its last line: the run is over, nothing to report.
+            return;
+        }
+
         _subscribed.TrySetException(new ArgumentException($"--broker {Host}:{Port}: mosquitto_sub could not subscribe: {_observerError.Trim()}"));
+    }
+
+    // The stream is closed when the bench stops the observer; that ends the loop like the end of its output.
+    private static string? ReadLineOrEnd(StreamReader output)
+    {
+        try
+        {
+            return output.ReadLine();
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
     }
 
     private static Process StartTool(string program, string[] args, string missing)
