@@ -88,7 +88,20 @@ public sealed class MaskAnalyzer : IDisposable
     public MaskAnalysisResult AnalyzeLogits(ReadOnlySpan<float> logits, int width, int height, float threshold, int minArea, Mat? maskOut = null)
         => Run(logits, width, height, threshold, minArea, maskOut, logits: true);
 
-    private unsafe MaskAnalysisResult Run(ReadOnlySpan<float> values, int width, int height, float threshold, int minArea, Mat? maskOut, bool logits)
+    private MaskAnalysisResult Run(ReadOnlySpan<float> values, int width, int height, float threshold, int minArea, Mat? maskOut, bool logits)
+    {
+        Check(values, width, height, threshold, logits);
+        Binarize(values, width, height, logits ? MathF.Log(threshold / (1 - threshold)) : threshold);
+        var count = Cv2.ConnectedComponentsWithStats(_binary, _labels, _stats, _centroids, PixelConnectivity.Connectivity8, MatType.CV_32S);
+
+        // Label 0 is the background. Decide per label whether it is kept, then make one pass for masks and maxima.
+        var (keep, kept, discarded) = KeepByArea(count, minArea);
+        var maxValue = MaskAndMaxima(values, width, height, count, keep, maskOut);
+        var regions = Regions(count, keep, maxValue, logits);
+        return new MaskAnalysisResult(width, height, (double)kept / ((long)width * height), kept, discarded, regions);
+    }
+
+    private static void Check(ReadOnlySpan<float> values, int width, int height, float threshold, bool logits)
     {
         if (width <= 0 || height <= 0)
         {
@@ -104,8 +117,11 @@ public sealed class MaskAnalyzer : IDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(threshold), $"threshold must be a probability in (0, 1) for logits, got {threshold}");
         }
+    }
 
-        var cut = logits ? MathF.Log(threshold / (1 - threshold)) : threshold;
+    // 1 where the value reaches the cut, 0 elsewhere, into _binary.
+    private unsafe void Binarize(ReadOnlySpan<float> values, int width, int height, float cut)
+    {
         _binary.Create(height, width, MatType.CV_8UC1);
         for (var y = 0; y < height; y++)
         {
@@ -116,13 +132,12 @@ public sealed class MaskAnalyzer : IDisposable
                 row[x] = source[x] >= cut ? (byte)1 : (byte)0;
             }
         }
+    }
 
-        var count = Cv2.ConnectedComponentsWithStats(_binary, _labels, _stats, _centroids, PixelConnectivity.Connectivity8, MatType.CV_32S);
-
-        // Label 0 is the background. Decide per label whether it is kept, then make one pass for masks and maxima.
+    // Which labels have at least minArea pixels, and the pixels kept and discarded.
+    private (bool[] Keep, long Kept, long Discarded) KeepByArea(int count, int minArea)
+    {
         var keep = new bool[count];
-        var maxValue = new float[count];
-        Array.Fill(maxValue, float.NegativeInfinity);
         long kept = 0;
         long discarded = 0;
         for (var label = 1; label < count; label++)
@@ -139,6 +154,14 @@ public sealed class MaskAnalyzer : IDisposable
             }
         }
 
+        return (keep, kept, discarded);
+    }
+
+    // One pass over the labels: the output mask of the kept regions (when asked for) and each label's highest value.
+    private unsafe float[] MaskAndMaxima(ReadOnlySpan<float> values, int width, int height, int count, bool[] keep, Mat? maskOut)
+    {
+        var maxValue = new float[count];
+        Array.Fill(maxValue, float.NegativeInfinity);
         maskOut?.Create(height, width, MatType.CV_8UC1);
         for (var y = 0; y < height; y++)
         {
@@ -160,6 +183,12 @@ public sealed class MaskAnalyzer : IDisposable
             }
         }
 
+        return maxValue;
+    }
+
+    // The kept regions, largest first (then top to bottom, left to right), with their peak probability.
+    private List<MaskRegion> Regions(int count, bool[] keep, float[] maxValue, bool logits)
+    {
         var regions = new List<MaskRegion>();
         for (var label = 1; label < count; label++)
         {
@@ -179,7 +208,7 @@ public sealed class MaskAnalyzer : IDisposable
         }
 
         regions.Sort((a, b) => b.Area != a.Area ? b.Area.CompareTo(a.Area) : (a.Y, a.X).CompareTo((b.Y, b.X)));
-        return new MaskAnalysisResult(width, height, (double)kept / ((long)width * height), kept, discarded, regions);
+        return regions;
     }
 
     /// <inheritdoc />

@@ -85,76 +85,109 @@ internal sealed partial class TrainingLoop
         for (var epoch = state.Epoch + 1; epoch <= _options.Epochs; epoch++)
         {
             var epochStart = Stopwatch.GetTimestamp();
-            var frozen = ParameterGroup.TrainMode(model, groups, epoch);
-            var order = Enumerable.Range(0, task.TrainCount).ToArray();
-            new Random(StableSeed.Combine(_options.Seed, epoch)).Shuffle(order);
-            double lossSum = 0;
-            int lossCount = 0, skipped = 0, badInARow = 0;
-            double lr = 0;
-            var lastGood = Snapshot(model);
-            for (var step = 0; step < steps; step++)
+            var trained = TrainEpoch(task, optimizer, state, epoch, steps, stopwatch);
+            images += trained.Images;
+            if (!EndEpoch(task, checkpointDir, optimizer, state, trained, epochStart))
             {
-                lr = LearningRate(epoch, step, steps) * state.LearningRateScale;
-                foreach (var (group, spec) in optimizer.ParamGroups.Zip(groups))
-                {
-                    group.LearningRate = lr * spec.LearningRateFactor;
-                }
-
-                var batch = order.Skip(step * _options.BatchSize).Take(_options.BatchSize).ToArray();
-                stopwatch.Start();
-                var (ok, loss, why) = Step(task, batch, epoch, step, optimizer);
-                stopwatch.Stop();
-                images += batch.Length;
-                if (ok)
-                {
-                    lossSum += loss * batch.Length;
-                    lossCount += batch.Length;
-                    badInARow = 0;
-                    _progress.Step(epoch, _options.Epochs, step + 1, steps, loss);
-                    continue;
-                }
-
-                skipped++;
-                badInARow++;
-                state.LearningRateScale *= 0.5;
-                if (!AllFinite(model))
-                {
-                    Restore(model, lastGood);
-                }
-
-                _progress.Message($"epoch {epoch} step {step + 1}: {why}; step skipped, learning rate halved to {lr * 0.5:G3}");
-                if (badInARow >= _options.MaxBadSteps)
-                {
-                    throw new TrainingDivergedException(
-                        $"training stopped: {badInARow} bad steps in a row (last: {why}) despite lowering the learning rate to {lr * 0.5:G3}. No model was written. " +
-                        "Check the data for broken images, or lower --lr / --clip-norm, or use --init scratch");
-                }
-            }
-
-            Dispose(lastGood);
-            var validation = task.Validate();
-            var seconds = Stopwatch.GetElapsedTime(epochStart).TotalSeconds;
-            var record = new EpochRecord(epoch, lr, lossCount == 0 ? double.NaN : lossSum / lossCount, validation.Loss, validation.Recall, validation.Precision,
-                validation.Metrics, skipped, seconds, lossCount / Math.Max(1e-9, seconds)) { Frozen = frozen };
-            state.History.Add(record);
-            var best = state.BestEpoch == 0 || validation.Score > state.BestScore;
-            if (best)
-            {
-                state.BestScore = validation.Score;
-                state.BestEpoch = epoch;
-                model.save(Path.Combine(checkpointDir, CheckpointBest));
-            }
-
-            state.Epoch = epoch;
-            SaveCheckpoint(model, checkpointDir, optimizer, state);
-            _progress.Epoch(record, _options.Epochs, best);
-            if (_options.Patience > 0 && epoch - state.BestEpoch >= _options.Patience)
-            {
-                _progress.Message($"early stop after epoch {epoch}: validation {validation.BestBy} has not improved for {_options.Patience} epochs (best {state.BestScore:F4} at epoch {state.BestEpoch})");
                 break;
             }
         }
 
+        LoadBest(model, checkpointDir);
+        var trainSeconds = stopwatch.Elapsed.TotalSeconds;
+        return new TrainingResult(state.History, state.BestEpoch, trainSeconds, images / Math.Max(1e-9, trainSeconds), _options.LearningRate, search);
+    }
+
+    /// <summary>One epoch's training steps in shuffled order, each under the divergence guard: a bad step is skipped,
+    /// the model restored if its weights went non-finite, and the learning rate halved; too many in a row stop the run.</summary>
+    private EpochSteps TrainEpoch(ITrainingTask task, OptimizerHelper optimizer, CheckpointState state, int epoch, int steps, Stopwatch stopwatch)
+    {
+        var model = task.Model;
+        var groups = task.ParameterGroups;
+        var frozen = ParameterGroup.TrainMode(model, groups, epoch);
+        var order = Enumerable.Range(0, task.TrainCount).ToArray();
+        new Random(StableSeed.Combine(_options.Seed, epoch)).Shuffle(order);
+        double lossSum = 0;
+        int lossCount = 0, skipped = 0, badInARow = 0;
+        double lr = 0;
+        var images = 0L;
+        var lastGood = Snapshot(model);
+        for (var step = 0; step < steps; step++)
+        {
+            lr = LearningRate(epoch, step, steps) * state.LearningRateScale;
+            foreach (var (group, spec) in optimizer.ParamGroups.Zip(groups))
+            {
+                group.LearningRate = lr * spec.LearningRateFactor;
+            }
+
+            var batch = order.Skip(step * _options.BatchSize).Take(_options.BatchSize).ToArray();
+            stopwatch.Start();
+            var (ok, loss, why) = Step(task, batch, epoch, step, optimizer);
+            stopwatch.Stop();
+            images += batch.Length;
+            if (ok)
+            {
+                lossSum += loss * batch.Length;
+                lossCount += batch.Length;
+                badInARow = 0;
+                _progress.Step(epoch, _options.Epochs, step + 1, steps, loss);
+                continue;
+            }
+
+            skipped++;
+            badInARow++;
+            state.LearningRateScale *= 0.5;
+            if (!AllFinite(model))
+            {
+                Restore(model, lastGood);
+            }
+
+            _progress.Message($"epoch {epoch} step {step + 1}: {why}; step skipped, learning rate halved to {lr * 0.5:G3}");
+            if (badInARow >= _options.MaxBadSteps)
+            {
+                throw new TrainingDivergedException(
+                    $"training stopped: {badInARow} bad steps in a row (last: {why}) despite lowering the learning rate to {lr * 0.5:G3}. No model was written. " +
+                    "Check the data for broken images, or lower --lr / --clip-norm, or use --init scratch");
+            }
+        }
+
+        Dispose(lastGood);
+        return new EpochSteps(epoch, frozen, lr, lossCount == 0 ? double.NaN : lossSum / lossCount, lossCount, skipped, images);
+    }
+
+    /// <summary>After an epoch's steps: validates, records the epoch, keeps the weights when they are the best so far and
+    /// writes the checkpoint; false when early stopping ends the run.</summary>
+    private bool EndEpoch(ITrainingTask task, string checkpointDir, OptimizerHelper optimizer, CheckpointState state, EpochSteps trained, long epochStart)
+    {
+        var epoch = trained.Epoch;
+        var validation = task.Validate();
+        var seconds = Stopwatch.GetElapsedTime(epochStart).TotalSeconds;
+        var record = new EpochRecord(epoch, trained.LearningRate, trained.Loss, validation.Loss, validation.Recall, validation.Precision,
+            validation.Metrics, trained.Skipped, seconds, trained.LossCount / Math.Max(1e-9, seconds)) { Frozen = trained.Frozen };
+        state.History.Add(record);
+        var best = state.BestEpoch == 0 || validation.Score > state.BestScore;
+        if (best)
+        {
+            state.BestScore = validation.Score;
+            state.BestEpoch = epoch;
+            task.Model.save(Path.Combine(checkpointDir, CheckpointBest));
+        }
+
+        state.Epoch = epoch;
+        SaveCheckpoint(task.Model, checkpointDir, optimizer, state);
+        _progress.Epoch(record, _options.Epochs, best);
+        if (_options.Patience > 0 && epoch - state.BestEpoch >= _options.Patience)
+        {
+            _progress.Message($"early stop after epoch {epoch}: validation {validation.BestBy} has not improved for {_options.Patience} epochs (best {state.BestScore:F4} at epoch {state.BestEpoch})");
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Loads the best epoch's weights into the model for evaluation; refuses weights that are not finite.</summary>
+    private static void LoadBest(nn.Module model, string checkpointDir)
+    {
         var bestPath = Path.Combine(checkpointDir, CheckpointBest);
         if (File.Exists(bestPath))
         {
@@ -166,10 +199,11 @@ internal sealed partial class TrainingLoop
         {
             throw new TrainingDivergedException("training ended with non-finite weights; no model was written");
         }
-
-        var trainSeconds = stopwatch.Elapsed.TotalSeconds;
-        return new TrainingResult(state.History, state.BestEpoch, trainSeconds, images / Math.Max(1e-9, trainSeconds), _options.LearningRate, search);
     }
+
+    /// <summary>What an epoch's steps did: the last learning rate, the mean training loss over <c>LossCount</c> images of
+    /// the good steps, the skipped steps, and all images stepped through.</summary>
+    private sealed record EpochSteps(int Epoch, IReadOnlyList<string> Frozen, double LearningRate, double Loss, int LossCount, int Skipped, long Images);
 
     /// <summary>The schedule's learning rate (before the guard's halvings) at <paramref name="step"/> of <paramref name="epoch"/>.</summary>
     public double LearningRate(int epoch, int step, int steps)
