@@ -47,7 +47,7 @@ internal static class DaemonHost
 
     /// <summary>Runs until SIGTERM/SIGINT or <paramref name="ct"/>; returns the process exit code (0 after a clean stop,
     /// 78 for configuration problems found at start, 1 for unusable models or a failed worker).</summary>
-    public static async Task<int> RunAsync(InspectionOptions options, CancellationToken ct = default, Action<ILoggingBuilder>? logging = null)
+    public static async Task<int> RunAsync(InspectionOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken ct = default)
     {
         IHost host;
         try

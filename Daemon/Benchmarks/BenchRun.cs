@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Nodes;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
@@ -36,6 +37,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
     private static readonly TimeSpan WarmUpLimit = TimeSpan.FromSeconds(60);
     private const int PublishBurst = 200;
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP013:Await in using", Justification = "The lanes' task, the progress watch and the console load are awaited further down, inside the same usings.")]
     public async Task<JsonObject> RunAsync(CancellationToken ct)
     {
         var options = settings.Options;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Inspection.Camera.Frames;
 using Inspection.Camera.Sources;
@@ -20,7 +21,7 @@ internal sealed class CameraLane(CameraOptions camera, BenchStages stages, Bench
     private SemaphoreSlim? _room;
     private long _readLimit = long.MaxValue;
     private long _warmUpFrames = -1;
-    private ConsumerPacedSource? _source;
+    private readonly ConcurrentQueue<double> _decodeMs = new();
     private CancellationToken _stop;
     private long _taken;
     private long _submitted;
@@ -73,12 +74,13 @@ internal sealed class CameraLane(CameraOptions camera, BenchStages stages, Bench
             ?? (_taken == 0 ? cameraPipeline.CaptureStats.LastError ?? "the source delivered no frame" : null);
     }
 
-    public IFrameSource CreateSource(string uri) => _source = new ConsumerPacedSource(FrameSourceFactory.Create(uri), _room!, () => Interlocked.Read(ref _readLimit), _stop);
+    public IFrameSource CreateSource(string uri) => new ConsumerPacedSource(uri, _room!, () => Interlocked.Read(ref _readLimit), _decodeMs, _stop);
 
     public void FrameTaken(Frame frame)
     {
         _room!.Release();
-        var decodeMs = _source!.TakeDecodeMs();
+        // The decode time of the oldest frame read and not yet taken (frames are taken in reading order).
+        var decodeMs = _decodeMs.TryDequeue(out var ms) ? ms : double.NaN;
         if (++_taken > minWarmUp && !Measured && warmth.IsWarm())
         {
             // This frame is the first measured one; the source reads the measured frames after the warm-up's.

@@ -1,27 +1,25 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Inspection.Camera.Sources;
 using OpenCvSharp;
 
 namespace Inspection.Daemon.Benchmarks;
 
-/// <summary>Wraps a camera source for the benchmark: a frame is read only when the inspector has room for it, so the
+/// <summary>Opens the camera source <paramref name="uri"/> names, for the benchmark: a frame is read only when the inspector has room for it, so the
 /// capture loop never drops a frame it spent time decoding (the daemon's drop-oldest queue would, with a source faster
-/// than the models), and the time spent reading each frame is queued, in reading order, for the lane to take with the
-/// frame (<see cref="TakeDecodeMs"/>). Ends after <paramref name="limit"/>() frames (it may change while reading) or
-/// when <paramref name="stop"/> fires.</summary>
-internal sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room, Func<long> limit, CancellationToken stop) : IFrameSource
+/// than the models), and the time spent reading each frame is added, in reading order, to <paramref name="decodeMs"/>
+/// for the lane to take with the frame (the lane's queue, so the order holds across a reconnect's fresh source). Ends after <paramref name="limit"/>() frames (it may change while reading) or when <paramref name="stop"/>
+/// fires.</summary>
+internal sealed class ConsumerPacedSource(string uri, SemaphoreSlim room, Func<long> limit, ConcurrentQueue<double> decodeMs, CancellationToken stop) : IFrameSource
 {
-    private readonly System.Collections.Concurrent.ConcurrentQueue<double> _decodeMs = new();
+    private readonly IFrameSource _inner = FrameSourceFactory.Create(uri);
     private long _read;
 
-    public string Description => inner.Description;
+    public string Description => _inner.Description;
 
-    public bool EndOfStream => inner.EndOfStream || Interlocked.Read(ref _read) >= limit() || stop.IsCancellationRequested;
+    public bool EndOfStream => _inner.EndOfStream || Interlocked.Read(ref _read) >= limit() || stop.IsCancellationRequested;
 
-    /// <summary>The decode time of the oldest frame read and not yet taken (frames are taken in reading order).</summary>
-    public double TakeDecodeMs() => _decodeMs.TryDequeue(out var ms) ? ms : double.NaN;
-
-    public void Open() => inner.Open();
+    public void Open() => _inner.Open();
 
     public bool Read(Mat destination)
     {
@@ -40,18 +38,18 @@ internal sealed class ConsumerPacedSource(IFrameSource inner, SemaphoreSlim room
         }
 
         var start = Stopwatch.GetTimestamp();
-        if (!inner.Read(destination))
+        if (!_inner.Read(destination))
         {
             room.Release();
             return false;
         }
 
-        _decodeMs.Enqueue(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        decodeMs.Enqueue(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         Interlocked.Increment(ref _read);
         return true;
     }
 
-    public void Dispose() => inner.Dispose();
+    public void Dispose() => _inner.Dispose();
 
     /// <summary>The camera's URI with its real-time pacing switched off (synthetic fps=0, files decoded flat out and
     /// looped, image folders unpaced and looped); other options are kept.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 using System.Text;
 
@@ -71,6 +72,7 @@ internal sealed class ExternalBroker : IBenchBroker
     }
 
     /// <summary>Starts the observer and returns once its subscription is in place.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = "The bench starts the observer once; the field is null before.")]
     public async Task StartAsync()
     {
         _observer = StartTool(
@@ -166,6 +168,7 @@ internal sealed class ExternalBroker : IBenchBroker
         }
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "Stop ends and disposes a process this class started (the broker or the observer).")]
     private static void Stop(Process process)
     {
         if (!process.HasExited)

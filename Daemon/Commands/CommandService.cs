@@ -132,7 +132,7 @@ internal sealed partial class CommandService : DaemonWorker
     }
 
     /// <summary>Publishes a reply on the request's response topic, or on <c>cmd/reply</c>.</summary>
-    private Task PublishReplyAsync(JsonObject reply, string? responseTopic, byte[]? correlation, CancellationToken ct) =>
+    private Task<bool> PublishReplyAsync(JsonObject reply, string? responseTopic, byte[]? correlation, CancellationToken ct) =>
         _mqtt.PublishAsync(MqttConnection.Message(responseTopic ?? _topics.CommandReply, JsonSerializer.SerializeToUtf8Bytes(reply), correlation: correlation), ct);
 
     private static JsonObject Reply(string command, bool ok, string message) => ok
@@ -194,8 +194,9 @@ internal sealed partial class CommandService : DaemonWorker
             _cameras.Find(camera)!.Paused = command == "pause";
         }
 
-        LogPaused(Logger, command, string.Join(", ", cameras));
-        return Reply(command, true, $"{command}d {string.Join(", ", cameras)}");
+        var names = string.Join(", ", cameras);
+        LogPaused(Logger, command, names);
+        return Reply(command, true, $"{command}d {names}");
     }
 
     // "camera" names one camera; without it a command applies to every camera.

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -50,6 +51,8 @@ internal sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
     private readonly DaemonMetrics _metrics;
     private readonly StatsPublisher _stats;
     private WebApplication? _app;
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP002:Dispose member", Justification = "DisposeAsync disposes it, after the app that serves with it.")]
+    private X509Certificate2? _certificate;
 
     public ConsoleServer(InspectionOptions options, ModelStore models, MqttConnection mqtt, CameraPipelines cameras, ResultHistory history, ReviewQueue review,
         TamperWatch tampering, DaemonMetrics metrics, StatsPublisher stats, ILogger<ConsoleServer> logger)
@@ -79,12 +82,13 @@ internal sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             return;
         }
 
-        X509Certificate2? certificate = null;
         if (Tls)
         {
             try
             {
-                certificate = X509Certificate2.CreateFromPemFile(_options.Http.TlsCertFile, _options.Http.TlsKeyFile);
+                // Kestrel serves with it for the console's lifetime; DisposeAsync frees it after the app.
+                _certificate?.Dispose();
+                _certificate = X509Certificate2.CreateFromPemFile(_options.Http.TlsCertFile, _options.Http.TlsKeyFile);
             }
             catch (CryptographicException ex)
             {
@@ -99,9 +103,9 @@ internal sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
             k.AddServerHeader = false;
             k.Listen(endpoint, listen =>
             {
-                if (certificate is not null)
+                if (_certificate is not null)
                 {
-                    listen.UseHttps(certificate);
+                    listen.UseHttps(_certificate);
                 }
             });
         });
@@ -144,6 +148,8 @@ internal sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
         {
             await _app.DisposeAsync().ConfigureAwait(false);
         }
+
+        _certificate?.Dispose();
     }
 
     private async Task GuardAsync(HttpContext context, Func<Task> next)
@@ -368,7 +374,7 @@ internal sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
     }
 
     // Thumbnails for lists: a tablet on the line loads a few KB per item, not a full frame.
-    private static IResult Jpeg(Mat image, int width, string cache)
+    private static BytesResult Jpeg(Mat image, int width, string cache)
     {
         width = Math.Clamp(width, 32, image.Width);
         using var scaled = new Mat();
@@ -385,7 +391,7 @@ internal sealed partial class ConsoleServer : IHostedService, IAsyncDisposable
         return new BytesResult(bytes, "image/jpeg", cache);
     }
 
-    private static IResult Page(string name)
+    private static BytesResult Page(string name)
     {
         using var stream = typeof(ConsoleServer).Assembly.GetManifestResourceStream("wwwroot/" + name)!;
         using var copy = new MemoryStream();

@@ -134,9 +134,11 @@ internal sealed class Inspector(ModelStore store, PipelineOptions pipeline) : ID
 
     private void Rebuild(ModelSet set)
     {
-        DisposeBuffers();
+        _buffers?.Dispose();
         _buffers = new ModelBuffers(set);
+        _classifierPre?.Dispose();
         _classifierPre = new Preprocessor(set.Classifier.Manifest.Input);
+        _segmenterPre?.Dispose();
         _segmenterPre = new Preprocessor(set.Segmenter.Manifest.Input);
     }
 
@@ -166,16 +168,11 @@ internal sealed class Inspector(ModelStore store, PipelineOptions pipeline) : ID
 
     private static double Ms(long from, long to) => Math.Round(Stopwatch.GetElapsedTime(from, to).TotalMilliseconds, 3);
 
-    private void DisposeBuffers()
+    public void Dispose()
     {
         _buffers?.Dispose();
         _classifierPre?.Dispose();
         _segmenterPre?.Dispose();
-    }
-
-    public void Dispose()
-    {
-        DisposeBuffers();
         _masks.Dispose();
         _mask.Dispose();
     }

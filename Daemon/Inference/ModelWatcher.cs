@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Hosting;
@@ -30,7 +31,8 @@ internal sealed partial class ModelWatcher(ModelsOptions options, ModelStore sto
             return;
         }
 
-        var changed = new SemaphoreSlim(0);
+        // Not a semaphore: the watchers' callbacks may still signal after the watchers are disposed, and a channel needs no disposing.
+        var changed = Channel.CreateUnbounded<bool>();
         var watchers = new List<FileSystemWatcher>();
         try
         {
@@ -47,13 +49,12 @@ internal sealed partial class ModelWatcher(ModelsOptions options, ModelStore sto
             LogWatching(Logger, options.Directory);
             while (true)
             {
-                await changed.WaitAsync(stoppingToken).ConfigureAwait(false);
+                await changed.Reader.ReadAsync(stoppingToken).ConfigureAwait(false);
 
                 // The trainer switches both links one after the other; let both land, then reload once.
                 await Task.Delay(Settle, stoppingToken).ConfigureAwait(false);
-                while (changed.CurrentCount > 0)
+                while (changed.Reader.TryRead(out _))
                 {
-                    await changed.WaitAsync(stoppingToken).ConfigureAwait(false);
                 }
 
                 var outcome = await store.ReloadAsync("watch", stoppingToken).ConfigureAwait(false);
@@ -75,7 +76,7 @@ internal sealed partial class ModelWatcher(ModelsOptions options, ModelStore sto
         {
             if (name == ModelPackage.CurrentLink)
             {
-                changed.Release();
+                changed.Writer.TryWrite(true);
             }
         }
     }

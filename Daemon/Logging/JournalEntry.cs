@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
@@ -9,7 +10,7 @@ namespace Inspection.Daemon.Logging;
 internal sealed class JournalEntry
 {
     private const int MaxNameLength = 64;
-    private readonly MemoryStream _buffer = new(512);
+    private readonly ArrayBufferWriter<byte> _buffer = new(512);
 
     public void Add(string name, string value)
     {
@@ -17,21 +18,20 @@ internal sealed class JournalEntry
         var bytes = Encoding.UTF8.GetBytes(value);
         if (value.Contains('\n', StringComparison.Ordinal))
         {
-            _buffer.WriteByte((byte)'\n');
-            Span<byte> length = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)bytes.Length);
-            _buffer.Write(length);
+            _buffer.Write("\n"u8);
+            BinaryPrimitives.WriteUInt64LittleEndian(_buffer.GetSpan(8), (ulong)bytes.Length);
+            _buffer.Advance(8);
         }
         else
         {
-            _buffer.WriteByte((byte)'=');
+            _buffer.Write("="u8);
         }
 
         _buffer.Write(bytes);
-        _buffer.WriteByte((byte)'\n');
+        _buffer.Write("\n"u8);
     }
 
-    public ArraySegment<byte> Bytes => new(_buffer.GetBuffer(), 0, (int)_buffer.Length);
+    public ReadOnlySpan<byte> Bytes => _buffer.WrittenSpan;
 
     /// <summary>A structured-logging key as a journal field name: upper case, only A-Z, 0-9 and '_', not starting with
     /// '_' (journald reserves those for trusted fields) or a digit, at most 64 characters. Null when nothing is left.</summary>

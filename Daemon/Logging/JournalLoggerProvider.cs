@@ -21,6 +21,8 @@ internal sealed class JournalLoggerProvider : ILoggerProvider, ISupportExternalS
 
     public const string Identifier = "inspectiond";
 
+    private static readonly string[] StandardStreams = ["/proc/self/fd/1", "/proc/self/fd/2"];
+
     private static readonly HashSet<string> OwnFields = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "CATEGORY", "EVENT_ID", "EXCEPTION"];
     private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
     private readonly UnixDomainSocketEndPoint _journal;
@@ -61,7 +63,7 @@ internal sealed class JournalLoggerProvider : ILoggerProvider, ISupportExternalS
     public static bool UseJournalForProcess() => UseJournal(
         Environment.GetEnvironmentVariable(SwitchVariable),
         Environment.GetEnvironmentVariable("JOURNAL_STREAM"),
-        new[] { "/proc/self/fd/1", "/proc/self/fd/2" }.Select(LinkTarget));
+        StandardStreams.Select(LinkTarget));
 
     private static string? LinkTarget(string path)
     {

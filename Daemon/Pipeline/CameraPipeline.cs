@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Camera.Capture;
 using Inspection.Camera.Frames;
 using Inspection.Config.Options;
@@ -150,6 +151,7 @@ internal sealed partial class CameraPipeline : IAsyncDisposable
         }
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "The pipeline owns the runner it is given (made for this camera by CameraPipelines or the bench's lane).")]
     public async ValueTask DisposeAsync()
     {
         await _capture.DisposeAsync().ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Inspection.Config.Options;
@@ -17,6 +18,7 @@ internal sealed partial class CameraPipelines : DaemonWorker, IStatsSource
     private readonly SnapshotWriter _snapshots;
     private readonly Dictionary<string, CameraPipeline> _pipelines;
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "Each camera's pipeline owns the runner made for it and disposes it.")]
     public CameraPipelines(InspectionOptions options, ModelStore models, ResultSink sink, SnapshotWriter snapshots, TimeProvider time, ILoggerFactory loggers, PipelineHealth? health = null)
         : base(loggers.CreateLogger<CameraPipelines>())
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Options;
 using Inspection.Daemon.Inference;
 using Inspection.Daemon.Results;
@@ -16,6 +17,7 @@ internal sealed class InspectionRunner(ModelStore models, PipelineOptions pipeli
     /// postprocessing).</summary>
     public StageCpu LastCpu { get; private set; }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "SnapshotWriter.TryEnqueue takes the snapshot: the writer disposes it once written, or at once when it refuses it.")]
     public InspectionResult Inspect(Mat image, string camera, long frameSeq, DateTimeOffset capturedAt, string? partId, string? imagePath, bool forceSegmentation)
     {
         var outcome = _inspector.Inspect(image, camera, forceSegmentation);

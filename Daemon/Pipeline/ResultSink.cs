@@ -16,7 +16,7 @@ namespace Inspection.Daemon.Pipeline;
 /// <see cref="SequenceStore"/> when one is given (the daemon), so they go on across restarts; otherwise from 1. The JSON
 /// is written by the source-generated serializer into one reused buffer (under the lock); the only allocation is the
 /// payload itself, which outlives the call (queue, journal, outbox).</summary>
-internal sealed class ResultSink : IStatsSource
+internal sealed class ResultSink : IStatsSource, IDisposable
 {
     private readonly Channel<QueuedResult> _channel;
     private readonly ConcurrentDictionary<string, long> _sequences = new(StringComparer.Ordinal);
@@ -106,6 +106,14 @@ internal sealed class ResultSink : IStatsSource
 
     /// <summary>The publisher is through with these results (delivered, set aside or stored in the outbox), oldest first.</summary>
     public void Done(IReadOnlyList<QueuedResult> window) => _journal?.Done(window);
+
+    /// <summary>Frees the gate and the JSON writer; call once nothing submits any more (the host disposes the sink after
+    /// its services stopped).</summary>
+    public void Dispose()
+    {
+        _gate.Dispose();
+        _writer?.Dispose();
+    }
 
     /// <summary>No more results: the publisher drains what is queued and stops; the last numbers are saved.</summary>
     public void Complete()

@@ -31,7 +31,7 @@ internal sealed partial class EmbeddedBroker(string host, int port, ILogger<Embe
             return Task.CompletedTask;
         };
         await _server.StartAsync().ConfigureAwait(false);
-        LogStarted(logger, address.ToString(), port);
+        LogStarted(logger, address, port);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -45,5 +45,5 @@ internal sealed partial class EmbeddedBroker(string host, int port, ILogger<Embe
     public void Dispose() => _server?.Dispose();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "embedded MQTT broker listening on {Address}:{Port}")]
-    private static partial void LogStarted(ILogger logger, string address, int port);
+    private static partial void LogStarted(ILogger logger, System.Net.IPAddress address, int port);
 }

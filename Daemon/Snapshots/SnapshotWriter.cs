@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Inspection.Config.Models;
@@ -25,6 +26,7 @@ internal sealed class Snapshot(string id, Mat frame, Mat? mask) : IDisposable
     /// <summary>The classifier's class activation map, for a defect frame whose classifier package has one: drawn as <c>{id}.explain.jpg</c>.</summary>
     public ClassActivationMap? Explain { get; init; }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "A snapshot owns the frame and mask copies it is made with.")]
     public void Dispose()
     {
         Frame.Dispose();
@@ -107,6 +109,7 @@ internal sealed partial class SnapshotWriter : DaemonWorker, IStatsSource
     public string? Enqueue(Snapshot snapshot) => TryEnqueue(snapshot) && snapshot.Mask is not null ? snapshot.Id + MaskSuffix : null;
 
     /// <summary>Queues a snapshot; false (and the snapshot disposed) when snapshots are off or the queue is full.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "TryEnqueue takes the snapshot: the writer disposes it once written, or here when it refuses it.")]
     public bool TryEnqueue(Snapshot snapshot)
     {
         if (!Enabled || !_queue.Writer.TryWrite(snapshot))

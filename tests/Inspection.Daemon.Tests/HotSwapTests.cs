@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.TestSupport;
@@ -5,6 +6,7 @@ using Inspection.TestSupport;
 namespace Inspection.Daemon.Tests;
 
 /// <summary>New packages become current while the daemon serves: the good one is swapped in, a broken one refused.</summary>
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = TestOwnership.AsyncLifetime)]
 public sealed class HotSwapTests() : BrokerTestBase("daemon-hotswap")
 {
     private const string Root = DaemonUnderTest.Root;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.Json;
 using Inspection.TestSupport;
@@ -6,6 +7,7 @@ using OpenCvSharp;
 namespace Inspection.Daemon.Tests;
 
 /// <summary>Inspect requests and commands over MQTT against a daemon on an in-process broker.</summary>
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = TestOwnership.AsyncLifetime)]
 public sealed class InspectRequestTests() : BrokerTestBase("daemon-requests")
 {
     private const string Root = DaemonUnderTest.Root;
@@ -33,6 +35,7 @@ public sealed class InspectRequestTests() : BrokerTestBase("daemon-requests")
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TestOwnership.JsonEnumerator)]
     public async Task Inspect_request_with_response_topic_gets_the_result_with_its_correlation_data()
     {
         var image = _daemon.WriteImage("part-4711.png", background: 200, brightSquare: new Rect(8, 8, 16, 16));
@@ -282,5 +285,6 @@ public sealed class InspectRequestTests() : BrokerTestBase("daemon-requests")
 
 internal static class JsonTestExtensions
 {
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP005:Return type should indicate that the value should be disposed", Justification = TestOwnership.JsonEnumerator)]
     public static IEnumerable<JsonElement> EnumerateArray(this JsonElement element, string property) => element.GetProperty(property).EnumerateArray();
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
@@ -11,6 +12,7 @@ public sealed class ModelSafetyTests() : BrokerTestBase("daemon-safety")
     private const string Root = DaemonUnderTest.Root;
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TestOwnership.JsonEnumerator)]
     public async Task A_broken_current_at_start_falls_back_to_the_newest_usable_package_and_says_so_on_the_models_topic()
     {
         await using var daemon = new DaemonUnderTest(Temp, Broker.Port);
@@ -38,6 +40,7 @@ public sealed class ModelSafetyTests() : BrokerTestBase("daemon-safety")
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TestOwnership.JsonEnumerator)]
     public async Task Threshold_overrides_are_dropped_and_reported_when_the_classifier_version_changes()
     {
         await using var daemon = new DaemonUnderTest(Temp, Broker.Port,

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Inspection.TestSupport;
 
@@ -45,6 +46,7 @@ public sealed class MosquittoTests
     }
 
     [RequiresToolFact("mosquitto", "mosquitto_sub", "openssl")]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "Mosquitto.Stop ends and disposes it in the finally block.")]
     public async Task Tls_with_a_ca_file_client_certificate_and_password_connects_and_publishes()
     {
         using var temp = new TempDirectory("daemon-tls");

@@ -124,7 +124,7 @@ public sealed class ProcessTests
         daemon.Options.Mqtt.Username = "inspector";
         daemon.Options.Mqtt.PasswordFile = temp.Combine("no-such-password");
         var stderr = Console.Error;
-        var captured = new StringWriter();
+        using var captured = new StringWriter();
         Console.SetError(captured);
         try
         {
@@ -157,8 +157,8 @@ public sealed class ProcessTests
         var dark = daemon.WriteImage("dark.png", 10);
         var broken = Path.Combine(daemon.RequestsDir, "broken.jpg");
         File.WriteAllText(broken, "JFIF?");
-        var output = new StringWriter();
-        var errors = new StringWriter();
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
 
         var code = ServiceCommands.InspectFiles(daemon.Options, [bright, broken, dark], output, errors);
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using Inspection.Config.Options;
 using Inspection.Daemon.Outbox;
@@ -10,6 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Inspection.Daemon.Tests;
 
 /// <summary>The publisher, outbox and MQTT connection together against a broker that goes away and comes back.</summary>
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = TestOwnership.AsyncLifetime)]
 public sealed class PublisherOutboxTests : IAsyncLifetime
 {
     private readonly TempDirectory _temp = new("daemon-outbox");

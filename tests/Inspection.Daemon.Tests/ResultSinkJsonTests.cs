@@ -12,7 +12,7 @@ public sealed class ResultSinkJsonTests
     [Fact]
     public async Task Payloads_from_the_reused_buffer_are_byte_identical_to_the_contract_serializer()
     {
-        var sink = new ResultSink(new PipelineOptions());
+        using var sink = new ResultSink(new PipelineOptions());
         var regions = Enumerable.Range(0, 40).Select(i => new DefectRegion(i, i * 2, 10 + i, 5, 50 + i)).ToList();
         var results = new[]
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Options;
 using Inspection.Daemon.Snapshots;
 using Inspection.TestSupport;
@@ -10,11 +11,12 @@ namespace Inspection.Daemon.Tests;
 public sealed class SnapshotWriterTests
 {
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "The snapshot owns the Mats it is made with, and Enqueue takes the snapshot.")]
     public async Task Snapshots_are_named_by_result_id_and_only_the_newest_max_count_are_kept()
     {
         using var temp = new TempDirectory("snapshots-count");
         var options = new SnapshotsOptions { Directory = temp.Combine("snap"), MaxCount = 3 };
-        var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        using var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
         await writer.StartAsync(CancellationToken.None);
         var names = new List<string?>();
         for (var i = 0; i < 5; i++)
@@ -36,12 +38,14 @@ public sealed class SnapshotWriterTests
     }
 
     [SmallDiskFact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "The snapshot owns the Mats it is made with, and Enqueue takes the snapshot.")]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "The snapshot owns the Mats it is made with, and Enqueue takes the snapshot.")]
     public async Task On_a_full_disk_a_failed_snapshot_leaves_no_partial_file_and_frees_room_for_the_next()
     {
         // The old writer left the cut-short JPEG behind and freed nothing, so every later snapshot failed as well.
         using var disk = new SmallDisk(512);
         var options = new SnapshotsOptions { Directory = disk.Combine("snap") };
-        var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        using var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
         await writer.StartAsync(CancellationToken.None);
         for (var i = 0; i < 40; i++)
         {
@@ -68,6 +72,7 @@ public sealed class SnapshotWriterTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "The snapshot owns the Mats it is made with, and Enqueue takes the snapshot.")]
     public async Task Old_snapshots_found_at_start_are_removed_by_age_and_the_byte_cap_holds()
     {
         using var temp = new TempDirectory("snapshots-age");
@@ -80,7 +85,7 @@ public sealed class SnapshotWriterTests
         File.WriteAllBytes(big, new byte[1024 * 1024]);
         File.SetLastWriteTimeUtc(big, DateTime.UtcNow.AddDays(-1));
 
-        var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        using var writer = new SnapshotWriter(options, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
         await writer.StartAsync(CancellationToken.None);
         writer.Enqueue(Snapshot("fresh", withMask: false));
         writer.Complete();
@@ -90,12 +95,13 @@ public sealed class SnapshotWriterTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "The snapshot owns the Mats it is made with, and Enqueue takes the snapshot.")]
     public async Task A_disk_error_is_counted_and_the_writer_keeps_going()
     {
         using var temp = new TempDirectory("snapshots-error");
         var blocked = temp.Combine("not-a-folder");
         File.WriteAllText(blocked, "a file where the snapshot folder should be");
-        var writer = new SnapshotWriter(new SnapshotsOptions { Directory = blocked, GoodSampleRate = 1 }, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        using var writer = new SnapshotWriter(new SnapshotsOptions { Directory = blocked, GoodSampleRate = 1 }, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
         await writer.StartAsync(CancellationToken.None);
         Assert.True(writer.SampleGood());
         writer.Enqueue(Snapshot("a", withMask: true));
@@ -106,6 +112,7 @@ public sealed class SnapshotWriterTests
         Assert.Equal(0, writer.Written);
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "The snapshot owns the Mats it is made with, and Enqueue takes the snapshot.")]
     private static Snapshot Snapshot(string id, bool withMask)
     {
         var frame = new Mat(64, 64, MatType.CV_8UC3, Scalar.All(100));

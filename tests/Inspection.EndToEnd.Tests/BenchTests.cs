@@ -109,7 +109,7 @@ public sealed class BenchTests
         Assert.InRange((double)soak["minutes"]!, 0.1, 1);
         Assert.True((int)soak["samples"]! >= 5);
         Assert.True((long)soak["frames"]! > 0);
-        Assert.Contains((string)soak["verdict"]!, new[] { "flat", "growing" });
+        Assert.Contains((string)soak["verdict"]!, (string[])["flat", "growing"]);
         foreach (var key in new[] { "rss_slope_bytes_per_min", "handles_slope_per_min", "gc_live_heap_slope_bytes_per_min" })
         {
             Assert.NotNull(soak[key]);

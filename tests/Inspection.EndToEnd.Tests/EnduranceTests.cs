@@ -98,7 +98,7 @@ public sealed class EnduranceTests(ITestOutputHelper output)
 
         var account = await rig.StopAndAccountAsync();
         account.AssertNothingLost("hot swaps");
-        var versions = rig.Broker.ReceivedJson(rig.ResultTopic)
+        var versions = rig.Broker.ReceivedJson(EnduranceRig.ResultTopic)
             .Select(r => (Seq: r.GetProperty("seq").GetInt64(), Version: r.GetProperty("models").GetProperty("classifier").GetString()!))
             .DistinctBy(r => r.Seq).OrderBy(r => r.Seq).Select(r => int.Parse(r.Version[1..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
         Assert.Equal([1, 2, 3, 4], versions.Distinct());

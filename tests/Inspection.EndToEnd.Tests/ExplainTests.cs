@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Config.Options;
 using Inspection.Daemon.Inference;
@@ -9,6 +10,7 @@ using Inspection.Inference.Postprocessing;
 using Inspection.Inference.Preprocessing;
 using Inspection.TestSupport;
 using Inspection.Trainer.Models;
+using Inspection.Trainer.Training;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
 using TorchSharp;
@@ -20,6 +22,8 @@ namespace Inspection.EndToEnd.Tests;
 public sealed class ExplainTests
 {
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
     public async Task Daemon_writes_the_heat_map_beside_a_defect_snapshot_and_names_it_and_older_packages_keep_working()
     {
         using var temp = new TempDirectory("e2e-explain");
@@ -72,7 +76,7 @@ public sealed class ExplainTests
     {
         using var store = new ModelStore(new ModelsOptions { Directory = models }, TimeProvider.System, NullLogger<ModelStore>.Instance);
         store.LoadInitial();
-        var writer = new SnapshotWriter(new SnapshotsOptions { Directory = snapshots }, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
+        using var writer = new SnapshotWriter(new SnapshotsOptions { Directory = snapshots }, TimeProvider.System, NullLogger<SnapshotWriter>.Instance);
         await writer.StartAsync(CancellationToken.None);
         using var runner = new InspectionRunner(store, new PipelineOptions(), writer, "line1");
         var result = runner.Inspect(frame, "cam1", 1, DateTimeOffset.UtcNow, null, null, forceSegmentation: true);

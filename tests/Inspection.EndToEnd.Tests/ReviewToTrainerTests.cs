@@ -38,7 +38,7 @@ public sealed class ReviewToTrainerTests
         Assert.All(moved.Zip(labels), m => Assert.Equal(Path.Combine(options.Review.DatasetDirectory, m.Second), Path.GetDirectoryName(m.First)));
         Assert.Empty(queue.List());
 
-        var log = new StringWriter();
+        using var log = new StringWriter();
         new ClassifierRun(new JsonProgress(log)).Run(new ClassifyRequest
         {
             Data = options.Review.DatasetDirectory,

@@ -30,5 +30,6 @@ internal sealed class ReviewParts : IDisposable
     {
         History.Dispose();
         Snapshots.Dispose();
+        Sink.Dispose();
     }
 }

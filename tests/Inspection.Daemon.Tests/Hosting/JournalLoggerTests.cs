@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.RegularExpressions;
 using Inspection.Daemon.Logging;
@@ -15,10 +16,13 @@ public sealed partial class JournalLoggerTests : IDisposable
     private readonly TempDirectory _temp = new("journal");
 
     [Fact]
+    [SuppressMessage("Performance", "CA1873:Avoid potentially expensive logging", Justification = "The test drives ILogger's extension methods with arbitrary templates, as any caller of the provider may.")]
+    [SuppressMessage("Performance", "CA1848:Use the LoggerMessage delegates", Justification = "The test drives ILogger's extension methods with arbitrary templates, as any caller of the provider may.")]
     public async Task Entries_carry_message_priority_identifier_category_template_values_scopes_and_exceptions()
     {
         using var journal = new NotifySocketListener(_temp.Combine("socket"));
-        using var provider = new JournalLoggerProvider(journal.NotifySocket, new StringWriter());
+        using var console = new StringWriter();
+        using var provider = new JournalLoggerProvider(journal.NotifySocket, console);
         using var factory = LoggerFactory.Create(b => b.AddProvider(provider).SetMinimumLevel(LogLevel.Trace));
         var logger = factory.CreateLogger(Category);
 
@@ -62,13 +66,15 @@ public sealed partial class JournalLoggerTests : IDisposable
     }
 
     [Fact]
+    [SuppressMessage("Performance", "CA1873:Avoid potentially expensive logging", Justification = "The test drives ILogger's extension methods with arbitrary templates, as any caller of the provider may.")]
+    [SuppressMessage("Performance", "CA1848:Use the LoggerMessage delegates", Justification = "The test drives ILogger's extension methods with arbitrary templates, as any caller of the provider may.")]
     public void Without_a_listening_journal_every_entry_goes_to_the_fallback_and_nothing_throws()
     {
         var gone = _temp.Combine("gone");
         new NotifySocketListener(gone).Dispose(); // the socket file stays, nobody listens: sends are refused
         foreach (var path in new[] { _temp.Combine("missing", "socket"), gone })
         {
-            var console = new StringWriter();
+            using var console = new StringWriter();
             using var provider = new JournalLoggerProvider(path, console);
             var logger = provider.CreateLogger(Category);
 

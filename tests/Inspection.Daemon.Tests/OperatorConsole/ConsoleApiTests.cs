@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Text.Json;
 using Inspection.TestSupport;
@@ -16,7 +17,7 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
         Assert.True(ready.GetProperty("models_loaded").GetBoolean());
         await fixture.WaitForJsonAsync("/api/results?camera=line&limit=5", r => r.GetArrayLength() == 5);
 
-        var response = await fixture.Http.GetAsync("/metrics");
+        using var response = await fixture.Http.GetAsync("/metrics");
         Assert.StartsWith("text/plain", response.Content.Headers.ContentType!.ToString(), StringComparison.Ordinal);
         var metrics = await response.Content.ReadAsStringAsync();
         foreach (var expected in new[]
@@ -36,6 +37,7 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TestOwnership.JsonEnumerator)]
     public async Task Results_are_indexed_with_their_snapshot_files_and_filter_by_camera_defect_and_time()
     {
         var defects = await fixture.WaitForJsonAsync("/api/results?camera=line&defect=true&limit=3", r => r.GetArrayLength() == 3 && r.EnumerateArray().All(d => d.GetProperty("snapshot").ValueKind == JsonValueKind.String));
@@ -46,7 +48,7 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
             Assert.True(d.GetProperty("score").GetDouble() > d.GetProperty("threshold").GetDouble());
             Assert.Equal("v1", d.GetProperty("models").GetProperty("classifier").GetString());
             Assert.True(File.Exists(Path.Combine(fixture.Daemon.Options.Snapshots.Directory, d.GetProperty("snapshot").GetString()!)));
-            var thumbnail = await fixture.Http.GetAsync($"/snapshots/{d.GetProperty("snapshot").GetString()}?width=120");
+            using var thumbnail = await fixture.Http.GetAsync($"/snapshots/{d.GetProperty("snapshot").GetString()}?width=120");
             Assert.Equal("image/jpeg", thumbnail.Content.Headers.ContentType!.MediaType);
             Assert.True((await thumbnail.Content.ReadAsByteArrayAsync()).Length < 10_000, "a thumbnail, not a full frame");
         }
@@ -54,7 +56,10 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
         var first = defects[0];
         var one = await fixture.GetJsonAsync($"/api/results/{first.GetProperty("id").GetString()}");
         Assert.Equal(first.GetProperty("seq").GetInt64(), one.GetProperty("seq").GetInt64());
-        Assert.Equal(HttpStatusCode.NotFound, (await fixture.Http.GetAsync("/api/results/nope")).StatusCode);
+        using (var sent = await fixture.Http.GetAsync("/api/results/nope"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, sent.StatusCode);
+        }
 
         var goods = await fixture.GetJsonAsync("/api/results?defect=false&limit=20");
         Assert.All(goods.EnumerateArray(), g => Assert.False(g.GetProperty("defect").GetBoolean()));
@@ -71,15 +76,19 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TestOwnership.JsonEnumerator)]
     public async Task Cameras_and_stats_describe_what_the_operator_watches_and_the_live_frame_is_a_jpeg()
     {
         var cameras = await fixture.WaitForJsonAsync("/api/cameras", c => c.EnumerateArray().All(x => x.GetProperty("last").ValueKind == JsonValueKind.Object));
         Assert.Equal(["line", "tamper"], cameras.EnumerateArray().Select(c => c.GetProperty("id").GetString()));
         Assert.Equal("connected", cameras[0].GetProperty("state").GetString());
-        var frame = await fixture.Http.GetAsync("/api/cameras/line/frame.jpg?width=80");
+        using var frame = await fixture.Http.GetAsync("/api/cameras/line/frame.jpg?width=80");
         using var image = OpenCvSharp.Cv2.ImDecode(await frame.Content.ReadAsByteArrayAsync(), OpenCvSharp.ImreadModes.Color);
         Assert.Equal(80, image.Width);
-        Assert.Equal(HttpStatusCode.NotFound, (await fixture.Http.GetAsync("/api/cameras/nobody/frame.jpg")).StatusCode);
+        using (var sent = await fixture.Http.GetAsync("/api/cameras/nobody/frame.jpg"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, sent.StatusCode);
+        }
 
         var stats = await fixture.GetJsonAsync("/api/stats");
         Assert.True(stats.GetProperty("cameras").GetProperty("line").GetProperty("inspected").GetInt64() > 0);
@@ -90,7 +99,7 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
     [Fact]
     public async Task A_post_without_the_csrf_token_is_refused_and_logged()
     {
-        var response = await fixture.Http.PostAsync("/api/cameras/line/flag", null);
+        using var response = await fixture.Http.PostAsync("/api/cameras/line/flag", null);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
     }
 

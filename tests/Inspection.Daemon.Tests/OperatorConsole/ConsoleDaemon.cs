@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Inspection.Config.Options;
@@ -21,10 +22,12 @@ public sealed class ConsoleDaemon : IAsyncLifetime
 
     public DaemonUnderTest Daemon { get; private set; } = null!;
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP006:Implement IDisposable", Justification = TestOwnership.AsyncLifetime)]
     public HttpClient Http { get; private set; } = null!;
 
     public string Url { get; private set; } = "";
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP003:Dispose previous before re-assigning", Justification = "xunit initializes the fixture once; Http is unset before.")]
     public async Task InitializeAsync()
     {
         await Broker.StartAsync();
@@ -77,6 +80,7 @@ public sealed class ConsoleDaemon : IAsyncLifetime
 }
 
 [CollectionDefinition(Name)]
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "An xunit collection definition; the suffix says what it is.")]
 public sealed class ConsoleCollection : ICollectionFixture<ConsoleDaemon>
 {
     public const string Name = "console daemon";

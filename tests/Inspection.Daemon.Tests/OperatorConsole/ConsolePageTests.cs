@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Options;
 using Inspection.TestSupport;
 using OpenQA.Selenium;
@@ -43,6 +44,7 @@ public sealed class ConsolePageTests(ConsoleDaemon fixture)
         Until(browser, () => !ReviewIds(browser).Contains(first), "the labelled frame gone from the queue");
     }
 
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = "The ChromeDriver made with the service owns it and stops it when the driver is disposed.")]
     private static ChromeDriver Start()
     {
         // Debian's chromium and chromium-driver only: nothing is downloaded (Selenium Manager stays offline).
@@ -55,12 +57,12 @@ public sealed class ConsolePageTests(ConsoleDaemon fixture)
         return new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
     }
 
-    private static List<string> ReviewIds(IWebDriver browser) =>
+    private static List<string> ReviewIds(ChromeDriver browser) =>
         [.. browser.FindElements(By.CssSelector("#review li[data-id]")).Select(li => li.GetAttribute("data-id")!)];
 
     private static long Number(IWebDriver browser, string script) => Convert.ToInt64(((IJavaScriptExecutor)browser).ExecuteScript(script), System.Globalization.CultureInfo.InvariantCulture);
 
-    private static void Until(IWebDriver browser, Func<bool> condition, string what)
+    private static void Until(ChromeDriver browser, Func<bool> condition, string what)
     {
         for (var i = 0; i < 300; i++)
         {

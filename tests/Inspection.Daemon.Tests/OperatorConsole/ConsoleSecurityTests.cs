@@ -39,22 +39,34 @@ public sealed class ConsoleSecurityTests
         daemon.Options.Http = new HttpOptions { Listen = "0.0.0.0:0", PasswordFile = temp.Combine("console.password") };
         Assert.DoesNotContain(ConfigValidator.Validate(daemon.Options), e => e.Key.StartsWith("Http", StringComparison.Ordinal));
         TinyOnnx.WriteCurrent(daemon.ModelsDir, "v1");
-        var log = new ListLoggerProvider();
+        using var log = new ListLoggerProvider();
         await daemon.StartAsync(logging => logging.AddProvider(log));
         var url = daemon.Host!.Services.GetRequiredService<ConsoleServer>().Url!;
         using var http = new HttpClient { BaseAddress = new Uri(url) };
 
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
-        var refused = await http.GetAsync("/api/cameras");
+        using (var sent = await http.GetAsync("/healthz"))
+        {
+            Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
+        }
+
+        using var refused = await http.GetAsync("/api/cameras");
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         Assert.Contains("Basic", refused.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("operator:wrong")));
-        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/metrics")).StatusCode);
+        using (var sent = await http.GetAsync("/metrics"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, sent.StatusCode);
+        }
+
         Assert.Contains(log.Logger.Lines, m => m.Contains("console refused 401 GET /metrics", StringComparison.Ordinal));
 
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("operator:s3cret")));
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/cameras")).StatusCode);
-        var page = await http.GetAsync("/");
+        using (var sent = await http.GetAsync("/api/cameras"))
+        {
+            Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
+        }
+
+        using var page = await http.GetAsync("/");
         Assert.DoesNotContain("s3cret", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         await Task.Delay(500);
         foreach (var path in new[] { "/api/cameras", "/api/stats", "/metrics", "/app.js" })
@@ -67,11 +79,22 @@ public sealed class ConsoleSecurityTests
         var token = cookie.Split(';')[0].Split('=')[1];
 
         // Authenticated but without the token: refused. With the cookie and a different header: refused. Matching: passes the guard.
-        var bare = await http.PostAsync("/api/review/x/good", null);
+        using var bare = await http.PostAsync("/api/review/x/good", null);
         Assert.Equal(HttpStatusCode.Forbidden, bare.StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(http, "/api/review/x/good", token, "0000")).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await PostAsync(http, "/api/review/x/good", token, token)).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(http, "/api/review/x/good", token, token, origin: "http://evil.example")).StatusCode);
+        using (var sent = await PostAsync(http, "/api/review/x/good", token, "0000"))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, sent.StatusCode);
+        }
+
+        using (var sent = await PostAsync(http, "/api/review/x/good", token, token))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, sent.StatusCode);
+        }
+        using (var sent = await PostAsync(http, "/api/review/x/good", token, token, origin: "http://evil.example"))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, sent.StatusCode);
+        }
+
         Assert.Contains(log.Logger.Lines, m => m.Contains("console refused 403 POST /api/review/x/good", StringComparison.Ordinal) && m.Contains("evil.example", StringComparison.Ordinal));
     }
 
@@ -95,7 +118,7 @@ public sealed class ConsoleSecurityTests
         using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert?.Thumbprint == certificate.Thumbprint };
         using var https = new HttpClient(handler) { BaseAddress = new Uri(url) };
         Assert.Equal("ok\n", await https.GetStringAsync("/healthz"));
-        var page = await https.GetAsync("/");
+        using var page = await https.GetAsync("/");
         Assert.Contains("secure", page.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
 
         using var plain = new HttpClient { BaseAddress = new Uri(url.Replace("https://", "http://", StringComparison.Ordinal)) };
@@ -108,9 +131,9 @@ public sealed class ConsoleSecurityTests
         Assert.Contains("Http:TlsCertFile", error.Message, StringComparison.Ordinal);
     }
 
-    private static Task<HttpResponseMessage> PostAsync(HttpClient http, string path, string cookie, string header, string? origin = null)
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient http, string path, string cookie, string header, string? origin = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, path);
+        using var request = new HttpRequestMessage(HttpMethod.Post, path);
         request.Headers.Add("Cookie", $"{ConsoleServer.CsrfCookie}={cookie}");
         request.Headers.Add(ConsoleServer.CsrfHeader, header);
         if (origin is not null)
@@ -118,7 +141,7 @@ public sealed class ConsoleSecurityTests
             request.Headers.Add("Origin", origin);
         }
 
-        return http.SendAsync(request);
+        return await http.SendAsync(request);
     }
 }
 

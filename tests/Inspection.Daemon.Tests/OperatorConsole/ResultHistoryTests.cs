@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Options;
 using Inspection.Daemon.History;
 using Inspection.Daemon.Pipeline;
@@ -84,6 +85,7 @@ public sealed class ResultHistoryTests
     }
 
     /// <summary>A sink, a snapshot writer and the history, as the daemon wires them.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "The snapshot owns the Mats it is made with, and Enqueue takes the snapshot.")]
     private sealed class Run : IAsyncDisposable
     {
         private readonly ResultSink _sink;
@@ -138,6 +140,7 @@ public sealed class ResultHistoryTests
         {
             _snapshots.Dispose();
             History.Dispose();
+            _sink.Dispose();
             return ValueTask.CompletedTask;
         }
     }

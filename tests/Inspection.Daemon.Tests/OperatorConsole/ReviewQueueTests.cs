@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Options;
 using Inspection.TestSupport;
 using OpenCvSharp;
@@ -41,6 +42,7 @@ public sealed class ReviewQueueTests
     }
 
     [Fact]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = "The snapshot owns the Mat it is made with, and Enqueue takes the snapshot.")]
     public async Task A_result_flagged_from_the_page_puts_its_saved_frame_into_the_queue()
     {
         using var temp = new TempDirectory("review-flag");

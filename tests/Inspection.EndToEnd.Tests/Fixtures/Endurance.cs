@@ -49,7 +49,7 @@ internal sealed class EnduranceRig : IAsyncDisposable
 
     public IServiceProvider Services => Daemon.Host!.Services;
 
-    public string ResultTopic => $"{DaemonUnderTest.Root}/{Camera}/result";
+    public const string ResultTopic = $"{DaemonUnderTest.Root}/{Camera}/result";
 
     public CameraPipeline Pipeline => Services.GetRequiredService<CameraPipelines>().Find(Camera)!;
 
@@ -111,7 +111,7 @@ internal sealed class EnduranceRig : IAsyncDisposable
                 return found;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"waited {seconds} s for stats showing {what}; the last: {stats.LastOrDefault()}");
+            Assert.True(DateTime.UtcNow < deadline, $"waited {seconds} s for stats showing {what}; the last: {(stats.Count == 0 ? null : stats[^1])}");
             await Task.Delay(50);
         }
     }

@@ -1,7 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
 using Inspection.Config.Models;
 using Inspection.Trainer.Export;
 using Inspection.Trainer.Models;
 using Inspection.Trainer.Packaging;
+using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,6 +31,7 @@ public static class TrainerPackages
     /// Writes classifier packages for later hot swaps, not yet current. Tests make them before a daemon starts: TorchSharp
     /// work while the daemon's threads allocate can hit TorchSharp's Scalar finalizer race (docs/decisions/no-gc-training-regions.md).
     /// </summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
     public static IReadOnlyList<string> WriteClassifiers(string models, params int[] versions) =>
         versions.Select(version =>
         {
@@ -38,6 +41,7 @@ public static class TrainerPackages
         }).ToList();
 
     /// <summary>Writes a MobileNetV2 classifier and a one-convolution segmenter and makes both current.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DefaultGenerator)]
     public static void WriteBoth(string models, string version, double classifierThreshold = 0.5)
     {
         torch.manual_seed(7);
