@@ -1,4 +1,5 @@
 using System.Globalization;
+using Inspection.Config.Processes;
 
 namespace Inspection.Daemon.Benchmarks;
 
@@ -7,9 +8,6 @@ namespace Inspection.Daemon.Benchmarks;
 /// schedstat) and of the whole process, at one moment. Linux only; elsewhere empty.</summary>
 internal sealed record ThreadTimes(IReadOnlyDictionary<int, (string Name, double CpuMs)> Threads, double ProcessCpuMs)
 {
-    // /proc reports CPU time in clock ticks of USER_HZ, which Linux fixes at 100 for user space.
-    private const double MsPerTick = 10;
-
     public static ThreadTimes Read()
     {
         var threads = new Dictionary<int, (string, double)>();
@@ -36,32 +34,20 @@ internal sealed record ThreadTimes(IReadOnlyDictionary<int, (string Name, double
     {
         try
         {
-            var (name, cpuMs) = ParseStat(File.ReadAllText(Path.Combine(folder, "stat")));
+            var stat = ProcStat.Parse(File.ReadAllText(Path.Combine(folder, "stat")));
+            var cpuMs = stat.CpuMs;
             var schedstat = Path.Combine(folder, "schedstat");
             if (File.Exists(schedstat))
             {
                 cpuMs = long.Parse(File.ReadAllText(schedstat).Split(' ')[0], CultureInfo.InvariantCulture) / 1e6;
             }
 
-            return (name, cpuMs);
+            return (stat.Name, cpuMs);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-    }
-
-    /// <summary>Parses a <c>stat</c> line: "pid (name) state ppid … utime stime …" (the name may hold spaces and
-    /// parentheses, so it ends at the last ')').</summary>
-    public static (string Name, double CpuMs) ParseStat(string stat)
-    {
-        var open = stat.IndexOf('(', StringComparison.Ordinal);
-        var close = stat.LastIndexOf(')');
-        var fields = stat[(close + 2)..].Split(' ');
-
-        // After the name: state is field 3 of stat(5), utime field 14, stime field 15.
-        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return (stat[(open + 1)..close], ticks * MsPerTick);
     }
 }
 

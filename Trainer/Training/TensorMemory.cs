@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Inspection.Config.Processes;
 
 namespace Inspection.Trainer.Training;
 
@@ -45,18 +46,7 @@ internal static class TensorMemory
     }
 
     /// <summary>This process's minor page faults so far (Linux; 0 elsewhere), to show what the setting saves.</summary>
-    public static long MinorPageFaults()
-    {
-        if (!File.Exists("/proc/self/stat"))
-        {
-            return 0;
-        }
-
-        // Field 10 (minflt) counts from 1; the command name in field 2 may hold spaces, so count after its ')'.
-        var stat = File.ReadAllText("/proc/self/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return long.Parse(fields[7], System.Globalization.CultureInfo.InvariantCulture);
-    }
+    public static long MinorPageFaults() => ProcStat.TryRead("/proc/self")?.MinorFaults ?? 0;
 
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int Mallopt(int parameter, int value);

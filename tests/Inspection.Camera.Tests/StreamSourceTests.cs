@@ -1,6 +1,7 @@
 using Inspection.Camera.Capture;
 using Inspection.Camera.Frames;
 using Inspection.Config.Options;
+using Inspection.Config.Processes;
 using Inspection.TestSupport;
 using Xunit.Abstractions;
 
@@ -136,7 +137,7 @@ public sealed class StreamSourceTests(ITestOutputHelper output) : IDisposable
         Assert.Equal((160, 120), (frame.Width, frame.Height));
 
         var ffmpeg = Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(d => d!.All(char.IsDigit))
-            .Where(pid => File.Exists($"/proc/{pid}/stat") && ParentOf(pid!) == Environment.ProcessId && File.ReadAllText($"/proc/{pid}/comm").Trim() == "ffmpeg")
+            .Where(pid => ProcStat.TryRead($"/proc/{pid}") is { Name: "ffmpeg" } stat && stat.ParentId == Environment.ProcessId)
             .Select(pid => File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')).ToList();
         // Other test classes run stream sources in this process at the same time, so look at every ffmpeg child that
         // reads a list file: none may show the credentials, and no list file may still hold them once this stream is open.
@@ -148,13 +149,6 @@ public sealed class StreamSourceTests(ITestOutputHelper output) : IDisposable
         {
             Assert.False(File.Exists(list) && File.ReadAllText(list).Contains("S3cret-pw", StringComparison.Ordinal), $"{list} still holds the password");
         }
-    }
-
-    private static int ParentOf(string pid)
-    {
-        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so count from the closing parenthesis.
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Theory]

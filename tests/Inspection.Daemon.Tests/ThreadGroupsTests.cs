@@ -30,14 +30,6 @@ public sealed class ThreadGroupsTests
     }
 
     [Fact]
-    public void A_stat_line_gives_the_name_even_with_spaces_and_parentheses_and_user_plus_system_time()
-    {
-        var (name, cpuMs) = ThreadTimes.ParseStat("4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 37 5 0 0 20 0 30 0 123 456 789");
-        Assert.Equal("a (b) c", name);
-        Assert.Equal(420, cpuMs); // (37 + 5) ticks of 10 ms
-    }
-
-    [Fact]
     public void A_named_threads_cpu_lands_in_its_group_an_ended_threads_in_ended_threads_and_the_groups_add_up_to_the_process()
     {
         using var release = new ManualResetEventSlim();
