@@ -23,8 +23,6 @@ namespace Inspection.Camera.Capture;
 /// </remarks>
 public sealed partial class CaptureLoop : IAsyncDisposable
 {
-    private static readonly TimeSpan FpsWindow = TimeSpan.FromSeconds(1);
-
     private readonly CameraOptions _options;
     private readonly Func<string, IFrameSource> _createSource;
     private readonly TimeProvider _time;
@@ -33,6 +31,9 @@ public sealed partial class CaptureLoop : IAsyncDisposable
     private readonly Lock _latestLock = new();
     private readonly Lock _statsLock = new();
     private readonly CancellationTokenSource _disposing = new();
+    private readonly RateMeter _rate;
+    private readonly FpsCap _fpsCap;
+    private readonly RoiCrop _roi;
     private Frame? _latest;
     private Task? _running;
     private bool _disposed;
@@ -48,11 +49,6 @@ public sealed partial class CaptureLoop : IAsyncDisposable
     private string? _lastError;
     private int _width;
     private int _height;
-    private long _windowStart;
-    private long _windowFrames;
-    private double _fps;
-    private long _nextDue;
-    private bool _roiWarned;
 
     /// <summary>Creates the loop for one camera; <see cref="RunAsync"/> starts it.</summary>
     /// <param name="options">The camera: source URI, fps cap, trigger mode, ROI, stall timeout.</param>
@@ -78,6 +74,9 @@ public sealed partial class CaptureLoop : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
         _description = Config.Loading.EffectiveSettings.MaskUriCredentials(options.Source);
+        _rate = new RateMeter(_time);
+        _fpsCap = new FpsCap(options.MaxFps, _time);
+        _roi = new RoiCrop(options.Id, options.Roi, _logger);
         _channel = Channel.CreateBounded<Frame>(
             new BoundedChannelOptions(queueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true },
             dropped =>
@@ -109,20 +108,13 @@ public sealed partial class CaptureLoop : IAsyncDisposable
         {
             lock (_statsLock)
             {
-                var fps = _fps;
-                if (fps == 0 && _windowFrames > 0)
-                {
-                    // No full window yet: report the partial one rather than nothing.
-                    fps = _windowFrames / _time.GetElapsedTime(_windowStart).TotalSeconds;
-                }
-
                 return new CaptureStats(
                     Interlocked.Read(ref _framesRead),
                     Interlocked.Read(ref _delivered),
                     Interlocked.Read(ref _dropped),
                     Interlocked.Read(ref _skipped),
                     Interlocked.Read(ref _reconnects),
-                    fps,
+                    _rate.Fps,
                     _state,
                     _lastError,
                     _width,
@@ -220,7 +212,8 @@ public sealed partial class CaptureLoop : IAsyncDisposable
 
                 _description = source.Description;
                 var session = new ReaderSession(source, Deliver, _time);
-                var (end, message) = await WatchAsync(session, token).ConfigureAwait(false);
+                session.Start($"capture-{_options.Id}");
+                var (end, message) = await session.WatchAsync(OpenTimeout, _options.StallTimeout, SetState, token).ConfigureAwait(false);
                 if (end == SessionEnd.EndOfStream)
                 {
                     var frames = Interlocked.Read(ref _framesRead);
@@ -235,16 +228,7 @@ public sealed partial class CaptureLoop : IAsyncDisposable
                 }
 
                 failures = session.Delivered > 0 ? 1 : failures + 1;
-                var delay = ReconnectBackoff.Delay(ReconnectMinDelay, ReconnectMaxDelay, failures);
-                lock (_statsLock)
-                {
-                    _lastError = message;
-                }
-
-                LogReopening(_logger, _options.Id, message, delay.TotalSeconds, failures);
-                SetState(SourceState.Reconnecting, message);
-                await Task.Delay(delay, _time, token).ConfigureAwait(false);
-                Interlocked.Increment(ref _reconnects);
+                await BackOffAsync(message, failures, token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -258,49 +242,20 @@ public sealed partial class CaptureLoop : IAsyncDisposable
         }
     }
 
-    // Waits on the session: connected when it opens, failed when it ends, stalled when no frame comes in time.
-    private async Task<(SessionEnd End, string? Message)> WatchAsync(ReaderSession session, CancellationToken token)
+    // After a failed or stalled session: waits the backoff for this many consecutive failures (a session that delivered
+    // frames starts the count again), then counts the reconnect.
+    private async Task BackOffAsync(string? message, int failures, CancellationToken token)
     {
-        session.Start($"capture-{_options.Id}");
-        var connected = false;
-        while (true)
+        var delay = ReconnectBackoff.Delay(ReconnectMinDelay, ReconnectMaxDelay, failures);
+        lock (_statsLock)
         {
-            var limit = connected ? _options.StallTimeout : OpenTimeout;
-            var remaining = limit - _time.GetElapsedTime(session.LastProgress);
-            if (remaining <= TimeSpan.Zero)
-            {
-                session.Abandon();
-                var reason = connected
-                    ? $"{_description}: no frame for {limit.TotalSeconds:0.#} s"
-                    : $"{_description}: did not open within {limit.TotalSeconds:0.#} s";
-                SetState(SourceState.Stalled, reason);
-                return (SessionEnd.Failed, reason);
-            }
-
-            using var wake = CancellationTokenSource.CreateLinkedTokenSource(token);
-            var timer = Task.Delay(remaining, _time, wake.Token);
-            Task next = connected ? session.Completed : Task.WhenAny(session.Completed, session.Opened);
-            await Task.WhenAny(next, timer).ConfigureAwait(false);
-            await wake.CancelAsync().ConfigureAwait(false);
-
-            if (token.IsCancellationRequested)
-            {
-                session.Abandon();
-                return (SessionEnd.Abandoned, null);
-            }
-
-            // A short stream may open and end between two wake-ups: it was still connected in between.
-            if (!connected && session.Opened.IsCompleted)
-            {
-                connected = true;
-                SetState(SourceState.Connected, _description);
-            }
-
-            if (session.Completed.IsCompleted)
-            {
-                return await session.Completed.ConfigureAwait(false);
-            }
+            _lastError = message;
         }
+
+        LogReopening(_logger, _options.Id, message, delay.TotalSeconds, failures);
+        SetState(SourceState.Reconnecting, message);
+        await Task.Delay(delay, _time, token).ConfigureAwait(false);
+        Interlocked.Increment(ref _reconnects);
     }
 
     // Runs on the reader thread; takes ownership of image.
@@ -311,16 +266,21 @@ public sealed partial class CaptureLoop : IAsyncDisposable
         var capturedAt = _time.GetUtcNow();
         var sequence = Interlocked.Increment(ref _sequence);
         Interlocked.Increment(ref _framesRead);
-        MeasureRate(now, image);
+        lock (_statsLock)
+        {
+            _width = image.Cols;
+            _height = image.Rows;
+            _rate.Count(now);
+        }
 
-        if (!TakeUnderFpsCap(now))
+        if (!_fpsCap.Take(now))
         {
             image.Dispose();
             Interlocked.Increment(ref _skipped);
             return;
         }
 
-        var frame = new Frame(_options.Id, sequence, Crop(image), _description, capturedAt, now);
+        var frame = new Frame(_options.Id, sequence, _roi.Apply(image), _description, capturedAt, now);
         var trigger = _options.Trigger == TriggerMode.Trigger;
         lock (_latestLock)
         {
@@ -343,77 +303,6 @@ public sealed partial class CaptureLoop : IAsyncDisposable
         }
     }
 
-    private void MeasureRate(long now, Mat image)
-    {
-        lock (_statsLock)
-        {
-            _width = image.Cols;
-            _height = image.Rows;
-            if (_windowStart == 0)
-            {
-                _windowStart = now;
-                return;
-            }
-
-            _windowFrames++;
-            var elapsed = _time.GetElapsedTime(_windowStart, now);
-            if (elapsed >= FpsWindow)
-            {
-                _fps = _windowFrames / elapsed.TotalSeconds;
-                _windowStart = now;
-                _windowFrames = 0;
-            }
-        }
-    }
-
-    private bool TakeUnderFpsCap(long now)
-    {
-        if (_options.MaxFps <= 0)
-        {
-            return true;
-        }
-
-        var interval = (long)(_time.TimestampFrequency / _options.MaxFps);
-        if (now < _nextDue)
-        {
-            return false;
-        }
-
-        // Keep to the schedule when on time; after a gap, restart it from now instead of bursting to catch up.
-        _nextDue = now - _nextDue > interval ? now + interval : _nextDue + interval;
-        return true;
-    }
-
-    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "Crop takes ownership of the image and returns the one to keep.")]
-    private Mat Crop(Mat image)
-    {
-        var roi = _options.Roi;
-        if (!roi.IsSet)
-        {
-            return image;
-        }
-
-        var wanted = new Rect(roi.X, roi.Y, roi.Width, roi.Height);
-        var inside = wanted & new Rect(0, 0, image.Cols, image.Rows);
-        if (inside != wanted && !_roiWarned)
-        {
-            _roiWarned = true;
-            object used = inside.Width > 0 && inside.Height > 0 ? inside : "the whole frame";
-            LogRoiOutside(_logger, _options.Id, wanted, image.Cols, image.Rows, used);
-        }
-
-        if (inside.Width <= 0 || inside.Height <= 0)
-        {
-            return image;
-        }
-
-        using (image)
-        using (var view = new Mat(image, inside))
-        {
-            return view.Clone();
-        }
-    }
-
     private void SetState(SourceState state, string? reason)
     {
         SourceState previous;
@@ -433,7 +322,6 @@ public sealed partial class CaptureLoop : IAsyncDisposable
         StateChanged?.Invoke(this, new SourceStateChanged(_options.Id, previous, state, reason, _time.GetUtcNow()));
     }
 
-
     [LoggerMessage(Level = LogLevel.Error, Message = "camera {Camera}: {Error}")]
     private static partial void LogOpenFailed(ILogger logger, string camera, string error);
 
@@ -442,9 +330,6 @@ public sealed partial class CaptureLoop : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "camera {Camera}: {Error}; reopening in {Delay:F1} s (attempt {Attempt})")]
     private static partial void LogReopening(ILogger logger, string camera, string? error, double delay, int attempt);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "camera {Camera}: ROI {Roi} does not fit the {Width}x{Height} frame; using {Inside}")]
-    private static partial void LogRoiOutside(ILogger logger, string camera, Rect roi, int width, int height, object inside);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "camera {Camera}: {Previous} -> {State}{Reason}")]
     private static partial void LogStateChanged(ILogger logger, string camera, SourceState previous, SourceState state, string reason);

@@ -20,7 +20,8 @@ internal enum SessionEnd
 /// <summary>
 /// One opened source on its own thread: opens, reads and disposes it there, so a read that blocks in native code
 /// (a dead RTSP server, a wedged USB camera) never blocks the capture loop. When the loop abandons a session, the
-/// thread disposes the source as soon as the blocked call returns, and delivers nothing more.
+/// thread disposes the source as soon as the blocked call returns, and delivers nothing more. The loop watches it with
+/// <see cref="WatchAsync"/>: open and stall timeouts, and how it ended.
 /// </summary>
 internal sealed class ReaderSession
 {
@@ -51,6 +52,53 @@ internal sealed class ReaderSession
     public long Delivered => Interlocked.Read(ref _delivered);
 
     public void Start(string name) => new Thread(Run) { IsBackground = true, Name = name }.Start();
+
+    /// <summary>Waits on the started session from the capture loop: <paramref name="stateChanged"/> hears Connected when
+    /// it opens, and Stalled when it does not open within <paramref name="openTimeout"/> or no frame comes within
+    /// <paramref name="stallTimeout"/> (the session is then abandoned, and counts as failed); cancellation abandons it too.
+    /// Returns how it ended.</summary>
+    public async Task<(SessionEnd End, string? Message)> WatchAsync(TimeSpan openTimeout, TimeSpan stallTimeout, Action<SourceState, string> stateChanged, CancellationToken token)
+    {
+        var connected = false;
+        while (true)
+        {
+            var limit = connected ? stallTimeout : openTimeout;
+            var remaining = limit - _time.GetElapsedTime(LastProgress);
+            if (remaining <= TimeSpan.Zero)
+            {
+                Abandon();
+                var reason = connected
+                    ? $"{_source.Description}: no frame for {limit.TotalSeconds:0.#} s"
+                    : $"{_source.Description}: did not open within {limit.TotalSeconds:0.#} s";
+                stateChanged(SourceState.Stalled, reason);
+                return (SessionEnd.Failed, reason);
+            }
+
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var timer = Task.Delay(remaining, _time, wake.Token);
+            Task next = connected ? Completed : Task.WhenAny(Completed, Opened);
+            await Task.WhenAny(next, timer).ConfigureAwait(false);
+            await wake.CancelAsync().ConfigureAwait(false);
+
+            if (token.IsCancellationRequested)
+            {
+                Abandon();
+                return (SessionEnd.Abandoned, null);
+            }
+
+            // A short stream may open and end between two wake-ups: it was still connected in between.
+            if (!connected && Opened.IsCompleted)
+            {
+                connected = true;
+                stateChanged(SourceState.Connected, _source.Description);
+            }
+
+            if (Completed.IsCompleted)
+            {
+                return await Completed.ConfigureAwait(false);
+            }
+        }
+    }
 
     public void Abandon()
     {
