@@ -9,10 +9,20 @@ public sealed class RuntimeConfigTests
     [Fact]
     public void Thread_pool_workers_do_not_spin_while_waiting_for_work()
     {
-        // The runtimeconfig.json beside the daemon's assembly is the one the runtime reads at the daemon's start.
-        var path = Path.Combine(AppContext.BaseDirectory, "inspectiond.runtimeconfig.json");
-        var properties = JsonNode.Parse(File.ReadAllText(path))!["runtimeOptions"]!["configProperties"]!;
+        var properties = DaemonRuntimeProperties();
 
         Assert.Equal(0, (int)properties["System.Threading.ThreadPool.UnfairSemaphoreSpinLimit"]!);
     }
+
+    [Fact]
+    public void Dynamic_pgo_is_off_so_hot_methods_are_compiled_twice_not_three_times()
+    {
+        var properties = DaemonRuntimeProperties();
+
+        Assert.False((bool)properties["System.Runtime.TieredPGO"]!);
+    }
+
+    // The runtimeconfig.json beside the daemon's assembly is the one the runtime reads at the daemon's start.
+    private static JsonNode DaemonRuntimeProperties() =>
+        JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "inspectiond.runtimeconfig.json")))!["runtimeOptions"]!["configProperties"]!;
 }
