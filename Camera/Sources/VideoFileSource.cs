@@ -6,10 +6,16 @@ namespace Inspection.Camera.Sources;
 
 /// <summary>
 /// <c>file:///path/video.mp4?loop=true&amp;realtime=true</c>: a video file through OpenCV's FFMPEG backend. <c>loop</c>
-/// starts again at the end; <c>realtime</c> paces frames at the file's frame rate instead of decoding flat out.
+/// starts again at the end; <c>realtime</c> paces frames at the file's frame rate instead of decoding flat out;
+/// <c>decode_threads</c> is the decoder's thread count (default 1: the reader thread decodes; 0: FFmpeg's default of
+/// one frame thread per core, which costs more CPU per frame in hand-offs and only pays off when one core cannot keep
+/// up with the stream).
 /// </summary>
 internal sealed partial class VideoFileSource : VideoCaptureSource
 {
+    // OpenCV's CAP_PROP_N_THREADS (videoio.hpp; OpenCvSharp's enum lacks it): the FFmpeg backend takes it only as an
+    // open parameter, and reports the decoder's thread count through it.
+    private const int CapPropNThreads = 70;
     private readonly string _path;
     private Pacer? _pacer;
     private long _framesThisPass;
@@ -22,6 +28,7 @@ internal sealed partial class VideoFileSource : VideoCaptureSource
         _path = uri.LocalPath;
         Loop = uri.Bool("loop", false);
         Realtime = uri.Bool("realtime", false);
+        DecodeThreads = uri.Int("decode_threads", 1, 0, 64);
         uri.RejectUnknownOptions();
     }
 
@@ -30,6 +37,12 @@ internal sealed partial class VideoFileSource : VideoCaptureSource
 
     /// <summary>Pace frames at the file's frame rate.</summary>
     public bool Realtime { get; }
+
+    /// <summary>Decoder threads asked for (0: FFmpeg's default).</summary>
+    public int DecodeThreads { get; }
+
+    /// <summary>The threads the open decoder runs with, as FFmpeg reports them.</summary>
+    public int DecoderThreadsInUse => (int)(Capture ?? throw new InvalidOperationException($"{Description}: not open")).Get(CapPropNThreads);
 
     /// <inheritdoc />
     public override void Open()
@@ -90,7 +103,7 @@ internal sealed partial class VideoFileSource : VideoCaptureSource
     {
         _framesThisPass = 0;
         SetCapture(
-            new VideoCapture(_path, VideoCaptureAPIs.FFMPEG),
+            DecodeThreads > 0 ? new VideoCapture(_path, VideoCaptureAPIs.FFMPEG, [CapPropNThreads, DecodeThreads]) : new VideoCapture(_path, VideoCaptureAPIs.FFMPEG),
             $"cannot open {_path} as a video ({new FileInfo(_path).Length} bytes; truncated, not a video, or a codec this OpenCV build lacks)");
     }
 

@@ -36,6 +36,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
     private static readonly TimeSpan JitQuiet = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan WarmUpLimit = TimeSpan.FromSeconds(60);
     private const int PublishBurst = 200;
+    private readonly WarmUp _warmth = settings.SoakMinutes > 0 || !settings.WaitForJit ? WarmUp.None : new WarmUp(JitQuiet, WarmUpLimit);
 
     [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP013:Await in using", Justification = "The lanes' task, the progress watch and the console load are awaited further down, inside the same usings.")]
     public async Task<JsonObject> RunAsync(CancellationToken ct)
@@ -50,12 +51,10 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
         var soak = settings.SoakMinutes > 0;
         var warmUp = soak ? MaxWarmUp : Math.Clamp(settings.Frames / 10, 1, MaxWarmUp);
         var frames = soak ? long.MaxValue : settings.Frames;
-        var warmth = soak || !settings.WaitForJit ? WarmUp.None : new WarmUp(JitQuiet, WarmUpLimit);
         try
         {
             var choice = settings.Broker ?? BrokerChoice.Default;
             var topics = new Topics(options.Mqtt);
-            var topicRoot = topics.Root;
             var stages = new BenchStages();
             var publishCost = new PublishCost();
             Dictionary<string, CameraLane> lanes = [];
@@ -71,131 +70,36 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
                 }
             }
 
-            await using IBenchBroker broker = choice.Kind switch
-            {
-                BrokerChoice.Mosquitto => ExternalBroker.StartMosquitto(temp.FullName, FreePort(), topicRoot, Arrived),
-                BrokerChoice.External => ExternalBroker.Connect(choice.Host, choice.Port, topicRoot, Arrived),
-                _ => new LoopbackBroker(FreePort(), topicRoot, Arrived),
-            };
+            await using var broker = CreateBroker(choice, temp.FullName, topics.Root, Arrived);
             await broker.StartAsync().ConfigureAwait(false);
             Isolate(options, temp.FullName, broker.Host, broker.Port);
             using var threadWatch = new ThreadWatch(TimeSpan.FromMilliseconds(200));
             var window = new BenchWindow(cameras.Count, threadWatch, broker.OutsideProcesses);
-            lanes = cameras.ToDictionary(c => c.Id, c => new CameraLane(c, stages, window, warmUp, frames, warmth), StringComparer.Ordinal);
+            lanes = cameras.ToDictionary(c => c.Id, c => new CameraLane(c, stages, window, warmUp, frames, _warmth), StringComparer.Ordinal);
 
             using var host = DaemonHost.Build(options, logging: ToStandardError);
             ThreadPoolHeadroom.Reserve(cameras.Count); // the lanes stand in for the config's cameras
             await host.StartAsync(ct).ConfigureAwait(false);
             var services = host.Services;
-            var mqtt = services.GetRequiredService<MqttConnection>();
-            await mqtt.WhenConnected.WaitAsync(TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
+            await services.GetRequiredService<MqttConnection>().WhenConnected.WaitAsync(TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
             var store = services.GetRequiredService<ModelStore>();
-            var sink = services.GetRequiredService<ResultSink>();
-            var snapshots = services.GetRequiredService<SnapshotWriter>();
-            var loggers = services.GetRequiredService<ILoggerFactory>();
-
-            progress.WriteLine($"bench: {cameras.Count} camera(s) on {cameras[0].Source}, models on {store.Provider}, "
-                + (soak ? $"soak for {settings.SoakMinutes:0.#} min" : $"{settings.Frames} frames each after a warm-up of at least {warmUp}" + (settings.WaitForJit ? $" and until the JIT is quiet ({JitQuiet.TotalSeconds:0} s at most {WarmUp.MaxJitShare:P0} compiling, {WarmUpLimit.TotalSeconds:0} s at most)" : "")));
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            Announce(cameras, store.Provider, warmUp);
             var sampler = soak ? new SoakSampler(TimeSpan.FromMinutes(settings.SoakMinutes)) : null;
-            var lanesDone = Task.WhenAll(lanes.Values.Select(lane => Task.Run(async () =>
-            {
-                using var runner = new InspectionRunner(store, options.Pipeline, snapshots, topics.Device);
-                await lane.RunAsync(runner, sink, options.Pipeline, loggers, stop.Token).ConfigureAwait(false);
-            }, CancellationToken.None)));
-
-            var watch = Task.Run(() => WatchProgressAsync(lanes.Values, sampler, lanesDone, stop), CancellationToken.None);
-            using var console = services.GetRequiredService<Http.ConsoleServer>().Url is { } url ? new ConsoleLoad(url) : null;
-            var consoleLoad = console?.RunAsync(lanesDone);
-            await lanesDone.ConfigureAwait(false);
-            await watch.ConfigureAwait(false);
-            if (consoleLoad is not null)
-            {
-                await consoleLoad.ConfigureAwait(false);
-            }
+            var console = await RunLanesAsync(lanes.Values, services, sampler, ct).ConfigureAwait(false);
 
             var failures = lanes.Values.Where(l => l.Failure is not null).Select(l => $"{l.Id}: {l.Failure}").ToList();
             await WaitForResultsAsync(lanes.Values).ConfigureAwait(false);
             var threads = window.CpuReadingAtOpen is { } open
                 ? CpuReading.Take(threadWatch, broker.OutsideProcesses).PerFrameSince(open, lanes.Values.Sum(l => l.InspectCpuMs), window.ResultsInWindow)
                 : null;
-            var allocated = GC.GetTotalAllocatedBytes(precise: true) - window.AllocatedAtOpen;
-            var processCpu = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - window.CpuAtOpen).TotalMilliseconds;
-            var peakRss = ProcessProbe.PeakRssBytes();
-            var publishCpu = soak || lanes.Values.Select(l => l.LastResult).FirstOrDefault(r => r is not null) is not { } template
-                ? null
-                : await publishCost.MeasureAsync(sink, template, PublishBurst).ConfigureAwait(false);
-
-            var report = new JsonObject
-            {
-                ["cameras"] = cameras.Count,
-                ["source"] = cameras[0].Source,
-                ["broker"] = choice.Kind == BrokerChoice.InProcess ? $"{choice} (MQTTnet, 127.0.0.1:{broker.Port})" : $"{choice} ({broker.Host}:{broker.Port}, another process)",
-                ["provider"] = store.Provider,
-                ["threads"] = options.Models.Threads,
-                ["cores"] = Environment.ProcessorCount,
-                ["frames_per_camera"] = soak ? null : settings.Frames,
-                ["warm_up_frames"] = lanes.Values.Sum(l => Math.Max(0, l.WarmUpFrames)),
-                ["warm_up_timed_out"] = warmth.TimedOut,
-                ["measured_results"] = window.ResultsInWindow,
-                ["seconds"] = Math.Round(window.Seconds, 3),
-                ["fps"] = Math.Round(window.Fps, 2),
-                ["fps_per_camera"] = Math.Round(window.Fps / cameras.Count, 2),
-                ["segmented_fraction"] = Math.Round(stages.SegmentedFraction, 4),
-                ["allocated_bytes_per_frame"] = window.ResultsInWindow == 0 ? 0 : allocated / window.ResultsInWindow,
-                ["inspect_allocated_bytes_per_frame"] = stages.Inspect.Count == 0 ? 0 : lanes.Values.Sum(l => l.InspectAllocated) / stages.Inspect.Count,
-                ["peak_rss_bytes"] = peakRss,
-                ["stages"] = StagesJson(stages.All),
-                ["cpu_per_frame_ms"] = CpuJson(stages, publishCpu, window.ResultsInWindow == 0 ? null : processCpu / window.ResultsInWindow),
-                ["opencv_threads"] = OpenCvSharp.Cv2.GetNumThreads(),
-                ["console"] = console?.Report(),
-            };
-
-            var set = store.Acquire();
-            try
-            {
-                var boundFrames = Math.Max(20, (int)Math.Min(window.ResultsInWindow / cameras.Count, 1000));
-                progress.WriteLine($"bench: model-only bound ({boundFrames} frames per camera on pre-made tensors)");
-                var (modelOnly, modelCpu, modelThreads) = ModelOnlyBound.Measure(set, cameras.Count, boundFrames, stages.SegmentedFraction, threadWatch);
-                report["model_only_fps"] = Math.Round(modelOnly, 2);
-                report["cpu_per_frame_ms"]!["model_only_process"] = Math.Round(modelCpu, 3);
-                report["cpu_by_thread_ms_per_frame"] = new JsonObject
-                {
-                    ["end_to_end"] = threads,
-                    ["model_only"] = modelThreads,
-                    ["note"] = "process CPU per frame by thread group (/proc/self/task/*/stat); inspecting = the inspect calls' own thread clock, taken out of the thread pool's; outside processes last",
-                };
-                report["overhead_ratio"] = window.Fps > 0 ? Math.Round(modelOnly / window.Fps, 3) : null;
-                if (cameras.Count > 1)
-                {
-                    var batched = ModelOnlyBound.MeasureBatched(set, cameras.Count, boundFrames, stages.SegmentedFraction);
-                    report["batching"] = new JsonObject
-                    {
-                        ["batch"] = cameras.Count,
-                        ["unbatched_model_only_fps"] = Math.Round(modelOnly, 2),
-                        ["batched_model_only_fps"] = batched is null ? null : Math.Round(batched.Value, 2),
-                        ["note"] = batched is null ? "a model's batch axis is fixed at 1" : "model-only figures: one batch of all cameras' frames per run vs one session run per frame",
-                    };
-                }
-            }
-            finally
-            {
-                set.Release();
-            }
+            var totals = WindowTotals.Read(window); // before the publish burst adds its own CPU and allocations
+            var template = soak ? null : lanes.Values.Select(l => l.LastResult).FirstOrDefault(r => r is not null);
+            var publishCpu = template is null ? null : await publishCost.MeasureAsync(services.GetRequiredService<ResultSink>(), template, PublishBurst).ConfigureAwait(false);
+            var report = WindowReport(cameras, broker, store.Provider, window, stages, lanes.Values, totals, publishCpu, console);
+            AddModelOnlyBound(report, store, cameras.Count, window, stages, threadWatch, threads);
 
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            var publisher = services.GetRequiredService<ResultPublisher>();
-            report["accounting"] = new JsonObject
-            {
-                ["inspected"] = lanes.Values.Sum(l => l.Submitted),
-                ["published"] = publisher.Published - publishCost.Sent,
-                ["received_by_broker"] = lanes.Values.Sum(l => l.Arrived),
-                ["in_outbox"] = (long)services.GetRequiredService<DiskOutbox>().Count,
-                ["capture_drops"] = lanes.Values.Sum(l => l.CaptureDrops),
-                ["frame_errors"] = lanes.Values.Sum(l => l.Errors),
-                ["snapshots_written"] = snapshots.Written,
-                ["snapshots_dropped"] = snapshots.Dropped,
-            };
+            report["accounting"] = Accounting(lanes.Values, services, publishCost);
             if (failures.Count > 0)
             {
                 report["failures"] = new JsonArray([.. failures.Select(f => (JsonNode?)f)]);
@@ -212,6 +116,141 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
         {
             temp.Delete(recursive: true);
         }
+    }
+
+    private void Announce(List<CameraOptions> cameras, string provider, int warmUp) =>
+        progress.WriteLine($"bench: {cameras.Count} camera(s) on {cameras[0].Source}, models on {provider}, "
+            + (settings.SoakMinutes > 0 ? $"soak for {settings.SoakMinutes:0.#} min" : $"{settings.Frames} frames each after a warm-up of at least {warmUp}" + (settings.WaitForJit ? $" and until the JIT is quiet ({JitQuiet.TotalSeconds:0} s at most {WarmUp.MaxJitShare:P0} compiling, {WarmUpLimit.TotalSeconds:0} s at most)" : "")));
+
+    private static IBenchBroker CreateBroker(BrokerChoice choice, string temp, string topicRoot, Action<string, long, long> arrived) => choice.Kind switch
+    {
+        BrokerChoice.Mosquitto => ExternalBroker.StartMosquitto(temp, FreePort(), topicRoot, arrived),
+        BrokerChoice.External => ExternalBroker.Connect(choice.Host, choice.Port, topicRoot, arrived),
+        _ => new LoopbackBroker(FreePort(), topicRoot, arrived),
+    };
+
+    // Runs every camera's pipeline to its end (or a soak's), with the progress watch and, when the host serves the
+    // console, its polling load; returns what the console load did (null without a console).
+    private async Task<JsonObject?> RunLanesAsync(IReadOnlyCollection<CameraLane> lanes, IServiceProvider services, SoakSampler? sampler, CancellationToken ct)
+    {
+        var options = settings.Options;
+        var store = services.GetRequiredService<ModelStore>();
+        var sink = services.GetRequiredService<ResultSink>();
+        var snapshots = services.GetRequiredService<SnapshotWriter>();
+        var loggers = services.GetRequiredService<ILoggerFactory>();
+        var device = new Topics(options.Mqtt).Device;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var lanesDone = Task.WhenAll(lanes.Select(lane => Task.Run(async () =>
+        {
+            using var runner = new InspectionRunner(store, options.Pipeline, snapshots, device);
+            await lane.RunAsync(runner, sink, options.Pipeline, loggers, stop.Token).ConfigureAwait(false);
+        }, CancellationToken.None)));
+
+        var watch = Task.Run(() => WatchProgressAsync(lanes, sampler, lanesDone, stop), CancellationToken.None);
+        using var console = services.GetRequiredService<Http.ConsoleServer>().Url is { } url ? new ConsoleLoad(url) : null;
+        var consoleLoad = console?.RunAsync(lanesDone);
+        await lanesDone.ConfigureAwait(false);
+        await watch.ConfigureAwait(false);
+        if (consoleLoad is not null)
+        {
+            await consoleLoad.ConfigureAwait(false);
+        }
+
+        return console?.Report();
+    }
+
+    // The measured window's figures, the publish burst's CPU per result, and what the console load did.
+    private JsonObject WindowReport(List<CameraOptions> cameras, IBenchBroker broker, string provider, BenchWindow window, BenchStages stages, IReadOnlyCollection<CameraLane> lanes, WindowTotals totals, double? publishCpu, JsonObject? console)
+    {
+        var choice = settings.Broker ?? BrokerChoice.Default;
+        var results = window.ResultsInWindow;
+        return new JsonObject
+        {
+            ["cameras"] = cameras.Count,
+            ["source"] = cameras[0].Source,
+            ["broker"] = choice.Kind == BrokerChoice.InProcess ? $"{choice} (MQTTnet, 127.0.0.1:{broker.Port})" : $"{choice} ({broker.Host}:{broker.Port}, another process)",
+            ["provider"] = provider,
+            ["threads"] = settings.Options.Models.Threads,
+            ["cores"] = Environment.ProcessorCount,
+            ["frames_per_camera"] = settings.SoakMinutes > 0 ? null : settings.Frames,
+            ["warm_up_frames"] = lanes.Sum(l => Math.Max(0, l.WarmUpFrames)),
+            ["warm_up_timed_out"] = _warmth.TimedOut,
+            ["measured_results"] = results,
+            ["seconds"] = Math.Round(window.Seconds, 3),
+            ["fps"] = Math.Round(window.Fps, 2),
+            ["fps_per_camera"] = Math.Round(window.Fps / cameras.Count, 2),
+            ["segmented_fraction"] = Math.Round(stages.SegmentedFraction, 4),
+            ["allocated_bytes_per_frame"] = results == 0 ? 0 : totals.Allocated / results,
+            ["inspect_allocated_bytes_per_frame"] = stages.Inspect.Count == 0 ? 0 : lanes.Sum(l => l.InspectAllocated) / stages.Inspect.Count,
+            ["peak_rss_bytes"] = totals.PeakRss,
+            ["stages"] = StagesJson(stages.All),
+            ["cpu_per_frame_ms"] = CpuJson(stages, publishCpu, results == 0 ? null : totals.ProcessCpuMs / results),
+            ["opencv_threads"] = OpenCvSharp.Cv2.GetNumThreads(),
+            ["console"] = console,
+        };
+    }
+
+    // The whole process's allocations and CPU time over the measured window, and its peak RSS.
+    private sealed record WindowTotals(long Allocated, double ProcessCpuMs, long PeakRss)
+    {
+        public static WindowTotals Read(BenchWindow window) => new(
+            GC.GetTotalAllocatedBytes(precise: true) - window.AllocatedAtOpen,
+            (Process.GetCurrentProcess().TotalProcessorTime - window.CpuAtOpen).TotalMilliseconds,
+            ProcessProbe.PeakRssBytes());
+    }
+
+    // The model-only bound on the same sessions, the overhead ratio against the window's fps, and with several cameras
+    // the batched bound.
+    private void AddModelOnlyBound(JsonObject report, ModelStore store, int cameras, BenchWindow window, BenchStages stages, ThreadWatch threadWatch, JsonObject? threads)
+    {
+        var set = store.Acquire();
+        try
+        {
+            var boundFrames = Math.Max(20, (int)Math.Min(window.ResultsInWindow / cameras, 1000));
+            progress.WriteLine($"bench: model-only bound ({boundFrames} frames per camera on pre-made tensors)");
+            var (modelOnly, modelCpu, modelThreads) = ModelOnlyBound.Measure(set, cameras, boundFrames, stages.SegmentedFraction, threadWatch);
+            report["model_only_fps"] = Math.Round(modelOnly, 2);
+            report["cpu_per_frame_ms"]!["model_only_process"] = Math.Round(modelCpu, 3);
+            report["cpu_by_thread_ms_per_frame"] = new JsonObject
+            {
+                ["end_to_end"] = threads,
+                ["model_only"] = modelThreads,
+                ["note"] = "process CPU per frame by thread group (/proc/self/task/*/stat); inspecting = the inspect calls' own thread clock, taken out of the thread pool's; outside processes last",
+            };
+            report["overhead_ratio"] = window.Fps > 0 ? Math.Round(modelOnly / window.Fps, 3) : null;
+            if (cameras > 1)
+            {
+                var batched = ModelOnlyBound.MeasureBatched(set, cameras, boundFrames, stages.SegmentedFraction);
+                report["batching"] = new JsonObject
+                {
+                    ["batch"] = cameras,
+                    ["unbatched_model_only_fps"] = Math.Round(modelOnly, 2),
+                    ["batched_model_only_fps"] = batched is null ? null : Math.Round(batched.Value, 2),
+                    ["note"] = batched is null ? "a model's batch axis is fixed at 1" : "model-only figures: one batch of all cameras' frames per run vs one session run per frame",
+                };
+            }
+        }
+        finally
+        {
+            set.Release();
+        }
+    }
+
+    // Every frame accounted for: inspected = published = received by the broker, nothing left in the outbox.
+    private static JsonObject Accounting(IReadOnlyCollection<CameraLane> lanes, IServiceProvider services, PublishCost publishCost)
+    {
+        var snapshots = services.GetRequiredService<SnapshotWriter>();
+        return new JsonObject
+        {
+            ["inspected"] = lanes.Sum(l => l.Submitted),
+            ["published"] = services.GetRequiredService<ResultPublisher>().Published - publishCost.Sent,
+            ["received_by_broker"] = lanes.Sum(l => l.Arrived),
+            ["in_outbox"] = (long)services.GetRequiredService<DiskOutbox>().Count,
+            ["capture_drops"] = lanes.Sum(l => l.CaptureDrops),
+            ["frame_errors"] = lanes.Sum(l => l.Errors),
+            ["snapshots_written"] = snapshots.Written,
+            ["snapshots_dropped"] = snapshots.Dropped,
+        };
     }
 
     // Stops a soak when its time is up, and any run whose cameras deliver nothing for half a minute.

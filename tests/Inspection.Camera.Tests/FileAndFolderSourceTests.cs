@@ -48,6 +48,21 @@ public sealed class FileAndFolderSourceTests : IDisposable
     }
 
     [RequiresToolFact("ffmpeg")]
+    public void Decode_threads_reach_the_decoder_and_default_to_one()
+    {
+        var mp4 = Tools.MakeVideo(_dir.Combine("threads.mp4"), 160, 120, frames: 12);
+        foreach (var (uri, threads) in new[] { ($"file://{mp4}", 1), ($"file://{mp4}?decode_threads=3", 3) })
+        {
+            using var source = (VideoFileSource)FrameSourceFactory.Create(uri);
+            Assert.Equal(12, ReadAll(source));
+            Assert.Equal(threads, source.DecoderThreadsInUse);
+        }
+
+        var bad = Assert.Throws<SourceException>(() => FrameSourceFactory.Create($"file://{mp4}?decode_threads=-1").Dispose());
+        Assert.Contains("decode_threads=-1", bad.Message, StringComparison.Ordinal);
+    }
+
+    [RequiresToolFact("ffmpeg")]
     public void Realtime_file_is_paced_at_its_frame_rate()
     {
         var mp4 = Tools.MakeVideo(_dir.Combine("paced.mp4"), 96, 64, frames: 12, fps: 25);
