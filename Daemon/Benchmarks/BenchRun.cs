@@ -38,7 +38,6 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
     private const int PublishBurst = 200;
     private readonly WarmUp _warmth = settings.SoakMinutes > 0 || !settings.WaitForJit ? WarmUp.None : new WarmUp(JitQuiet, WarmUpLimit);
 
-    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP013:Await in using", Justification = "The lanes' task, the progress watch and the console load are awaited further down, inside the same usings.")]
     public async Task<JsonObject> RunAsync(CancellationToken ct)
     {
         var options = settings.Options;
@@ -131,6 +130,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
 
     // Runs every camera's pipeline to its end (or a soak's), with the progress watch and, when the host serves the
     // console, its polling load; returns what the console load did (null without a console).
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP013:Await in using", Justification = "The lanes' task, the progress watch and the console load are awaited further down, inside the same usings.")]
     private async Task<JsonObject?> RunLanesAsync(IReadOnlyCollection<CameraLane> lanes, IServiceProvider services, SoakSampler? sampler, CancellationToken ct)
     {
         var options = settings.Options;
