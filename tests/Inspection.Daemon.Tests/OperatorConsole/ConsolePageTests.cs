@@ -73,9 +73,9 @@ public sealed class ConsolePageTests(ConsoleDaemon fixture)
                     return;
                 }
             }
-            catch (StaleElementReferenceException)
+            catch (WebDriverException ex) when (ex is StaleElementReferenceException or JavaScriptException)
             {
-                // The page re-rendered the list under us; look again.
+                // The page re-rendered the list under us, or its script has not made the element yet; look again.
             }
 
             Thread.Sleep(100);
