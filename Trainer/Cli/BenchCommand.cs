@@ -40,17 +40,9 @@ internal static class BenchCommand
             var models = TrainingBench.Models(parse.GetValue(width));
             var only = parse.GetValue(arch) ?? [];
             var unknown = only.Where(a => models.All(m => m.Arch != a)).ToList();
-            bool[] layouts = parse.GetValue(layout) switch { "nchw" => [false], "nhwc" => [true], "both" => [false, true], _ => [] };
-            if (layouts.Length == 0)
+            // Each is a pair of settings measured one after the other: false first, then true.
+            if (PairChoice(parse, layout, "nchw", "nhwc") is not { } layouts || PairChoice(parse, malloc, "glibc", "keep") is not { } mallocModes)
             {
-                Console.Error.WriteLine($"trainer bench: --layout must be nchw, nhwc or both (got '{parse.GetValue(layout)}')");
-                return 2;
-            }
-
-            bool[] mallocModes = parse.GetValue(malloc) switch { "keep" => [true], "glibc" => [false], "both" => [false, true], _ => [] };
-            if (mallocModes.Length == 0)
-            {
-                Console.Error.WriteLine($"trainer bench: --malloc must be keep, glibc or both (got '{parse.GetValue(malloc)}')");
                 return 2;
             }
 
@@ -87,20 +79,9 @@ internal static class BenchCommand
             }
 
             var selected = models.Where(m => only.Length == 0 || only.Contains(m.Arch)).ToList();
-            if (parse.GetValue(export) is { } directory)
+            if (parse.GetValue(export) is { } directory && !ExportPackages(directory, selected, models, parse.GetValue(sizes)!))
             {
-                var classifier = selected.FirstOrDefault(m => m.Task == Config.Models.ModelTasks.Classifier);
-                // The U-Net named in --arch, else the default one (the first segmenter).
-                var segmenter = selected.FirstOrDefault(m => m.Task == Config.Models.ModelTasks.Segmenter)
-                    ?? models.First(m => m.Task == Config.Models.ModelTasks.Segmenter);
-                var exportSizes = parse.GetValue(sizes)!;
-                if (classifier is null || exportSizes[^1] % segmenter.SizeMultiple != 0)
-                {
-                    Console.Error.WriteLine($"trainer bench: --export-models needs a classifier among --arch and a last size that is a multiple of {segmenter.SizeMultiple}");
-                    return 2;
-                }
-
-                BenchPackages.Write(directory, classifier, segmenter, exportSizes[0], exportSizes[^1], Console.Error);
+                return 2;
             }
 
             if (parse.GetValue(json))
@@ -111,6 +92,37 @@ internal static class BenchCommand
             return 0;
         });
         return command;
+    }
+
+    // An option naming one of two settings or both: [false] for the first, [true] for the second, [false, true] for both;
+    // null (and the reason on stderr) for anything else.
+    private static bool[]? PairChoice(ParseResult parse, Option<string> option, string whenFalse, string whenTrue)
+    {
+        var value = parse.GetValue(option);
+        if (value == whenFalse || value == whenTrue || value == "both")
+        {
+            return value == "both" ? [false, true] : [value == whenTrue];
+        }
+
+        Console.Error.WriteLine($"trainer bench: {option.Name} must be {whenFalse}, {whenTrue} or both (got '{value}')");
+        return null;
+    }
+
+    // --export-models: the first classifier among --arch at the first size, and the U-Net named in --arch, else the
+    // default one (the first segmenter), at the last size. False (and the reason on stderr) when that cannot be done.
+    private static bool ExportPackages(string directory, List<BenchModel> selected, IReadOnlyList<BenchModel> models, int[] sizes)
+    {
+        var classifier = selected.FirstOrDefault(m => m.Task == Config.Models.ModelTasks.Classifier);
+        var segmenter = selected.FirstOrDefault(m => m.Task == Config.Models.ModelTasks.Segmenter)
+            ?? models.First(m => m.Task == Config.Models.ModelTasks.Segmenter);
+        if (classifier is null || sizes[^1] % segmenter.SizeMultiple != 0)
+        {
+            Console.Error.WriteLine($"trainer bench: --export-models needs a classifier among --arch and a last size that is a multiple of {segmenter.SizeMultiple}");
+            return false;
+        }
+
+        BenchPackages.Write(directory, classifier, segmenter, sizes[0], sizes[^1], Console.Error);
+        return true;
     }
 
     // Every device x model x size x layout combination under the current allocator setting; rows printed as they come

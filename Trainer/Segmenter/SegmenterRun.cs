@@ -140,29 +140,7 @@ internal static class SegmenterRun
             LrFindPlot.Write(Path.Combine(runDirectory, "lr-find.png"), training.Search);
         }
 
-        var content = new PackageContent
-        {
-            Task = ModelTasks.Segmenter,
-            Arch = options.Arch,
-            Input = training.Input,
-            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
-            Threshold = new ThresholdSpec { Value = 0.5 },
-            Training = new TrainingSpec
-            {
-                Dataset = data.Scan.Root,
-                DatasetFingerprint = data.Fingerprint,
-                Split = data.SplitSummary(),
-                Epochs = training.History.Count,
-                Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
-                {
-                    ["joint_mask"] = "geometric transforms applied to image and mask alike",
-                    ["loss"] = training.Loss.ToString(),
-                    ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                },
-                InitFrom = request.InitFrom?.Manifest.Version ?? (Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18) ? Pretraining.ImageNet : null),
-            },
-            Version = version,
-        };
+        var content = Contents(data, request, training, version);
 
         // Threshold and gate figures come from the exported model through Inspection.Inference, as the daemon runs it.
         using var staged = ModelPackageWriter.Stage(request.ModelsDirectory, training.Model, content, new ProgressWriter(progress));
@@ -215,5 +193,33 @@ internal static class SegmenterRun
         RunFolder.MarkDone(runDirectory, package.Package.Directory);
         progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : gate.Pass ? " (not made current: --no-current)" : $" kept beside the current one (not made current): {gate.Reason}")}; report: {runDirectory}");
         return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory, gate);
+    }
+    /// <summary>What the package records about this run, before the threshold, metrics and gate are known.</summary>
+    private static PackageContent Contents(SegmentationDataset data, SegmentRequest request, SegmenterTraining training, string version)
+    {
+        var options = request.Options;
+        return new PackageContent
+        {
+            Task = ModelTasks.Segmenter,
+            Arch = options.Arch,
+            Input = training.Input,
+            Output = new OutputSpec { Name = "logit", Kind = OutputKind.Logit },
+            Threshold = new ThresholdSpec { Value = 0.5 },
+            Training = new TrainingSpec
+            {
+                Dataset = data.Scan.Root,
+                DatasetFingerprint = data.Fingerprint,
+                Split = data.SplitSummary(),
+                Epochs = training.History.Count,
+                Augmentation = new Dictionary<string, string>(options.Augmentation.Describe())
+                {
+                    ["joint_mask"] = "geometric transforms applied to image and mask alike",
+                    ["loss"] = training.Loss.ToString(),
+                    ["mask_threshold"] = request.MaskThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                },
+                InitFrom = request.InitFrom?.Manifest.Version ?? (Pretraining.Resolve(options.Arch, options.Pretrained, Architectures.UNetResNet18) ? Pretraining.ImageNet : null),
+            },
+            Version = version,
+        };
     }
 }

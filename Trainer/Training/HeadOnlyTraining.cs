@@ -28,15 +28,7 @@ internal static class HeadOnlyTraining
         var started = Stopwatch.StartNew();
         model.FreezeBackbone(true);
         var passes = Math.Max(1, options.FeaturePasses);
-        var trainFeatures = new List<Tensor>();
-        for (var pass = 0; pass < passes; pass++)
-        {
-            trainFeatures.Add(Features(model, train, options.BatchSize, pass == 0 ? null : augmenter, pass, device));
-            progress.Message($"head-only: features of {train.Count} training images, pass {pass + 1} of {passes}{(pass == 0 ? " (unaugmented)" : " (augmented)")}, {started.Elapsed.TotalSeconds:F0} s");
-        }
-
-        using var x = cat(trainFeatures, 0);
-        trainFeatures.ForEach(t => t.Dispose());
+        using var x = TrainingFeatures(model, train, passes, options.BatchSize, augmenter, progress, started, device);
         using var y = tensor(Enumerable.Repeat(train.Images.Select(i => i.Target(options.SoftLabels)), passes).SelectMany(v => v).ToArray()).to(device);
         using var validationX = Features(model, validation, options.BatchSize, null, 0, device);
         using var validationY = tensor(validation.Images.Select(i => i.Target(options.SoftLabels)).ToArray()).to(device);
@@ -52,33 +44,16 @@ internal static class HeadOnlyTraining
         var bestEpoch = 0;
         Dictionary<string, Tensor>? best = null;
         var count = (int)x.shape[0];
-        var steps = Math.Max(1, (count + options.BatchSize - 1) / options.BatchSize);
         for (var epoch = 1; epoch <= options.Epochs; epoch++)
         {
             var epochStart = Stopwatch.GetTimestamp();
-            var order = Enumerable.Range(0, count).ToArray();
-            new Random(StableSeed.Combine(options.Seed, epoch)).Shuffle(order);
-            double lossSum = 0;
             var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / options.Epochs));
             foreach (var group in optimizer.ParamGroups)
             {
                 group.LearningRate = lr;
             }
 
-            for (var step = 0; step < steps; step++)
-            {
-                using var noCollection = NoCollection.Enter();
-                using var scope = NewDisposeScope();
-                var batch = order.Skip(step * options.BatchSize).Take(options.BatchSize).Select(i => (long)i).ToArray();
-                using var index = tensor(batch).to(device);
-                optimizer.zero_grad();
-                var loss = nn.functional.binary_cross_entropy_with_logits(head.forward(x.index_select(0, index)).reshape(-1), y.index_select(0, index), pos_weights: pw);
-                loss.backward();
-                optimizer.step();
-                lossSum += loss.item<float>() * batch.Length;
-                progress.Step(epoch, options.Epochs, step + 1, steps, loss.item<float>());
-            }
-
+            var lossSum = HeadEpoch(head, optimizer, x, y, pw, epoch, options, progress, device);
             var (valLoss, scores) = Score(head, validationX, validationY, pw);
             var at05 = Confusion.At(scores, labels, 0.5);
             var ap = Ranking.AveragePrecision(scores, labels);
@@ -109,6 +84,55 @@ internal static class HeadOnlyTraining
         best!.Values.ToList().ForEach(t => t.Dispose());
         progress.Message($"head-only: features {featureSeconds:F1} s, head {started.Elapsed.TotalSeconds - featureSeconds:F1} s; head of epoch {bestEpoch} kept (validation AP {bestAp:F4})");
         return new TrainingResult(history, bestEpoch, started.Elapsed.TotalSeconds, (double)train.Count * passes / Math.Max(1e-9, featureSeconds), options.LearningRate, null);
+    }
+
+    /// <summary>The backbone's features of the training images, one pass unaugmented and the others augmented, stacked.</summary>
+    private static Tensor TrainingFeatures(IHasBackbone model, TensorSet train, int passes, int batchSize, Augmenter augmenter,
+        ITrainingProgress progress, Stopwatch started, Device device)
+    {
+        var perPass = new List<Tensor>();
+        try
+        {
+            for (var pass = 0; pass < passes; pass++)
+            {
+                perPass.Add(Features(model, train, batchSize, pass == 0 ? null : augmenter, pass, device));
+                progress.Message($"head-only: features of {train.Count} training images, pass {pass + 1} of {passes}{(pass == 0 ? " (unaugmented)" : " (augmented)")}, {started.Elapsed.TotalSeconds:F0} s");
+            }
+
+            return cat(perPass, 0);
+        }
+        finally
+        {
+            perPass.ForEach(t => t.Dispose());
+        }
+    }
+
+    /// <summary>One shuffled pass of the head over the cached features; returns the summed loss.</summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
+    private static double HeadEpoch(nn.Module<Tensor, Tensor> head, optim.Optimizer optimizer, Tensor x, Tensor y, Tensor posWeight, int epoch,
+        TrainingOptions options, ITrainingProgress progress, Device device)
+    {
+        var count = (int)x.shape[0];
+        var steps = Math.Max(1, (count + options.BatchSize - 1) / options.BatchSize);
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(StableSeed.Combine(options.Seed, epoch)).Shuffle(order);
+        double lossSum = 0;
+        for (var step = 0; step < steps; step++)
+        {
+            using var noCollection = NoCollection.Enter();
+            using var scope = NewDisposeScope();
+            var batch = order.Skip(step * options.BatchSize).Take(options.BatchSize).Select(i => (long)i).ToArray();
+            using var index = tensor(batch).to(device);
+            optimizer.zero_grad();
+            var loss = nn.functional.binary_cross_entropy_with_logits(head.forward(x.index_select(0, index)).reshape(-1), y.index_select(0, index), pos_weights: posWeight);
+            loss.backward();
+            optimizer.step();
+            lossSum += loss.item<float>() * batch.Length;
+            progress.Step(epoch, options.Epochs, step + 1, steps, loss.item<float>());
+        }
+
+        return lossSum;
     }
 
     [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP001:Dispose created", Justification = TorchOwnership.DisposeScope)]
