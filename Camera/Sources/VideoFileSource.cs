@@ -7,9 +7,8 @@ namespace Inspection.Camera.Sources;
 /// <summary>
 /// <c>file:///path/video.mp4?loop=true&amp;realtime=true</c>: a video file through OpenCV's FFMPEG backend. <c>loop</c>
 /// starts again at the end; <c>realtime</c> paces frames at the file's frame rate instead of decoding flat out;
-/// <c>decode_threads</c> is the decoder's thread count (default 1: the reader thread decodes; 0: FFmpeg's default of
-/// one frame thread per core, which costs more CPU per frame in hand-offs and only pays off when one core cannot keep
-/// up with the stream).
+/// <c>decode_threads</c> is the decoder's thread count (default 1: the reader thread decodes, which took no more CPU per
+/// frame than frame threads; 0: FFmpeg's default of one frame thread per core, for a stream one core cannot keep up with).
 /// </summary>
 internal sealed partial class VideoFileSource : VideoCaptureSource
 {
