@@ -142,8 +142,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var lanesDone = Task.WhenAll(lanes.Select(lane => Task.Run(async () =>
         {
-            using var runner = new InspectionRunner(store, options.Pipeline, snapshots, device);
-            await lane.RunAsync(runner, sink, options.Pipeline, loggers, stop.Token).ConfigureAwait(false);
+            await lane.RunAsync(() => new InspectionRunner(store, options.Pipeline, snapshots, device), sink, options.Pipeline, loggers, stop.Token).ConfigureAwait(false);
         }, CancellationToken.None)));
 
         var watch = Task.Run(() => WatchProgressAsync(lanes, sampler, lanesDone, stop), CancellationToken.None);

@@ -60,12 +60,13 @@ internal sealed class CameraLane(CameraOptions camera, BenchStages stages, Bench
 
     private bool Measured => WarmUpFrames >= 0;
 
-    /// <summary>Runs the camera's pipeline until the warm-up and the measured frames were read or <paramref name="stop"/> fires.</summary>
-    public async Task RunAsync(InspectionRunner runner, ResultSink sink, PipelineOptions pipeline, ILoggerFactory loggers, CancellationToken stop)
+    /// <summary>Runs the camera's pipeline until the warm-up and the measured frames were read or <paramref name="stop"/> fires;
+    /// the pipeline owns (and disposes) the runner <paramref name="createRunner"/> makes.</summary>
+    public async Task RunAsync(Func<InspectionRunner> createRunner, ResultSink sink, PipelineOptions pipeline, ILoggerFactory loggers, CancellationToken stop)
     {
         using var room = new SemaphoreSlim(pipeline.FrameQueueCapacity, pipeline.FrameQueueCapacity);
         (_room, _stop) = (room, stop);
-        await using var cameraPipeline = new CameraPipeline(camera, pipeline, runner, sink, TimeProvider.System, loggers, probe: this);
+        await using var cameraPipeline = new CameraPipeline(camera, pipeline, createRunner(), sink, TimeProvider.System, loggers, probe: this);
         await cameraPipeline.RunAsync(stop).ConfigureAwait(false);
         CaptureDrops = cameraPipeline.CaptureStats.FramesDropped;
         Errors = cameraPipeline.Errors;

@@ -145,6 +145,7 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
             ["train_seconds"] = trained.TrainSeconds,
             ["best_epoch"] = trained.BestEpoch,
             ["pos_weight"] = posWeight,
+            ["average_last"] = request.Training.AverageLast,
             ["soft_labels"] = request.Training.SoftLabels ? 1 : 0,
             ["width_multiplier"] = request.WidthMultiplier,
             ["learning_rate"] = trained.LearningRate,
@@ -163,7 +164,12 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
 
         wall.Stop();
         metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
-        var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, posWeight, choice, valScores, judged.ValidationLabels, testScores, judged.TestLabels,
+        if (trained.Averaged is { } averaged)
+        {
+            (metrics["training"]["averaged_from_epoch"], metrics["training"]["averaged_to_epoch"]) = (averaged.First, averaged.Last);
+        }
+
+        var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, trained.Averaged, posWeight, choice, valScores, judged.ValidationLabels, testScores, judged.TestLabels,
             valReport, testReport, testAtF1, judged.BestF1Threshold, comparison?.Deployed, comparison?.Version, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
         RunReport.Write(runDir, report);
         RunFolder.MarkDone(runDir, written.Package.Directory);
@@ -237,6 +243,11 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
         if (request.HeadOnly && request.Training.AutoLearningRate)
         {
             throw new ArgumentException("--lr auto sweeps the training loop's steps; --head-only trains its head on cached features instead: give --lr a number");
+        }
+
+        if (request.HeadOnly && request.Training.AverageLast > 0)
+        {
+            throw new ArgumentException("--average-last averages the training loop's epochs; --head-only trains its head on cached features instead: leave it out");
         }
 
         request.Augment.Validate();

@@ -71,7 +71,7 @@ internal static class ClassifyCommand
         var command = new Command("classify", "Train the defect classifier for a recall target, choose its threshold on validation, test it, gate it and write its model package");
         Option[] options =
         [
-            Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, FeaturePasses, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, PosWeight, SoftLabels, Seed,
+            Data, Out, CommonOptions.RecallTarget, Arch, Pretrained, HeadOnly, FeaturePasses, ImageSize, Width, Epochs, BatchSize, Optimizer, Lr, Schedule, ClipNorm, Patience, CommonOptions.AverageLast, PosWeight, SoftLabels, Seed,
             ValFraction, TestFraction, DefectCutoff, DefectClass, GoodClass, Channels, Limit, Init, Resume, Force, MinAuroc, MinSpecificity, MaxSpecificityDrop, RequireBound, VersionName, QuantizeCommand.Quantize, CommonOptions.Threads, CommonOptions.Json,
             AugmentOff, Rotation, Shift, ZoomMin, ZoomMax, Brightness, Contrast, Noise, BlurProbability, BlurSigma,
         ];
@@ -171,6 +171,7 @@ internal static class ClassifyCommand
             Schedule = parse.GetValue(Schedule)!,
             ClipNorm = parse.GetValue(ClipNorm),
             Patience = parse.GetValue(Patience),
+            AverageLast = parse.GetValue(CommonOptions.AverageLast),
             PosWeight = parse.GetValue(PosWeight),
             SoftLabels = parse.GetValue(SoftLabels),
             FeaturePasses = parse.GetValue(FeaturePasses),
@@ -193,6 +194,9 @@ internal static class CommonOptions
 {
     /// <summary><c>--recall-target</c>.</summary>
     public static readonly Option<double> RecallTarget = new("--recall-target") { Description = "Recall the decision threshold must reach on held-out data, in (0, 1)", DefaultValueFactory = _ => new TrainerOptions().RecallTarget };
+
+    /// <summary><c>--average-last</c>.</summary>
+    public static readonly Option<int> AverageLast = new("--average-last") { Description = "Average the weights of the last N epochs when training ends; keep the average if it validates better than the best epoch (0 = off)", DefaultValueFactory = _ => 0 };
 
     /// <summary><c>--threads</c>.</summary>
     public static readonly Option<int> Threads = new("--threads") { Description = "CPU threads for torch (0 = all cores)", DefaultValueFactory = _ => 0 };

@@ -51,7 +51,7 @@ internal static class SegmentCommand
         Option[] options =
         [
             Data, Out, RecallTarget, Arch, Pretrained, Epochs, BatchSize, ImageSize, Width, LearningRate, MaskThreshold, BceWeight, DiceWeight, IouWeight, PositiveWeight,
-            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, QuantizeCommand.Quantize, CommonOptions.Threads, CommonOptions.Json,
+            Init, FreezeEpochs, Seed, ValidationFraction, TestFraction, Limit, NoCurrent, Resume, CommonOptions.AverageLast, Force, MinIou, MinDice, MinPixelRecall, MaxIouDrop, QuantizeCommand.Quantize, CommonOptions.Threads, CommonOptions.Json,
             .. ClassifyCommand.AugmentOptionsList,
         ];
         foreach (var option in options)
@@ -94,6 +94,7 @@ internal static class SegmentCommand
                         LearningRate = CommonOptions.LearningRate(parse.GetValue(LearningRate)!) ?? SegmenterOptions.DefaultTraining.LearningRate,
                         AutoLearningRate = CommonOptions.LearningRate(parse.GetValue(LearningRate)!) is null,
                         Seed = parse.GetValue(Seed),
+                        AverageLast = parse.GetValue(CommonOptions.AverageLast),
                     },
                     Loss = new SegmentationLossWeights(parse.GetValue(BceWeight), parse.GetValue(DiceWeight), parse.GetValue(IouWeight), parse.GetValue(PositiveWeight) ?? 1),
                     PositiveWeightFromMasks = parse.GetValue(PositiveWeight) is null,

@@ -15,7 +15,7 @@ namespace Inspection.Trainer.Reports;
 
 /// <summary>What a classifier run's report shows.</summary>
 internal sealed record RunReportData(
-    ClassifyRequest Request, ClassificationDataset Dataset, InputSpec Spec, IReadOnlyList<EpochRecord> History, int BestEpoch, double PosWeight,
+    ClassifyRequest Request, ClassificationDataset Dataset, InputSpec Spec, IReadOnlyList<EpochRecord> History, int BestEpoch, EpochAverage? Averaged, double PosWeight,
     ThresholdChoice Choice, double[] ValidationScores, IReadOnlyList<bool> ValidationLabels, double[] TestScores, IReadOnlyList<bool> TestLabels,
     BinaryReport Validation, BinaryReport Test, BinaryReport TestAtBestF1, double BestF1Threshold, BinaryReport? Replaced, string? ReplacedVersion,
     GateDecision Gate, bool MadeCurrent, WrittenPackage Package, IReadOnlyList<LabelledImage> TestImages, TimeSpan Wall, double ImagesPerSecond);
@@ -90,6 +90,7 @@ internal static class RunReport
                 channels = d.Spec.Channels,
                 epochs_run = d.History.Count,
                 best_epoch = d.BestEpoch,
+                kept = d.Averaged?.ToString() ?? $"epoch {d.BestEpoch}",
                 pos_weight = d.PosWeight,
                 images_per_second = d.ImagesPerSecond,
                 wall_seconds = d.Wall.TotalSeconds,
@@ -226,7 +227,7 @@ internal static class RunReport
         }
 
         s.AppendLine($"- model: {d.Request.Arch}, width {F(d.Request.WidthMultiplier, "0.##")}, input {d.Spec.Width}x{d.Spec.Height}x{d.Spec.Channels}, init {(m.Training.InitFrom is null ? "scratch" : "package " + m.Training.InitFrom)}");
-        s.AppendLine($"- training: {d.History.Count} epochs (best {d.BestEpoch}), {d.Request.Training.Optimizer}, lr {F(d.Request.Training.LearningRate, "G3")} {d.Request.Training.Schedule}, batch {d.Request.Training.BatchSize}, pos_weight {F(d.PosWeight, "F2")}, {F(d.ImagesPerSecond, "F1")} images/s, wall {d.Wall:hh\\:mm\\:ss}");
+        s.AppendLine($"- training: {d.History.Count} epochs (best {d.BestEpoch}{(d.Averaged is { } a ? $"; kept: {a}" : "")}), {d.Request.Training.Optimizer}, lr {F(d.Request.Training.LearningRate, "G3")} {d.Request.Training.Schedule}, batch {d.Request.Training.BatchSize}, pos_weight {F(d.PosWeight, "F2")}, {F(d.ImagesPerSecond, "F1")} images/s, wall {d.Wall:hh\\:mm\\:ss}");
         s.AppendLine($"- augmentation: {string.Join(", ", m.Training.Augmentation.Select(kv => $"{kv.Key}={kv.Value}"))}").AppendLine();
         s.AppendLine("## Threshold (validation)").AppendLine().AppendLine(d.Choice.Evidence()).AppendLine();
         s.AppendLine("## Test split at that threshold").AppendLine();

@@ -50,7 +50,7 @@ internal static class SegmenterReport
         var iou = plot.Add.Scatter(epochs, training.History.Select(h => h.ValidationMetrics["IoU"]).ToArray());
         iou.LegendText = "validation IoU @ 0.5";
         var best = plot.Add.VerticalLine(training.BestEpoch);
-        best.LegendText = $"kept: epoch {training.BestEpoch}";
+        best.LegendText = training.Averaged is { } averaged ? $"best: epoch {training.BestEpoch}; kept: {averaged}" : $"kept: epoch {training.BestEpoch}";
         plot.Title("Segmenter training");
         plot.XLabel("epoch");
         plot.ShowLegend();

@@ -159,7 +159,12 @@ internal static class SegmenterRun
             ["learning_rate"] = training.LearningRate,
             ["learning_rate_found"] = options.Training.AutoLearningRate ? 1 : 0,
             ["width_multiplier"] = options.WidthMultiplier,
+            ["average_last"] = options.Training.AverageLast,
         };
+        if (training.Averaged is { } averaged)
+        {
+            (metrics["training"]["averaged_from_epoch"], metrics["training"]["averaged_to_epoch"]) = (averaged.First, averaged.Last);
+        }
 
         content = content with
         {

@@ -83,8 +83,9 @@ internal sealed record SegmenterOptions
 /// <param name="Loss">The loss weights it was trained with.</param>
 /// <param name="LearningRate">The peak learning rate used (given, or found with <c>--lr auto</c>).</param>
 /// <param name="Search">The learning-rate sweep of <c>--lr auto</c> (null without it, or when resumed after it).</param>
+/// <param name="Averaged">With <c>--average-last</c>: the epochs whose average the model holds, when it validated better than <paramref name="BestEpoch"/>.</param>
 internal sealed record SegmenterTraining(UNet Model, InputSpec Input, IReadOnlyList<EpochRecord> History, int BestEpoch, double ImagesPerSecond,
-    SegmentationLossWeights Loss, double LearningRate, LrFindResult? Search);
+    SegmentationLossWeights Loss, double LearningRate, LrFindResult? Search, EpochAverage? Averaged);
 
 /// <summary>
 /// The segmenter's part of <see cref="TrainingLoop"/>: <see cref="UNet"/> with the weighted BCE/Dice/IoU loss
@@ -255,7 +256,7 @@ internal sealed class SegmenterTask : ITrainingTask, IDisposable
         progress.Message(FormattableString.Invariant(
             $"segmenter: {options.Arch} x{options.WidthMultiplier} {options.ImageSize}x{options.ImageSize}x{task.Input.Channels}, {model.parameters().Sum(p => p.numel()):N0} parameters, init {init}; {task.TrainCount} training, {task._validation.Count} validation images; {o.Epochs} epochs, batch {o.BatchSize}, loss {options.Loss}"));
         var result = new TrainingLoop(o, progress).Train(task, checkpointDirectory, resume);
-        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond, options.Loss, result.LearningRate, result.Search);
+        return new SegmenterTraining(model, task.Input, result.History, result.BestEpoch, result.ImagesPerSecond, options.Loss, result.LearningRate, result.Search, result.Averaged);
     }
 
     /// <inheritdoc />

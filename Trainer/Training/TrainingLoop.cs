@@ -19,7 +19,17 @@ internal sealed class TrainingDivergedException(string message) : Exception(mess
 /// <param name="ImagesPerSecond">Images per second over those steps.</param>
 /// <param name="LearningRate">The peak learning rate used (found by the sweep with <see cref="TrainingOptions.AutoLearningRate"/>).</param>
 /// <param name="Search">The sweep run for <see cref="TrainingOptions.AutoLearningRate"/> (null without it, or when resumed after it).</param>
-internal sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond, double LearningRate, LrFindResult? Search);
+/// <param name="Averaged">With <see cref="TrainingOptions.AverageLast"/>: the epochs whose average the model holds
+/// instead of <paramref name="BestEpoch"/>'s weights, when the average validated better; otherwise null.</param>
+internal sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond, double LearningRate, LrFindResult? Search,
+    EpochAverage? Averaged = null);
+
+/// <summary>Epochs <paramref name="First"/> to <paramref name="Last"/> averaged, and the average's validation score.</summary>
+internal sealed record EpochAverage(int First, int Last, double Score)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"average of epochs {First}-{Last}";
+}
 
 /// <summary>
 /// The one training loop of the classifier and the segmenter. Each epoch: shuffled mini-batches (the last partial one
@@ -93,9 +103,10 @@ internal sealed partial class TrainingLoop
             }
         }
 
+        var averaged = _options.AverageLast > 0 ? AverageLastEpochs(task, checkpointDir, state) : null;
         LoadBest(model, checkpointDir);
         var trainSeconds = stopwatch.Elapsed.TotalSeconds;
-        return new TrainingResult(state.History, state.BestEpoch, trainSeconds, images / Math.Max(1e-9, trainSeconds), _options.LearningRate, search);
+        return new TrainingResult(state.History, state.BestEpoch, trainSeconds, images / Math.Max(1e-9, trainSeconds), _options.LearningRate, search, averaged);
     }
 
     /// <summary>One epoch's training steps in shuffled order, each under the divergence guard: a bad step is skipped,
@@ -175,6 +186,11 @@ internal sealed partial class TrainingLoop
 
         state.Epoch = epoch;
         SaveCheckpoint(task.Model, checkpointDir, optimizer, state);
+        if (_options.AverageLast > 0)
+        {
+            KeepEpochWeights(task.Model, checkpointDir, epoch);
+        }
+
         _progress.Epoch(record, _options.Epochs, best);
         if (_options.Patience > 0 && epoch - state.BestEpoch >= _options.Patience)
         {
@@ -183,6 +199,69 @@ internal sealed partial class TrainingLoop
         }
 
         return true;
+    }
+
+    private static string EpochWeights(string checkpointDir, int epoch) => Path.Combine(checkpointDir, $"epoch-{epoch}.bin");
+
+    // Keeps this epoch's weights for the average at the end, and drops the one that falls out of the window.
+    private void KeepEpochWeights(nn.Module model, string checkpointDir, int epoch)
+    {
+        var path = EpochWeights(checkpointDir, epoch);
+        model.save(path + ".tmp");
+        File.Move(path + ".tmp", path, overwrite: true);
+        File.Delete(EpochWeights(checkpointDir, epoch - _options.AverageLast));
+    }
+
+    /// <summary>
+    /// Averages every floating-point tensor of the last <see cref="TrainingOptions.AverageLast"/> epochs' kept weights
+    /// (integer ones, batch norm's step counts, keep the last epoch's) and validates the average; it becomes the best
+    /// weights when it scores higher than the best single epoch. Null when it does not, or fewer than two epochs are kept.
+    /// </summary>
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP004:Don't ignore created IDisposable", Justification = TorchOwnership.DisposeScope)]
+    private EpochAverage? AverageLastEpochs(ITrainingTask task, string checkpointDir, CheckpointState state)
+    {
+        var epochs = Enumerable.Range(state.Epoch - _options.AverageLast + 1, _options.AverageLast)
+            .Where(e => e >= 1 && File.Exists(EpochWeights(checkpointDir, e))).ToList();
+        if (epochs.Count < 2)
+        {
+            _progress.Message($"--average-last {_options.AverageLast}: only {epochs.Count} epoch(s) kept; nothing to average");
+            return null;
+        }
+
+        var model = task.Model;
+        using (var scope = NewDisposeScope())
+        using (var noGrad = no_grad())
+        {
+            Dictionary<string, Tensor>? sums = null;
+            foreach (var epoch in epochs)
+            {
+                model.load(EpochWeights(checkpointDir, epoch));
+                var weights = model.state_dict().Where(kv => kv.Value.is_floating_point());
+                sums ??= weights.ToDictionary(kv => kv.Key, kv => zeros_like(kv.Value, dtype: float64));
+                foreach (var (name, value) in weights)
+                {
+                    sums[name].add_(value.to(float64));
+                }
+            }
+
+            foreach (var (name, value) in model.state_dict().Where(kv => kv.Value.is_floating_point()))
+            {
+                value.copy_(sums![name] / epochs.Count);
+            }
+        }
+
+        var validation = task.Validate();
+        var average = new EpochAverage(epochs[0], epochs[^1], validation.Score);
+        var kept = validation.Score > state.BestScore;
+        _progress.Message(FormattableString.Invariant(
+            $"{average}: validation {validation.BestBy} {validation.Score:F4} against {state.BestScore:F4} of epoch {state.BestEpoch}: {(kept ? "the average is kept" : "epoch " + state.BestEpoch + " is kept")}"));
+        if (!kept)
+        {
+            return null;
+        }
+
+        model.save(Path.Combine(checkpointDir, CheckpointBest));
+        return average;
     }
 
     /// <summary>Loads the best epoch's weights into the model for evaluation; refuses weights that are not finite.</summary>

@@ -51,6 +51,14 @@ internal sealed record TrainingOptions
     /// <summary>Stop after this many epochs without a better validation score (0 = never).</summary>
     public int Patience { get; init; } = 6;
 
+    /// <summary>
+    /// Average the weights (batch-norm statistics included) of the last this-many epochs once training ends, and keep
+    /// the average instead of the best single epoch when its validation score is higher (0 = off). A network that
+    /// overfits lets the validation score jump from epoch to epoch; the average of the epochs around the end of the
+    /// schedule sits between those jumps.
+    /// </summary>
+    public int AverageLast { get; init; }
+
     /// <summary>Classifier only: positive-class weight of the loss; null derives it from the recall target and class balance.</summary>
     public double? PosWeight { get; init; }
 
@@ -84,6 +92,11 @@ internal sealed record TrainingOptions
         if (Epochs < 1 || BatchSize < 2)
         {
             throw new ArgumentException($"--epochs must be at least 1 and --batch-size at least 2 (got {Epochs}, {BatchSize})");
+        }
+
+        if (AverageLast is < 0 or 1)
+        {
+            throw new ArgumentException($"--average-last must be 0 (off) or at least 2 epochs (got {AverageLast})");
         }
 
         if (!(LearningRate > 0 && double.IsFinite(LearningRate)))

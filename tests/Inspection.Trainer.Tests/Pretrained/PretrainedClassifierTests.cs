@@ -105,6 +105,8 @@ public sealed class PretrainedClassifierTests
             Assert.Throws<ArgumentException>(() => run.Run(Request(data, models) with { ImageSize = 100 })).Message);
         Assert.Contains("--head-only trains the head on a pretrained backbone",
             Assert.Throws<ArgumentException>(() => run.Run(Request(data, models) with { Arch = Architectures.ResNet, HeadOnly = true })).Message);
+        Assert.Contains("--average-last averages the training loop's epochs; --head-only",
+            Assert.Throws<ArgumentException>(() => run.Run(Request(data, models) with { HeadOnly = true, Training = new TrainingOptions { AverageLast = 3 } })).Message);
         Assert.False(Directory.Exists(Path.Combine(models, ModelTasks.Classifier)));
     }
 
