@@ -140,10 +140,9 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter progress)
         var loggers = services.GetRequiredService<ILoggerFactory>();
         var device = new Topics(options.Mqtt).Device;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var lanesDone = Task.WhenAll(lanes.Select(lane => Task.Run(async () =>
-        {
-            await lane.RunAsync(() => new InspectionRunner(store, options.Pipeline, snapshots, device), sink, options.Pipeline, loggers, stop.Token).ConfigureAwait(false);
-        }, CancellationToken.None)));
+        var lanesDone = Task.WhenAll(lanes.Select(lane => Task.Run(
+            () => lane.RunAsync(() => new InspectionRunner(store, options.Pipeline, snapshots, device), sink, options.Pipeline, loggers, stop.Token),
+            CancellationToken.None)));
 
         var watch = Task.Run(() => WatchProgressAsync(lanes, sampler, lanesDone, stop), CancellationToken.None);
         using var console = services.GetRequiredService<Http.ConsoleServer>().Url is { } url ? new ConsoleLoad(url) : null;

@@ -145,12 +145,12 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
             ["train_seconds"] = trained.TrainSeconds,
             ["best_epoch"] = trained.BestEpoch,
             ["pos_weight"] = posWeight,
-            ["average_last"] = request.Training.AverageLast,
             ["soft_labels"] = request.Training.SoftLabels ? 1 : 0,
             ["width_multiplier"] = request.WidthMultiplier,
             ["learning_rate"] = trained.LearningRate,
             ["learning_rate_found"] = request.Training.AutoLearningRate ? 1 : 0,
         };
+        EpochAverage.Record(metrics["training"], request.Training.AverageLast, trained.Averaged);
         content = content with
         {
             Threshold = judged.ThresholdSpec(),
@@ -163,12 +163,6 @@ internal sealed class ClassifierRun(ITrainingProgress progress)
             : $"package {written.Package.Directory} kept beside the current one (not made current): {gate.Reason}");
 
         wall.Stop();
-        metrics["training"]["wall_seconds"] = wall.Elapsed.TotalSeconds;
-        if (trained.Averaged is { } averaged)
-        {
-            (metrics["training"]["averaged_from_epoch"], metrics["training"]["averaged_to_epoch"]) = (averaged.First, averaged.Last);
-        }
-
         var report = new RunReportData(request, dataset, spec, trained.History, trained.BestEpoch, trained.Averaged, posWeight, choice, valScores, judged.ValidationLabels, testScores, judged.TestLabels,
             valReport, testReport, testAtF1, judged.BestF1Threshold, comparison?.Deployed, comparison?.Version, gate, makeCurrent, written, test.Images, wall.Elapsed, trained.ImagesPerSecond);
         RunReport.Write(runDir, report);

@@ -159,12 +159,8 @@ internal static class SegmenterRun
             ["learning_rate"] = training.LearningRate,
             ["learning_rate_found"] = options.Training.AutoLearningRate ? 1 : 0,
             ["width_multiplier"] = options.WidthMultiplier,
-            ["average_last"] = options.Training.AverageLast,
         };
-        if (training.Averaged is { } averaged)
-        {
-            (metrics["training"]["averaged_from_epoch"], metrics["training"]["averaged_to_epoch"]) = (averaged.First, averaged.Last);
-        }
+        EpochAverage.Record(metrics["training"], options.Training.AverageLast, training.Averaged);
 
         content = content with
         {
@@ -199,6 +195,7 @@ internal static class SegmenterRun
         progress.Message($"package: {package.Package.Directory}{(package.IsCurrent ? " (now current)" : gate.Pass ? " (not made current: --no-current)" : $" kept beside the current one (not made current): {gate.Reason}")}; report: {runDirectory}");
         return new SegmentOutcome(package, threshold, bestIou, forRecall, validationMetrics, test, training, runDirectory, gate);
     }
+
     /// <summary>What the package records about this run, before the threshold, metrics and gate are known.</summary>
     private static PackageContent Contents(SegmentationDataset data, SegmentRequest request, SegmenterTraining training, string version)
     {

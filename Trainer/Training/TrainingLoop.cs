@@ -24,9 +24,20 @@ internal sealed class TrainingDivergedException(string message) : Exception(mess
 internal sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int BestEpoch, double TrainSeconds, double ImagesPerSecond, double LearningRate, LrFindResult? Search,
     EpochAverage? Averaged = null);
 
-/// <summary>Epochs <paramref name="First"/> to <paramref name="Last"/> averaged, and the average's validation score.</summary>
-internal sealed record EpochAverage(int First, int Last, double Score)
+/// <summary>Epochs <paramref name="First"/> to <paramref name="Last"/>, whose averaged weights the model holds.</summary>
+internal sealed record EpochAverage(int First, int Last)
 {
+    /// <summary>Records <c>--average-last</c> in a package's training metrics: <c>average_last</c>, and the averaged
+    /// epochs when the average was kept.</summary>
+    public static void Record(Dictionary<string, double> training, int averageLast, EpochAverage? kept)
+    {
+        training["average_last"] = averageLast;
+        if (kept is not null)
+        {
+            (training["averaged_from_epoch"], training["averaged_to_epoch"]) = (kept.First, kept.Last);
+        }
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"average of epochs {First}-{Last}";
 }
@@ -251,7 +262,7 @@ internal sealed partial class TrainingLoop
         }
 
         var validation = task.Validate();
-        var average = new EpochAverage(epochs[0], epochs[^1], validation.Score);
+        var average = new EpochAverage(epochs[0], epochs[^1]);
         var kept = validation.Score > state.BestScore;
         _progress.Message(FormattableString.Invariant(
             $"{average}: validation {validation.BestBy} {validation.Score:F4} against {state.BestScore:F4} of epoch {state.BestEpoch}: {(kept ? "the average is kept" : "epoch " + state.BestEpoch + " is kept")}"));

@@ -56,10 +56,7 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
         var first = defects[0];
         var one = await fixture.GetJsonAsync($"/api/results/{first.GetProperty("id").GetString()}");
         Assert.Equal(first.GetProperty("seq").GetInt64(), one.GetProperty("seq").GetInt64());
-        using (var sent = await fixture.Http.GetAsync("/api/results/nope"))
-        {
-            Assert.Equal(HttpStatusCode.NotFound, sent.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.NotFound, await Responses.StatusOf(fixture.Http.GetAsync("/api/results/nope")));
 
         var goods = await fixture.GetJsonAsync("/api/results?defect=false&limit=20");
         Assert.All(goods.EnumerateArray(), g => Assert.False(g.GetProperty("defect").GetBoolean()));
@@ -85,10 +82,7 @@ public sealed class ConsoleApiTests(ConsoleDaemon fixture)
         using var frame = await fixture.Http.GetAsync("/api/cameras/line/frame.jpg?width=80");
         using var image = OpenCvSharp.Cv2.ImDecode(await frame.Content.ReadAsByteArrayAsync(), OpenCvSharp.ImreadModes.Color);
         Assert.Equal(80, image.Width);
-        using (var sent = await fixture.Http.GetAsync("/api/cameras/nobody/frame.jpg"))
-        {
-            Assert.Equal(HttpStatusCode.NotFound, sent.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.NotFound, await Responses.StatusOf(fixture.Http.GetAsync("/api/cameras/nobody/frame.jpg")));
 
         var stats = await fixture.GetJsonAsync("/api/stats");
         Assert.True(stats.GetProperty("cameras").GetProperty("line").GetProperty("inspected").GetInt64() > 0);

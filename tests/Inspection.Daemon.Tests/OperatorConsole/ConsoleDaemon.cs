@@ -86,6 +86,17 @@ public sealed class ConsoleCollection : ICollectionFixture<ConsoleDaemon>
     public const string Name = "console daemon";
 }
 
+/// <summary>The status of a console response, the response disposed.</summary>
+public static class Responses
+{
+    [SuppressMessage("IDisposableAnalyzers.Correctness", "IDISP007:Don't dispose injected", Justification = "The caller hands over the request in flight; nothing else reads its response.")]
+    public static async Task<System.Net.HttpStatusCode> StatusOf(Task<HttpResponseMessage> sending)
+    {
+        using var response = await sending;
+        return response.StatusCode;
+    }
+}
+
 /// <summary>Small test clips made with ffmpeg: testsrc at 160×120, 10 fps, optionally modified by a filter from a time on.</summary>
 public static class Clips
 {

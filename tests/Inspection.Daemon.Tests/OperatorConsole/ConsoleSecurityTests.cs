@@ -44,27 +44,18 @@ public sealed class ConsoleSecurityTests
         var url = daemon.Host!.Services.GetRequiredService<ConsoleServer>().Url!;
         using var http = new HttpClient { BaseAddress = new Uri(url) };
 
-        using (var sent = await http.GetAsync("/healthz"))
-        {
-            Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.OK, await Responses.StatusOf(http.GetAsync("/healthz")));
 
         using var refused = await http.GetAsync("/api/cameras");
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         Assert.Contains("Basic", refused.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("operator:wrong")));
-        using (var sent = await http.GetAsync("/metrics"))
-        {
-            Assert.Equal(HttpStatusCode.Unauthorized, sent.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.Unauthorized, await Responses.StatusOf(http.GetAsync("/metrics")));
 
         Assert.Contains(log.Logger.Lines, m => m.Contains("console refused 401 GET /metrics", StringComparison.Ordinal));
 
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("operator:s3cret")));
-        using (var sent = await http.GetAsync("/api/cameras"))
-        {
-            Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.OK, await Responses.StatusOf(http.GetAsync("/api/cameras")));
 
         using var page = await http.GetAsync("/");
         Assert.DoesNotContain("s3cret", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
@@ -81,19 +72,10 @@ public sealed class ConsoleSecurityTests
         // Authenticated but without the token: refused. With the cookie and a different header: refused. Matching: passes the guard.
         using var bare = await http.PostAsync("/api/review/x/good", null);
         Assert.Equal(HttpStatusCode.Forbidden, bare.StatusCode);
-        using (var sent = await PostAsync(http, "/api/review/x/good", token, "0000"))
-        {
-            Assert.Equal(HttpStatusCode.Forbidden, sent.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.Forbidden, await Responses.StatusOf(PostAsync(http, "/api/review/x/good", token, "0000")));
 
-        using (var sent = await PostAsync(http, "/api/review/x/good", token, token))
-        {
-            Assert.Equal(HttpStatusCode.NotFound, sent.StatusCode);
-        }
-        using (var sent = await PostAsync(http, "/api/review/x/good", token, token, origin: "http://evil.example"))
-        {
-            Assert.Equal(HttpStatusCode.Forbidden, sent.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.NotFound, await Responses.StatusOf(PostAsync(http, "/api/review/x/good", token, token)));
+        Assert.Equal(HttpStatusCode.Forbidden, await Responses.StatusOf(PostAsync(http, "/api/review/x/good", token, token, origin: "http://evil.example")));
 
         Assert.Contains(log.Logger.Lines, m => m.Contains("console refused 403 POST /api/review/x/good", StringComparison.Ordinal) && m.Contains("evil.example", StringComparison.Ordinal));
     }

@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
+using Inspection.Config.Models;
 using Inspection.TestSupport;
+using Inspection.Trainer.Classifier;
 using Inspection.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,7 +22,7 @@ public sealed class WeightAveragingTests
 
         var result = new TrainingLoop(Options(averageLast: 3), new RecordingProgress()).Train(task, dir.Path, resume: false);
 
-        Assert.Equal(new EpochAverage(4, 6, 0.9), result.Averaged);
+        Assert.Equal(new EpochAverage(4, 6), result.Averaged);
         Assert.Equal(2, result.BestEpoch);
         var held = ScriptedTask.Weights(task.Model);
         Assert.Contains(held.Keys, name => name.Contains("running_mean", StringComparison.Ordinal));
@@ -55,6 +57,41 @@ public sealed class WeightAveragingTests
         }
 
         Assert.Contains(progress.Messages, m => m.Contains("average of epochs 4-6: validation score 0.0500 against 0.5000 of epoch 2: epoch 2 is kept", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_classify_run_with_average_last_records_it_in_the_package_it_exports()
+    {
+        using var dir = new TempDirectory("average-classify");
+        var data = SyntheticData.TextureFolders(dir.Combine("data"), perClass: 24, size: 48, seed: 5);
+        var progress = new RecordingProgress();
+        var request = ClassifierTrainingTests.Request(data, dir.Combine("models"), epochs: 3) with { Force = true };
+
+        var result = new ClassifierRun(progress).Run(request with { Training = request.Training with { AverageLast = 2 } });
+
+        // The package was exported and checked in ONNX Runtime against TorchSharp (the run refuses a mismatch).
+        var training = ModelPackage.Open(result.PackageDirectory).Manifest.Metrics["training"];
+        var verdict = Assert.Single(progress.Messages, m => m.StartsWith("average of epochs 2-3: validation AP", StringComparison.Ordinal));
+        var kept = verdict.EndsWith("the average is kept", StringComparison.Ordinal);
+        Assert.Equal(2, training["average_last"]);
+        Assert.Equal(kept, training.ContainsKey("averaged_from_epoch"));
+        if (kept)
+        {
+            Assert.Equal((2, 3), (training["averaged_from_epoch"], training["averaged_to_epoch"]));
+        }
+    }
+
+    [Fact]
+    public void The_package_metrics_name_the_averaged_epochs_only_when_the_average_was_kept()
+    {
+        var kept = new Dictionary<string, double>();
+        var notKept = new Dictionary<string, double>();
+
+        EpochAverage.Record(kept, 10, new EpochAverage(21, 30));
+        EpochAverage.Record(notKept, 10, null);
+
+        Assert.Equal(new Dictionary<string, double> { ["average_last"] = 10, ["averaged_from_epoch"] = 21, ["averaged_to_epoch"] = 30 }, kept);
+        Assert.Equal(new Dictionary<string, double> { ["average_last"] = 10 }, notKept);
     }
 
     [Theory]
